@@ -1,0 +1,66 @@
+//! Minting and verifying the DESIGN reference chat token (identity `alice`), with
+//! `jsonwebtoken::encode` of the same header and claims as an in-run baseline.
+
+use std::hint::black_box;
+
+use chat_token_core::{AccessToken, ChatGrant, Credentials, FixedClock, TokenIssuer};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+const AC: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const SK: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const SECRET: &str = "cccccccccccccccccccccccccccccccc";
+const NOW: u64 = 1_700_000_000;
+
+fn token() -> AccessToken {
+    AccessToken::new().identity("alice").grant(
+        ChatGrant::new()
+            .service_sid(format!("IS{}", "d".repeat(32)))
+            .endpoint_id("app:alice@example.com:browser")
+            .push_credential_sid(format!("CR{}", "e".repeat(32))),
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    chat_token_core::crypto::ensure_jsonwebtoken_provider();
+    let issuer = TokenIssuer::new(Credentials::try_new(AC, SK, SECRET).expect("credentials"))
+        .with_clock(FixedClock(NOW));
+    let token = token();
+    let jwt = issuer.mint(&token).expect("mint").into_jwt();
+
+    let mut group = c.benchmark_group("token");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("mint", |b| {
+        b.iter(|| issuer.mint(black_box(&token)).map(|m| m.into_jwt()))
+    });
+    group.bench_function("verify", |b| {
+        let checker = issuer.clone().with_clock(FixedClock(NOW + 1));
+        b.iter(|| checker.inspect(black_box(&jwt)).map(|i| i.is_accepted()))
+    });
+
+    // The same header and claims through jsonwebtoken, for comparison.
+    let header = jsonwebtoken::Header {
+        typ: Some("JWT".into()),
+        cty: Some("twilio-fpa;v=1".into()),
+        ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
+    };
+    let claims: serde_json::Value = serde_json::json!({
+        "jti": format!("{SK}-{NOW}"),
+        "grants": {
+            "chat": {
+                "service_sid": format!("IS{}", "d".repeat(32)),
+                "endpoint_id": "app:alice@example.com:browser",
+                "push_credential_sid": format!("CR{}", "e".repeat(32)),
+            },
+            "identity": "alice",
+        },
+        "iss": SK, "exp": NOW + 3600, "nbf": NOW, "sub": AC,
+    });
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+    group.bench_function("jsonwebtoken_encode", |b| {
+        b.iter(|| jsonwebtoken::encode(black_box(&header), black_box(&claims), &key))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

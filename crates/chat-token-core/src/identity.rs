@@ -1,0 +1,217 @@
+//! The user identity a token names, and the rules Twilio puts on it.
+//!
+//! Twilio's SDKs identify a user by the token's `identity`. It must be present for
+//! Chat/Conversations, Video, Voice and Sync, it must not be empty, and control
+//! characters break clients in ways that are hard to trace. Voice is stricter still:
+//! only ASCII letters, digits and `_`, at most 121 of them. Twilio also advises against
+//! a set of URL-reserved characters; that check is opt-in ([`IdentityRules::strict`]).
+
+use std::fmt;
+
+/// The most characters a Voice identity may have.
+pub const VOICE_IDENTITY_MAX: usize = 121;
+
+/// The characters Twilio advises against in an identity (checked only in strict mode).
+pub const RESERVED_CHARACTERS: &str = "!*'();:@&=+$,/?%#[]";
+
+/// Why an identity was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// The identity is the empty string.
+    #[error("identity is empty; give each user a stable, non-empty identity such as a user id")]
+    Empty,
+    /// The identity holds a control character (U+0000..U+001F, U+007F..U+009F).
+    #[error(
+        "identity contains a control character (U+{code:04X}) at character {position}; remove control characters such as newlines and tabs"
+    )]
+    ControlCharacter {
+        /// The code point of the offending character.
+        code: u32,
+        /// Its position, counted in characters from 0.
+        position: usize,
+    },
+    /// With a Voice grant the identity must match `[A-Za-z0-9_]{1,121}`.
+    #[error(
+        "identity is not valid for Voice: it must be 1 to 121 ASCII letters, digits or underscores ({reason})"
+    )]
+    InvalidForVoice {
+        /// What exactly is wrong.
+        reason: String,
+    },
+    /// Strict mode: the identity holds a character Twilio advises against.
+    #[error(
+        "identity contains '{character}', which Twilio advises against in identities (reserved: {RESERVED_CHARACTERS}); \
+         choose another character or turn strict identity checks off"
+    )]
+    ReservedCharacter {
+        /// The reserved character found.
+        character: char,
+    },
+}
+
+/// Which identity checks apply beyond the ones that are always made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdentityRules {
+    /// Refuse Twilio's reserved characters (`! * ' ( ) ; : @ & = + $ , / ? % # [ ]`).
+    pub strict: bool,
+    /// Apply the Voice rule `[A-Za-z0-9_]{1,121}`.
+    pub voice: bool,
+}
+
+impl IdentityRules {
+    /// The rules every identity must pass: non-empty, no control character.
+    pub const fn basic() -> Self {
+        Self {
+            strict: false,
+            voice: false,
+        }
+    }
+
+    /// Also refuse Twilio's reserved characters.
+    pub const fn strict() -> Self {
+        Self {
+            strict: true,
+            voice: false,
+        }
+    }
+
+    /// Checks `identity` against these rules.
+    pub fn check(&self, identity: &str) -> Result<(), IdentityError> {
+        if identity.is_empty() {
+            return Err(IdentityError::Empty);
+        }
+        for (position, c) in identity.chars().enumerate() {
+            if c.is_control() {
+                return Err(IdentityError::ControlCharacter {
+                    code: c as u32,
+                    position,
+                });
+            }
+        }
+        if self.voice {
+            let count = identity.chars().count();
+            if count > VOICE_IDENTITY_MAX {
+                return Err(IdentityError::InvalidForVoice {
+                    reason: format!("it has {count} characters"),
+                });
+            }
+            if let Some(c) = identity
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+            {
+                return Err(IdentityError::InvalidForVoice {
+                    reason: format!("it contains {c:?}"),
+                });
+            }
+        }
+        if self.strict
+            && let Some(character) = identity.chars().find(|c| RESERVED_CHARACTERS.contains(*c))
+        {
+            return Err(IdentityError::ReservedCharacter { character });
+        }
+        Ok(())
+    }
+}
+
+/// A user identity that passed the basic rules (non-empty, no control character).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Identity(String);
+
+impl Identity {
+    /// Checks the basic rules and wraps the identity.
+    pub fn try_new(identity: impl Into<String>) -> Result<Self, IdentityError> {
+        let identity = identity.into();
+        IdentityRules::basic().check(&identity)?;
+        Ok(Self(identity))
+    }
+
+    /// The identity as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The identity as an owned string.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Identity").field(&self.0).finish()
+    }
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for Identity {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_rules() {
+        assert_eq!(Identity::try_new("").unwrap_err(), IdentityError::Empty);
+        assert_eq!(
+            Identity::try_new("al\nice").unwrap_err(),
+            IdentityError::ControlCharacter {
+                code: 10,
+                position: 2
+            }
+        );
+        assert!(matches!(
+            Identity::try_new("a\u{85}").unwrap_err(),
+            IdentityError::ControlCharacter { code: 0x85, .. }
+        ));
+        assert_eq!(
+            Identity::try_new("alice@example.com").unwrap().as_str(),
+            "alice@example.com"
+        );
+        assert!(Identity::try_new("Zoë 🦀").is_ok());
+    }
+
+    #[test]
+    fn voice_rule() {
+        let voice = IdentityRules {
+            voice: true,
+            strict: false,
+        };
+        assert!(voice.check("alice_01").is_ok());
+        assert!(voice.check(&"a".repeat(121)).is_ok());
+        assert!(matches!(
+            voice.check(&"a".repeat(122)),
+            Err(IdentityError::InvalidForVoice { .. })
+        ));
+        assert!(matches!(
+            voice.check("alice@example.com"),
+            Err(IdentityError::InvalidForVoice { .. })
+        ));
+        assert!(matches!(
+            voice.check("zoë"),
+            Err(IdentityError::InvalidForVoice { .. })
+        ));
+    }
+
+    #[test]
+    fn strict_rule_is_opt_in() {
+        assert!(IdentityRules::basic().check("a@b").is_ok());
+        assert_eq!(
+            IdentityRules::strict().check("a@b"),
+            Err(IdentityError::ReservedCharacter { character: '@' })
+        );
+        for c in RESERVED_CHARACTERS.chars() {
+            assert!(IdentityRules::strict().check(&format!("x{c}")).is_err());
+        }
+        assert!(IdentityRules::strict().check("alice.smith-1_x").is_ok());
+    }
+}

@@ -1,0 +1,483 @@
+//! [`TokenIssuer`]: the Twilio credentials, checked once and prepared for signing, that
+//! mint any number of tokens concurrently.
+//!
+//! The API key secret is held as a [`SecretString`] (zeroized on drop) and never appears
+//! in a `Debug`, `Display` or error. The HMAC key schedule and the header's base64 are
+//! computed once, when the issuer is built.
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::clock::{Clock, SystemClock};
+use crate::crypto::HmacKey;
+use crate::grants::ChatGrant;
+use crate::json::write_str;
+use crate::sid::{AccountSid, ApiKeySid, SidError, SidKind};
+use crate::token::{AccessToken, TokenError};
+
+/// The environment variable holding the Account SID (`AC...`).
+pub const ENV_ACCOUNT_SID: &str = "TWILIO_ACCOUNT_SID";
+/// The environment variable holding the API key SID (`SK...`).
+pub const ENV_API_KEY: &str = "TWILIO_API_KEY";
+/// The environment variable holding the API key secret.
+pub const ENV_API_SECRET: &str = "TWILIO_API_SECRET";
+/// The environment variable holding the default Chat/Conversations service SID (`IS...`).
+pub const ENV_CHAT_SERVICE_SID: &str = "TWILIO_CHAT_SERVICE_SID";
+
+const HEADER: &str = r#"{"alg":"HS256","cty":"twilio-fpa;v=1","typ":"JWT"}"#;
+
+/// Why the Twilio credentials were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required environment variable is not set.
+    #[error(
+        "{var} is not set; set it to your {what} (Twilio console: Account > API keys & tokens)"
+    )]
+    MissingVar {
+        /// The variable.
+        var: &'static str,
+        /// What it should hold.
+        what: &'static str,
+    },
+    /// An environment variable is not valid Unicode.
+    #[error("{var} is not valid UTF-8")]
+    NotUnicode {
+        /// The variable.
+        var: &'static str,
+    },
+    /// A SID is malformed or of the wrong kind.
+    #[error(transparent)]
+    Sid(#[from] SidError),
+    /// The API key secret is empty.
+    #[error(
+        "TWILIO_API_SECRET is empty; set it to the secret shown once when the API key was created"
+    )]
+    EmptySecret,
+    /// The API key secret has the shape of a SID: probably the wrong value.
+    #[error(
+        "TWILIO_API_SECRET looks like a SID (it starts with {prefix} and has 34 characters); it must be the API key's secret, not its SID"
+    )]
+    SecretLooksLikeSid {
+        /// The SID prefix found.
+        prefix: String,
+    },
+    /// The secret has leading or trailing white space, usually a stray newline.
+    #[error(
+        "TWILIO_API_SECRET has leading or trailing white space (often a newline from a file); remove it"
+    )]
+    SecretWhitespace,
+}
+
+/// The Twilio credentials that sign tokens: Account SID, API key SID and API key secret.
+#[derive(Clone)]
+pub struct Credentials {
+    account_sid: AccountSid,
+    api_key_sid: ApiKeySid,
+    secret: SecretString,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("account_sid", &self.account_sid)
+            .field("api_key_sid", &self.api_key_sid)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Checks and wraps the three values.
+    pub fn try_new(
+        account_sid: impl Into<String>,
+        api_key_sid: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Result<Self, ConfigError> {
+        let secret = SecretString::from(secret.into());
+        let account_sid = AccountSid::try_new(account_sid)?;
+        let api_key_sid = ApiKeySid::try_new(api_key_sid)?;
+        check_secret(secret.expose_secret())?;
+        Ok(Self {
+            account_sid,
+            api_key_sid,
+            secret,
+        })
+    }
+
+    /// Reads `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY` and `TWILIO_API_SECRET`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|var| std::env::var(var))
+    }
+
+    /// Reads the three variables through `lookup` (for tests and custom sources).
+    pub fn from_lookup(
+        lookup: impl Fn(&'static str) -> Result<String, std::env::VarError>,
+    ) -> Result<Self, ConfigError> {
+        let get = |var: &'static str, what: &'static str| match lookup(var) {
+            Ok(v) => Ok(v),
+            Err(std::env::VarError::NotPresent) => Err(ConfigError::MissingVar { var, what }),
+            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode { var }),
+        };
+        let account = get(ENV_ACCOUNT_SID, "Account SID (AC...)")?;
+        let key = get(ENV_API_KEY, "API key SID (SK...)")?;
+        let secret = SecretString::from(get(ENV_API_SECRET, "API key secret")?);
+        Self::try_new(account, key, secret.expose_secret())
+    }
+
+    /// The Account SID.
+    pub fn account_sid(&self) -> &AccountSid {
+        &self.account_sid
+    }
+
+    /// The API key SID.
+    pub fn api_key_sid(&self) -> &ApiKeySid {
+        &self.api_key_sid
+    }
+
+    /// The API key secret; handle with care.
+    pub fn secret(&self) -> &SecretString {
+        &self.secret
+    }
+}
+
+fn check_secret(secret: &str) -> Result<(), ConfigError> {
+    if secret.is_empty() {
+        return Err(ConfigError::EmptySecret);
+    }
+    if secret.trim() != secret {
+        return Err(ConfigError::SecretWhitespace);
+    }
+    if secret.len() == crate::sid::SID_LEN
+        && let Some(prefix) = secret.get(..2)
+        && [SidKind::Account, SidKind::ApiKey]
+            .iter()
+            .any(|k| k.prefix() == prefix)
+    {
+        return Err(ConfigError::SecretLooksLikeSid {
+            prefix: prefix.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// A signed token and the facts an HTTP response or a log line needs about it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MintedToken {
+    jwt: String,
+    identity: Option<String>,
+    issued_at: u64,
+    expires_at: u64,
+    not_before: Option<u64>,
+}
+
+impl fmt::Debug for MintedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The JWT is a bearer credential: keep it out of logs.
+        f.debug_struct("MintedToken")
+            .field("identity", &self.identity)
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .field("not_before", &self.not_before)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MintedToken {
+    /// The JWT in compact form.
+    pub fn jwt(&self) -> &str {
+        &self.jwt
+    }
+
+    /// The JWT, owned.
+    pub fn into_jwt(self) -> String {
+        self.jwt
+    }
+
+    /// The identity in the token, if any.
+    pub fn identity(&self) -> Option<&str> {
+        self.identity.as_deref()
+    }
+
+    /// The issue time (Unix seconds).
+    pub fn issued_at(&self) -> u64 {
+        self.issued_at
+    }
+
+    /// `exp` (Unix seconds).
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// `nbf` (Unix seconds), if present.
+    pub fn not_before(&self) -> Option<u64> {
+        self.not_before
+    }
+
+    /// Seconds from the issue time to expiry.
+    pub fn expires_in(&self) -> u64 {
+        self.expires_at.saturating_sub(self.issued_at)
+    }
+}
+
+struct Inner {
+    credentials: Credentials,
+    key: HmacKey,
+    header_b64: String,
+    clock: Arc<dyn Clock>,
+    chat_service_sid: Option<String>,
+}
+
+/// Signs [`AccessToken`]s with one set of Twilio credentials.
+///
+/// Built once, shared freely: cloning is an `Arc` increment, and `mint` takes `&self`.
+///
+/// ```
+/// use chat_token_core::{AccessToken, ChatGrant, Credentials, TokenIssuer};
+///
+/// let issuer = TokenIssuer::new(Credentials::try_new(
+///     "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+///     "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+///     "not-a-real-secret-for-docs",
+/// )?);
+/// let minted = issuer.mint(
+///     &AccessToken::new()
+///         .identity("alice")
+///         .grant(ChatGrant::new().service_sid("IS0123456789abcdef0123456789abcdef")),
+/// )?;
+/// assert_eq!(minted.jwt().split('.').count(), 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct TokenIssuer {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("account_sid", &self.inner.credentials.account_sid)
+            .field("api_key_sid", &self.inner.credentials.api_key_sid)
+            .field("chat_service_sid", &self.inner.chat_service_sid)
+            .field("clock", &self.inner.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenIssuer {
+    /// An issuer reading the system clock.
+    pub fn new(credentials: Credentials) -> Self {
+        let key = HmacKey::new(credentials.secret.expose_secret().as_bytes());
+        Self {
+            inner: Arc::new(Inner {
+                credentials,
+                key,
+                header_b64: URL_SAFE_NO_PAD.encode(HEADER),
+                clock: Arc::new(SystemClock),
+                chat_service_sid: None,
+            }),
+        }
+    }
+
+    /// An issuer from `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY`, `TWILIO_API_SECRET`, and
+    /// the optional `TWILIO_CHAT_SERVICE_SID` as the default chat service.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let issuer = Self::new(Credentials::from_env()?);
+        match std::env::var(ENV_CHAT_SERVICE_SID) {
+            Ok(sid) if !sid.is_empty() => issuer.with_chat_service_sid(sid),
+            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(issuer),
+            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode {
+                var: ENV_CHAT_SERVICE_SID,
+            }),
+        }
+    }
+
+    /// Sets the default Chat/Conversations service SID (`IS...`), used by
+    /// [`default_chat_grant`](Self::default_chat_grant).
+    pub fn with_chat_service_sid(self, sid: impl Into<String>) -> Result<Self, ConfigError> {
+        let sid = sid.into();
+        SidKind::Service.check(ENV_CHAT_SERVICE_SID, &sid)?;
+        Ok(self.rebuild(|inner| inner.chat_service_sid = Some(sid)))
+    }
+
+    /// Replaces the clock (tests, reproducible tokens).
+    pub fn with_clock(self, clock: impl Clock) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(clock);
+        self.rebuild(|inner| inner.clock = clock)
+    }
+
+    fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(shared) => Inner {
+                credentials: shared.credentials.clone(),
+                key: shared.key.clone(),
+                header_b64: shared.header_b64.clone(),
+                clock: shared.clock.clone(),
+                chat_service_sid: shared.chat_service_sid.clone(),
+            },
+        };
+        change(&mut inner);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The credentials.
+    pub fn credentials(&self) -> &Credentials {
+        &self.inner.credentials
+    }
+
+    /// The default chat service SID, if configured.
+    pub fn chat_service_sid(&self) -> Option<&str> {
+        self.inner.chat_service_sid.as_deref()
+    }
+
+    /// A chat grant for the default chat service (an empty chat grant without one).
+    pub fn default_chat_grant(&self) -> ChatGrant {
+        match &self.inner.chat_service_sid {
+            Some(sid) => ChatGrant::new().service_sid(sid.clone()),
+            None => ChatGrant::new(),
+        }
+    }
+
+    /// The current time by this issuer's clock.
+    pub fn now(&self) -> u64 {
+        self.inner.clock.now()
+    }
+
+    /// Checks `token` against Twilio's rules and signs it.
+    pub fn mint(&self, token: &AccessToken) -> Result<MintedToken, TokenError> {
+        let times = token.plan(self.inner.clock.now())?;
+        let creds = &self.inner.credentials;
+        let mut payload = Vec::with_capacity(384);
+        token.write_payload(
+            &mut payload,
+            &times,
+            creds.api_key_sid.as_str(),
+            creds.account_sid.as_str(),
+        );
+        let mut jwt = String::with_capacity(96 + payload.len() * 4 / 3 + 44);
+        match token.region_str() {
+            None => jwt.push_str(&self.inner.header_b64),
+            Some(region) => {
+                let mut header = Vec::with_capacity(80);
+                header.extend_from_slice(br#"{"alg":"HS256","cty":"twilio-fpa;v=1","twr":"#);
+                write_str(&mut header, region);
+                header.extend_from_slice(br#","typ":"JWT"}"#);
+                URL_SAFE_NO_PAD.encode_string(&header, &mut jwt);
+            }
+        }
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut jwt);
+        let tag = self.inner.key.sign(jwt.as_bytes());
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(tag, &mut jwt);
+        Ok(MintedToken {
+            jwt,
+            identity: token.identity_str().map(str::to_owned),
+            issued_at: times.issued_at,
+            expires_at: times.expires_at,
+            not_before: times.not_before,
+        })
+    }
+
+    /// Checks a token's signature and claims with this issuer's secret and clock.
+    pub fn inspect(&self, jwt: &str) -> Result<crate::Inspection, crate::InspectError> {
+        crate::inspect::inspect_with_key(jwt, Some(&self.inner.key), self.now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FixedClock;
+
+    pub(crate) const AC: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    pub(crate) const SK: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    pub(crate) const SECRET: &str = "cccccccccccccccccccccccccccccccc";
+    const REFERENCE: &str = "eyJhbGciOiJIUzI1NiIsImN0eSI6InR3aWxpby1mcGE7dj0xIiwidHlwIjoiSldUIn0.eyJqdGkiOiJTS2JiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiLTE3MDAwMDAwMDAiLCJncmFudHMiOnsiY2hhdCI6eyJzZXJ2aWNlX3NpZCI6IklTZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGQiLCJlbmRwb2ludF9pZCI6ImFwcDphbGljZUBleGFtcGxlLmNvbTpicm93c2VyIiwicHVzaF9jcmVkZW50aWFsX3NpZCI6IkNSZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWUifSwiaWRlbnRpdHkiOiJhbGljZUBleGFtcGxlLmNvbSJ9LCJpc3MiOiJTS2JiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiIiwiZXhwIjoxNzAwMDAzNjAwLCJuYmYiOjE3MDAwMDAwMDAsInN1YiI6IkFDYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWEifQ.HMpvzflNg1bFxVrs5bezHifQfQh6gaLojFDGWkMapIs";
+
+    fn issuer() -> TokenIssuer {
+        TokenIssuer::new(Credentials::try_new(AC, SK, SECRET).unwrap())
+            .with_clock(FixedClock(1_700_000_000))
+    }
+
+    #[test]
+    fn reproduces_the_design_reference_vector() {
+        let token = AccessToken::new().identity("alice@example.com").grant(
+            ChatGrant::new()
+                .service_sid(format!("IS{}", "d".repeat(32)))
+                .endpoint_id("app:alice@example.com:browser")
+                .push_credential_sid(format!("CR{}", "e".repeat(32))),
+        );
+        let minted = issuer().mint(&token).unwrap();
+        assert_eq!(minted.jwt(), REFERENCE);
+        assert_eq!(minted.expires_in(), 3600);
+        assert_eq!(minted.expires_at(), 1_700_003_600);
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let issuer = issuer();
+        let creds = issuer.credentials().clone();
+        for text in [format!("{issuer:?}"), format!("{creds:?}")] {
+            assert!(!text.contains(SECRET), "{text}");
+            assert!(text.contains(SK), "{text}");
+        }
+    }
+
+    #[test]
+    fn credential_mistakes_are_named() {
+        assert!(matches!(
+            Credentials::try_new(AC, AC, SECRET).unwrap_err(),
+            ConfigError::Sid(SidError::WrongKind { .. })
+        ));
+        assert_eq!(
+            Credentials::try_new(AC, SK, "").unwrap_err(),
+            ConfigError::EmptySecret
+        );
+        assert_eq!(
+            Credentials::try_new(AC, SK, format!("{SECRET}\n")).unwrap_err(),
+            ConfigError::SecretWhitespace
+        );
+        assert!(matches!(
+            Credentials::try_new(AC, SK, SK).unwrap_err(),
+            ConfigError::SecretLooksLikeSid { .. }
+        ));
+        let err = Credentials::from_lookup(|v| {
+            if v == ENV_API_SECRET {
+                Err(std::env::VarError::NotPresent)
+            } else if v == ENV_ACCOUNT_SID {
+                Ok(AC.into())
+            } else {
+                Ok(SK.into())
+            }
+        })
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::MissingVar {
+                var: ENV_API_SECRET,
+                what: "API key secret"
+            }
+        );
+        assert!(err.to_string().contains("TWILIO_API_SECRET is not set"));
+    }
+
+    #[test]
+    fn default_chat_service_is_checked() {
+        assert!(issuer().with_chat_service_sid("ISabc").is_err());
+        let issuer = issuer()
+            .with_chat_service_sid(format!("IS{}", "d".repeat(32)))
+            .unwrap();
+        assert_eq!(
+            issuer.default_chat_grant().service(),
+            Some(format!("IS{}", "d".repeat(32)).as_str())
+        );
+    }
+}

@@ -1,0 +1,43 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod clock;
+pub mod crypto;
+mod grants;
+mod identity;
+mod inspect;
+mod issuer;
+mod json;
+mod request;
+mod resolver;
+mod service;
+mod sid;
+mod token;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use grants::{
+    ChatGrant, Grant, PlaybackGrant, SyncGrant, TaskRouterGrant, VideoGrant, VoiceGrant,
+};
+pub use identity::{
+    Identity, IdentityError, IdentityRules, RESERVED_CHARACTERS, VOICE_IDENTITY_MAX,
+};
+pub use inspect::{
+    InspectError, Inspection, MAX_TOKEN_LEN, Problem, SignatureCheck, TwilioErrorCode, inspect,
+};
+pub use issuer::{
+    ConfigError, Credentials, ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_SECRET, ENV_CHAT_SERVICE_SID,
+    MintedToken, TokenIssuer,
+};
+pub use request::{IncomingRequest, MAX_BEARER_LEN};
+pub use resolver::{IdentityResolver, ResolveError, Resolved, StaticUsers, UsersParseError};
+pub use service::{
+    ALLOWED_METHODS, DEFAULT_RESOLVE_TIMEOUT, DEFAULT_RETRY_AFTER, ErrorCode, HttpReply,
+    Rejection, TokenPolicy, TokenService, TokenServiceBuilder,
+};
+pub use sid::{AccountSid, ApiKeySid, SID_LEN, SidError, SidKind};
+pub use token::{AccessToken, DEFAULT_TTL, MAX_TTL, MAX_UNIX_TIME, NotBefore, TokenError};
+
+/// Re-exported so that resolvers can be written without adding the crate.
+pub use async_trait::async_trait;
+/// Re-exported: the secret type the credentials use.
+pub use secrecy::SecretString;

@@ -1,0 +1,399 @@
+//! Who is calling: the [`IdentityResolver`] trait, its answer [`Resolved`], its failure
+//! [`ResolveError`], and one ready resolver, [`StaticUsers`].
+//!
+//! The application decides who the user is with its own login system; a resolver is the
+//! bridge. It reads an [`IncomingRequest`] (a bearer token, a session cookie, a header
+//! set by an authenticating proxy) and answers with the user's identity, or with why
+//! there is none. The HTTP status for each answer is decided once, by
+//! [`TokenService`](crate::TokenService).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use subtle::ConstantTimeEq;
+
+use crate::grants::Grant;
+use crate::request::IncomingRequest;
+
+/// Turns a request's credentials into the user's identity.
+///
+/// Implement it for your own authentication, or pass a closure (see the impl for `Fn`).
+///
+/// ```
+/// use chat_token_core::{IdentityResolver, IncomingRequest, ResolveError, Resolved};
+///
+/// struct ApiKeys;
+///
+/// #[async_trait::async_trait]
+/// impl IdentityResolver for ApiKeys {
+///     async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
+///         match req.header("x-api-key") {
+///             None => Err(ResolveError::missing("send the X-Api-Key header")),
+///             Some("k-alice") => Ok(Resolved::new("alice")),
+///             Some(_) => Err(ResolveError::invalid("unknown API key")),
+///         }
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait IdentityResolver: Send + Sync + 'static {
+    /// Resolves the caller of `req`.
+    async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError>;
+}
+
+/// A closure taking `&IncomingRequest` and returning a future is a resolver. The future
+/// cannot borrow the request: copy what it needs first.
+///
+/// ```
+/// use chat_token_core::{IdentityResolver, IncomingRequest, ResolveError, Resolved};
+///
+/// fn assert_resolver(_: impl IdentityResolver) {}
+/// assert_resolver(|req: &IncomingRequest| {
+///     let user = req.header("x-user").map(str::to_owned);
+///     async move { user.map(Resolved::new).ok_or_else(|| ResolveError::missing("no X-User")) }
+/// });
+/// ```
+#[async_trait]
+impl<F, Fut> IdentityResolver for F
+where
+    F: Fn(&IncomingRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resolved, ResolveError>> + Send,
+{
+    async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
+        (self)(req).await
+    }
+}
+
+/// A resolver's answer: the identity and, optionally, per-user choices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    identity: String,
+    ttl: Option<u64>,
+    grants: Option<Vec<Grant>>,
+}
+
+impl Resolved {
+    /// The user's identity, with the service's default ttl and grants.
+    pub fn new(identity: impl Into<String>) -> Self {
+        Self {
+            identity: identity.into(),
+            ttl: None,
+            grants: None,
+        }
+    }
+
+    /// A ttl for this user's tokens, in seconds (1..=86400), instead of the default.
+    pub fn with_ttl(mut self, seconds: u64) -> Self {
+        self.ttl = Some(seconds);
+        self
+    }
+
+    /// Grants for this user's tokens, instead of the service's default grants.
+    pub fn with_grants(mut self, grants: impl IntoIterator<Item = Grant>) -> Self {
+        self.grants = Some(grants.into_iter().collect());
+        self
+    }
+
+    /// The identity.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// The per-user ttl, if any.
+    pub fn ttl(&self) -> Option<u64> {
+        self.ttl
+    }
+
+    /// The per-user grants, if any.
+    pub fn grants(&self) -> Option<&[Grant]> {
+        self.grants.as_deref()
+    }
+}
+
+/// Why a resolver found no identity. Each variant maps to one HTTP answer (see
+/// [`TokenService`](crate::TokenService)).
+///
+/// The messages of `MissingCredentials`, `InvalidCredentials` and `Forbidden` are sent to
+/// the client, so they must not hold secrets or the presented credential. Those of
+/// `Unavailable` and `Internal` only go to the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// No credentials were presented (401, `missing_credentials`).
+    #[error("missing credentials: {0}")]
+    MissingCredentials(Cow<'static, str>),
+    /// Credentials were presented but are not valid (401, `invalid_credentials`).
+    #[error("invalid credentials: {0}")]
+    InvalidCredentials(Cow<'static, str>),
+    /// The user is known but may not have a token (403, `forbidden`).
+    #[error("forbidden: {0}")]
+    Forbidden(Cow<'static, str>),
+    /// The service behind the resolver is down or slow (503, `unavailable`).
+    #[error("identity backend unavailable: {message}")]
+    Unavailable {
+        /// What failed; logged, not sent.
+        message: Cow<'static, str>,
+        /// How long the client should wait before trying again.
+        retry_after: Option<Duration>,
+    },
+    /// Anything else (500, `internal`).
+    #[error("resolver failed: {0}")]
+    Internal(Cow<'static, str>),
+}
+
+impl ResolveError {
+    /// [`ResolveError::MissingCredentials`] with a message for the client.
+    pub fn missing(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::MissingCredentials(message.into())
+    }
+
+    /// [`ResolveError::InvalidCredentials`] with a message for the client.
+    pub fn invalid(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidCredentials(message.into())
+    }
+
+    /// [`ResolveError::Forbidden`] with a message for the client.
+    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Forbidden(message.into())
+    }
+
+    /// [`ResolveError::Unavailable`] with a message for the log and no retry hint.
+    pub fn unavailable(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Unavailable {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// [`ResolveError::Internal`] with a message for the log.
+    pub fn internal(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Internal(message.into())
+    }
+}
+
+/// Why a `CHAT_TOKEN_USERS` list could not be parsed. No message repeats a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsersParseError {
+    /// An entry has no `=`.
+    #[error("users entry {entry} has no '='; write entries as token=identity, separated by commas or new lines")]
+    MissingEquals {
+        /// The entry's position, from 1.
+        entry: usize,
+    },
+    /// An entry's token is empty or not visible ASCII.
+    #[error("users entry {entry} has an empty token, or one with characters other than visible ASCII")]
+    BadToken {
+        /// The entry's position, from 1.
+        entry: usize,
+    },
+    /// An entry's identity is not a valid identity.
+    #[error("users entry {entry} has an invalid identity: {source}")]
+    BadIdentity {
+        /// The entry's position, from 1.
+        entry: usize,
+        /// Why.
+        source: crate::identity::IdentityError,
+    },
+    /// Two entries have the same token.
+    #[error("users entries {first} and {second} have the same token; every token must be unique")]
+    DuplicateToken {
+        /// The first entry, from 1.
+        first: usize,
+        /// The second entry, from 1.
+        second: usize,
+    },
+    /// The list has no entry.
+    #[error("the users list is empty; give at least one token=identity entry")]
+    Empty,
+}
+
+/// A fixed table of bearer tokens and the identities they stand for, compared in
+/// constant time. For development, demos and small internal deployments.
+///
+/// ```
+/// use chat_token_core::StaticUsers;
+///
+/// let users: StaticUsers = "tok1=alice, tok2=bob@example.com".parse()?;
+/// assert_eq!(users.len(), 2);
+/// # Ok::<(), chat_token_core::UsersParseError>(())
+/// ```
+#[derive(Clone)]
+pub struct StaticUsers {
+    users: Vec<(Vec<u8>, String)>,
+}
+
+impl fmt::Debug for StaticUsers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let identities: Vec<&str> = self.users.iter().map(|(_, i)| i.as_str()).collect();
+        f.debug_struct("StaticUsers")
+            .field("identities", &identities)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StaticUsers {
+    /// Builds the table from `(token, identity)` pairs, checking each.
+    pub fn try_new<T, I>(pairs: impl IntoIterator<Item = (T, I)>) -> Result<Self, UsersParseError>
+    where
+        T: Into<String>,
+        I: Into<String>,
+    {
+        let mut users: Vec<(Vec<u8>, String)> = Vec::new();
+        for (n, (token, identity)) in pairs.into_iter().enumerate() {
+            let entry = n + 1;
+            let token: String = token.into();
+            let identity: String = identity.into();
+            if token.is_empty() || !token.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+                return Err(UsersParseError::BadToken { entry });
+            }
+            crate::identity::IdentityRules::basic()
+                .check(&identity)
+                .map_err(|source| UsersParseError::BadIdentity { entry, source })?;
+            if let Some(first) = users.iter().position(|(t, _)| *t == token.as_bytes()) {
+                return Err(UsersParseError::DuplicateToken {
+                    first: first + 1,
+                    second: entry,
+                });
+            }
+            users.push((token.into_bytes(), identity));
+        }
+        if users.is_empty() {
+            return Err(UsersParseError::Empty);
+        }
+        Ok(Self { users })
+    }
+
+    /// How many users the table holds.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether the table is empty (never true for a table built by `try_new`).
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// The identities, in table order.
+    pub fn identities(&self) -> impl Iterator<Item = &str> {
+        self.users.iter().map(|(_, i)| i.as_str())
+    }
+
+    /// The identity for `token`, comparing against every entry in constant time.
+    pub fn lookup(&self, token: &str) -> Option<&str> {
+        let mut found = None;
+        for (candidate, identity) in &self.users {
+            // Every entry is compared, so the time does not tell which one matched.
+            if bool::from(candidate.as_slice().ct_eq(token.as_bytes())) {
+                found = Some(identity.as_str());
+            }
+        }
+        found
+    }
+}
+
+impl std::str::FromStr for StaticUsers {
+    type Err = UsersParseError;
+
+    /// Parses `token=identity` entries separated by commas or new lines; blank entries
+    /// and lines starting with `#` are skipped; white space around each part is trimmed.
+    fn from_str(s: &str) -> Result<Self, UsersParseError> {
+        let mut pairs = Vec::new();
+        let entries = s
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && !e.starts_with('#'));
+        for (n, entry) in entries.enumerate() {
+            let (token, identity) = entry
+                .split_once('=')
+                .ok_or(UsersParseError::MissingEquals { entry: n + 1 })?;
+            pairs.push((token.trim().to_owned(), identity.trim().to_owned()));
+        }
+        Self::try_new(pairs)
+    }
+}
+
+#[async_trait]
+impl IdentityResolver for StaticUsers {
+    async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
+        let token = req.bearer_token()?;
+        match self.lookup(token) {
+            Some(identity) => Ok(Resolved::new(identity)),
+            None => Err(ResolveError::invalid("unknown bearer token")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_users() {
+        let users: StaticUsers = "tok1=alice,tok2=bob@example.com\n# comment\n tok3 = carol ,"
+            .parse()
+            .unwrap();
+        assert_eq!(users.len(), 3);
+        assert_eq!(users.lookup("tok1"), Some("alice"));
+        assert_eq!(users.lookup("tok3"), Some("carol"));
+        assert_eq!(users.lookup("tok"), None);
+        assert_eq!(users.lookup(""), None);
+        assert_eq!(
+            users.identities().collect::<Vec<_>>(),
+            ["alice", "bob@example.com", "carol"]
+        );
+    }
+
+    #[test]
+    fn rejects_bad_lists_without_echoing_tokens() {
+        assert_eq!(
+            "".parse::<StaticUsers>().unwrap_err(),
+            UsersParseError::Empty
+        );
+        assert_eq!(
+            "secret-tok".parse::<StaticUsers>().unwrap_err(),
+            UsersParseError::MissingEquals { entry: 1 }
+        );
+        assert_eq!(
+            "a=x,=y".parse::<StaticUsers>().unwrap_err(),
+            UsersParseError::BadToken { entry: 2 }
+        );
+        assert!(matches!(
+            "a=".parse::<StaticUsers>().unwrap_err(),
+            UsersParseError::BadIdentity { entry: 1, .. }
+        ));
+        let err = "dup-secret=x,dup-secret=y"
+            .parse::<StaticUsers>()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            UsersParseError::DuplicateToken {
+                first: 1,
+                second: 2
+            }
+        );
+        assert!(!err.to_string().contains("dup-secret"));
+        let users: StaticUsers = "hidden-token=alice".parse().unwrap();
+        assert!(!format!("{users:?}").contains("hidden-token"));
+    }
+
+    #[tokio::test]
+    async fn resolves_bearer_tokens() {
+        let users: StaticUsers = "tok1=alice".parse().unwrap();
+        let ok = IncomingRequest::new("GET", "/").with_header("authorization", "Bearer tok1");
+        assert_eq!(users.resolve(&ok).await.unwrap().identity(), "alice");
+        let bad = IncomingRequest::new("GET", "/").with_header("authorization", "Bearer tok2");
+        assert!(matches!(
+            users.resolve(&bad).await,
+            Err(ResolveError::InvalidCredentials(_))
+        ));
+        let none = IncomingRequest::new("GET", "/");
+        assert!(matches!(
+            users.resolve(&none).await,
+            Err(ResolveError::MissingCredentials(_))
+        ));
+    }
+}

@@ -1,0 +1,491 @@
+//! [`TokenService`]: resolver + issuer + policy. One request in, one [`HttpReply`] out.
+//!
+//! Every HTTP decision of the token endpoint is made here, once, so that the axum,
+//! actix-web and rocket adapters answer with the same bytes: which methods are allowed,
+//! which status and `error` code each [`ResolveError`] gets, the `WWW-Authenticate`,
+//! `Retry-After` and `Cache-Control` headers, and both JSON bodies. Adapters only copy
+//! the request in and the reply out.
+//!
+//! The resolver runs under a timeout (a hung backend becomes 503 `unavailable`) and a
+//! panic guard (a panicking resolver becomes 500 `internal`, and the server keeps going).
+//! Internal details go to `tracing`, never into a reply.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt as _;
+
+use crate::grants::Grant;
+use crate::issuer::TokenIssuer;
+use crate::request::IncomingRequest;
+use crate::resolver::{IdentityResolver, ResolveError, Resolved};
+use crate::token::{AccessToken, MAX_TTL, TokenError};
+
+/// How long a resolver may take by default before the request is answered 503.
+pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The `Retry-After` value, in seconds, when the resolver gives none.
+pub const DEFAULT_RETRY_AFTER: u64 = 5;
+
+/// The methods the token endpoint answers, as sent in `Allow`.
+pub const ALLOWED_METHODS: &str = "GET, POST";
+
+/// The `error` codes of the JSON error body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// 401: no credentials.
+    MissingCredentials,
+    /// 401: wrong credentials.
+    InvalidCredentials,
+    /// 403: known user, no token.
+    Forbidden,
+    /// 503: the resolver's backend is down or slow.
+    Unavailable,
+    /// 500: anything else.
+    Internal,
+    /// 405: a method other than GET or POST on the token path.
+    MethodNotAllowed,
+}
+
+impl ErrorCode {
+    /// The code as written in the body.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MissingCredentials => "missing_credentials",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    pub const fn status(self) -> u16 {
+        match self {
+            ErrorCode::MissingCredentials | ErrorCode::InvalidCredentials => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::Internal => 500,
+            ErrorCode::MethodNotAllowed => 405,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An HTTP answer, ready for any framework to send as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    /// The status code.
+    pub status: u16,
+    /// Headers, lower-case names, in order. `content-type` is always among them.
+    pub headers: Vec<(&'static str, String)>,
+    /// The JSON body.
+    pub body: String,
+}
+
+impl HttpReply {
+    fn json(status: u16, body: String) -> Self {
+        Self {
+            status,
+            headers: vec![
+                ("content-type", "application/json".to_owned()),
+                ("cache-control", "no-store".to_owned()),
+            ],
+            body,
+        }
+    }
+
+    /// The value of header `name`, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A refused request: its error code, the message for the client, and the headers that
+/// go with it. Adapters' extractors reject with this; [`Rejection::reply`] renders it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    code: ErrorCode,
+    message: Cow<'static, str>,
+    retry_after: Option<u64>,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+impl Rejection {
+    /// A rejection with this code and client message.
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            retry_after: (code == ErrorCode::Unavailable).then_some(DEFAULT_RETRY_AFTER),
+        }
+    }
+
+    /// The 500 an adapter answers when no `TokenService` was registered with the app.
+    pub fn not_configured() -> Self {
+        Self::new(
+            ErrorCode::Internal,
+            "the token service is not configured on this server",
+        )
+    }
+
+    /// The 405 for a method other than GET or POST.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            ErrorCode::MethodNotAllowed,
+            "use GET or POST to request a token",
+        )
+    }
+
+    /// The error code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The message sent to the client.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The HTTP reply: status, headers and the JSON body `{"error","message"}`.
+    pub fn reply(&self) -> HttpReply {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            error: &'a str,
+            message: &'a str,
+        }
+        let body = serde_json::to_string(&Body {
+            error: self.code.as_str(),
+            message: &self.message,
+        })
+        .unwrap_or_else(|_| String::from(r#"{"error":"internal","message":"internal error"}"#));
+        let mut reply = HttpReply::json(self.code.status(), body);
+        match self.code {
+            ErrorCode::MissingCredentials => {
+                reply.headers.push(("www-authenticate", "Bearer".to_owned()));
+            }
+            ErrorCode::InvalidCredentials => reply.headers.push((
+                "www-authenticate",
+                r#"Bearer error="invalid_token""#.to_owned(),
+            )),
+            ErrorCode::Unavailable => reply.headers.push((
+                "retry-after",
+                self.retry_after.unwrap_or(DEFAULT_RETRY_AFTER).to_string(),
+            )),
+            ErrorCode::MethodNotAllowed => {
+                reply.headers.push(("allow", ALLOWED_METHODS.to_owned()));
+            }
+            ErrorCode::Forbidden | ErrorCode::Internal => {}
+        }
+        reply
+    }
+}
+
+impl From<ResolveError> for Rejection {
+    fn from(err: ResolveError) -> Self {
+        match err {
+            ResolveError::MissingCredentials(m) => Self::new(ErrorCode::MissingCredentials, m),
+            ResolveError::InvalidCredentials(m) => Self::new(ErrorCode::InvalidCredentials, m),
+            ResolveError::Forbidden(m) => Self::new(ErrorCode::Forbidden, m),
+            ResolveError::Unavailable { retry_after, .. } => Self {
+                code: ErrorCode::Unavailable,
+                message: "the identity service is unavailable; try again shortly".into(),
+                retry_after: Some(
+                    retry_after.map_or(DEFAULT_RETRY_AFTER, |d| d.as_secs().max(1)),
+                ),
+            },
+            ResolveError::Internal(_) => internal(),
+        }
+    }
+}
+
+fn internal() -> Rejection {
+    Rejection::new(
+        ErrorCode::Internal,
+        "the token service failed; the details are in the server log",
+    )
+}
+
+/// What the token service does by default for every user.
+#[derive(Debug, Clone)]
+pub struct TokenPolicy {
+    grants: Vec<Grant>,
+    ttl: u64,
+    resolve_timeout: Duration,
+    strict_identity: bool,
+}
+
+struct Inner {
+    resolver: Arc<dyn IdentityResolver>,
+    issuer: TokenIssuer,
+    policy: TokenPolicy,
+}
+
+/// Resolver + issuer + policy: answers token requests and authenticates app routes.
+///
+/// Cloning is cheap (an `Arc`). Build it with [`TokenService::builder`].
+///
+/// ```
+/// use chat_token_core::{Credentials, IncomingRequest, StaticUsers, TokenIssuer, TokenService};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let issuer = TokenIssuer::new(Credentials::try_new(
+///     "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+///     "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+///     "not-a-real-secret-for-docs",
+/// )?);
+/// let users: StaticUsers = "tok1=alice".parse()?;
+/// let service = TokenService::builder(issuer, users).build()?;
+///
+/// let reply = service
+///     .handle(&IncomingRequest::new("GET", "/token").with_header("authorization", "Bearer tok1"))
+///     .await;
+/// assert_eq!(reply.status, 200);
+/// let reply = service.handle(&IncomingRequest::new("GET", "/token")).await;
+/// assert_eq!(reply.status, 401);
+/// assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct TokenService {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenService")
+            .field("issuer", &self.inner.issuer)
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`TokenService`].
+pub struct TokenServiceBuilder {
+    resolver: Arc<dyn IdentityResolver>,
+    issuer: TokenIssuer,
+    grants: Option<Vec<Grant>>,
+    ttl: u64,
+    resolve_timeout: Duration,
+    strict_identity: bool,
+}
+
+impl fmt::Debug for TokenServiceBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenServiceBuilder")
+            .field("issuer", &self.issuer)
+            .field("grants", &self.grants)
+            .field("ttl", &self.ttl)
+            .field("resolve_timeout", &self.resolve_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenServiceBuilder {
+    /// The grants every user's token gets unless the resolver chooses others. Without
+    /// this, the default is one chat grant for the issuer's default chat service.
+    pub fn grants(mut self, grants: impl IntoIterator<Item = Grant>) -> Self {
+        self.grants = Some(grants.into_iter().collect());
+        self
+    }
+
+    /// The default ttl in seconds (1..=86400; default 3600).
+    pub fn ttl(mut self, seconds: u64) -> Self {
+        self.ttl = seconds;
+        self
+    }
+
+    /// How long the resolver may take before the request is answered 503 (default 5 s).
+    pub fn resolve_timeout(mut self, timeout: Duration) -> Self {
+        self.resolve_timeout = timeout;
+        self
+    }
+
+    /// Also refuse identities with the characters Twilio advises against.
+    pub fn strict_identity(mut self, strict: bool) -> Self {
+        self.strict_identity = strict;
+        self
+    }
+
+    /// Checks the policy (ttl range, every SID in the default grants) and builds.
+    pub fn build(self) -> Result<TokenService, TokenError> {
+        if !(1..=MAX_TTL).contains(&self.ttl) {
+            return Err(TokenError::TtlOutOfRange { ttl: self.ttl });
+        }
+        let grants = match self.grants {
+            Some(grants) => grants,
+            None => vec![self.issuer.default_chat_grant().into()],
+        };
+        if grants.is_empty() {
+            return Err(TokenError::NoGrants);
+        }
+        for grant in &grants {
+            grant.validate()?;
+        }
+        Ok(TokenService {
+            inner: Arc::new(Inner {
+                resolver: self.resolver,
+                issuer: self.issuer,
+                policy: TokenPolicy {
+                    grants,
+                    ttl: self.ttl,
+                    resolve_timeout: self.resolve_timeout,
+                    strict_identity: self.strict_identity,
+                },
+            }),
+        })
+    }
+}
+
+#[derive(serde::Serialize)]
+struct TokenBody<'a> {
+    identity: &'a str,
+    token: &'a str,
+    expires_in: u64,
+    expires_at: u64,
+}
+
+impl TokenService {
+    /// Starts a builder with the issuer that signs and the resolver that says who calls.
+    pub fn builder(issuer: TokenIssuer, resolver: impl IdentityResolver) -> TokenServiceBuilder {
+        Self::builder_arc(issuer, Arc::new(resolver))
+    }
+
+    /// As [`builder`](Self::builder), with a resolver already shared.
+    pub fn builder_arc(
+        issuer: TokenIssuer,
+        resolver: Arc<dyn IdentityResolver>,
+    ) -> TokenServiceBuilder {
+        TokenServiceBuilder {
+            resolver,
+            issuer,
+            grants: None,
+            ttl: crate::token::DEFAULT_TTL,
+            resolve_timeout: DEFAULT_RESOLVE_TIMEOUT,
+            strict_identity: false,
+        }
+    }
+
+    /// The issuer.
+    pub fn issuer(&self) -> &TokenIssuer {
+        &self.inner.issuer
+    }
+
+    /// Runs the resolver on `req` (with timeout and panic guard) and checks the identity.
+    /// Adapters' `ResolvedIdentity` extractors call this.
+    pub async fn authenticate(&self, req: &IncomingRequest) -> Result<Resolved, Rejection> {
+        let policy = &self.inner.policy;
+        let call = AssertUnwindSafe(self.inner.resolver.resolve(req)).catch_unwind();
+        let resolved = match tokio::time::timeout(policy.resolve_timeout, call).await {
+            Err(_elapsed) => {
+                tracing::warn!(
+                    timeout_ms = policy.resolve_timeout.as_millis() as u64,
+                    path = req.path(),
+                    "identity resolver timed out; answering 503"
+                );
+                return Err(Rejection::from(ResolveError::unavailable("timed out")));
+            }
+            Ok(Err(panic)) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a non-string payload".to_owned());
+                tracing::error!(panic = %what, path = req.path(), "identity resolver panicked; answering 500");
+                return Err(internal());
+            }
+            Ok(Ok(result)) => result,
+        };
+        match resolved {
+            Ok(resolved) => {
+                let rules = crate::identity::IdentityRules {
+                    strict: policy.strict_identity,
+                    voice: false,
+                };
+                if let Err(err) = rules.check(resolved.identity()) {
+                    tracing::error!(error = %err, "identity resolver returned an invalid identity; answering 500");
+                    return Err(internal());
+                }
+                Ok(resolved)
+            }
+            Err(err) => {
+                match &err {
+                    ResolveError::Unavailable { message, .. } => {
+                        tracing::warn!(reason = %message, "identity backend unavailable; answering 503");
+                    }
+                    ResolveError::Internal(message) => {
+                        tracing::error!(reason = %message, "identity resolver failed; answering 500");
+                    }
+                    other => tracing::debug!(outcome = %other, "request not authenticated"),
+                }
+                Err(Rejection::from(err))
+            }
+        }
+    }
+
+    /// Answers one request to the token endpoint: 405 for methods other than GET and POST,
+    /// otherwise resolve, mint, and the token JSON (or the error JSON).
+    pub async fn handle(&self, req: &IncomingRequest) -> HttpReply {
+        if !matches!(req.method(), "GET" | "POST") {
+            return Rejection::method_not_allowed().reply();
+        }
+        match self.authenticate(req).await {
+            Ok(resolved) => self.issue(&resolved),
+            Err(rejection) => rejection.reply(),
+        }
+    }
+
+    /// Mints the token for an already resolved user and renders the 200 reply.
+    pub fn issue(&self, resolved: &Resolved) -> HttpReply {
+        let policy = &self.inner.policy;
+        let grants = resolved.grants().unwrap_or(&policy.grants);
+        let token = AccessToken::new()
+            .identity(resolved.identity())
+            .ttl(resolved.ttl().unwrap_or(policy.ttl))
+            .strict_identity(policy.strict_identity)
+            .grants(grants.iter().cloned());
+        let minted = match self.inner.issuer.mint(&token) {
+            Ok(minted) => minted,
+            Err(err) => {
+                tracing::error!(identity = resolved.identity(), error = %err, "could not mint a token; answering 500");
+                return internal().reply();
+            }
+        };
+        tracing::debug!(
+            identity = resolved.identity(),
+            expires_at = minted.expires_at(),
+            "token issued"
+        );
+        let body = serde_json::to_string(&TokenBody {
+            identity: resolved.identity(),
+            token: minted.jwt(),
+            expires_in: minted.expires_in(),
+            expires_at: minted.expires_at(),
+        });
+        match body {
+            Ok(body) => HttpReply::json(200, body),
+            Err(_) => internal().reply(),
+        }
+    }
+}
