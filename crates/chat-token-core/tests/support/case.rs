@@ -1,0 +1,150 @@
+//! One token-minting case as stored in `tests/data/*.jsonl` and fed to Twilio's Python
+//! helper by `cargo xtask golden` / `cargo xtask conformance`: the inputs, and the
+//! token the helper produced for them. Shared by the core's golden test and the xtask.
+
+use chat_token_core::{
+    AccessToken, ChatGrant, Credentials, FixedClock, Grant, NotBefore, PlaybackGrant, SyncGrant,
+    TaskRouterGrant, TokenIssuer, VideoGrant, VoiceGrant,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The inputs of one case, named as the Python helper's arguments.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Case {
+    pub name: String,
+    pub account_sid: String,
+    pub api_key_sid: String,
+    pub secret: String,
+    pub now: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<u64>,
+    /// `"default"`, `"omit"`, or a number.
+    pub nbf: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Each grant as `{"<key>": {<python keyword arguments>}}`, in order.
+    pub grants: Vec<Map<String, Value>>,
+    /// The helper's token, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+fn s(fields: &Map<String, Value>, name: &str) -> Option<String> {
+    fields.get(name).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn grant(key: &str, f: &Map<String, Value>) -> Result<Grant, String> {
+    Ok(match key {
+        "chat" => {
+            let mut g = ChatGrant::new();
+            if let Some(v) = s(f, "service_sid") {
+                g = g.service_sid(v);
+            }
+            if let Some(v) = s(f, "endpoint_id") {
+                g = g.endpoint_id(v);
+            }
+            if let Some(v) = s(f, "deployment_role_sid") {
+                g = g.deployment_role_sid(v);
+            }
+            if let Some(v) = s(f, "push_credential_sid") {
+                g = g.push_credential_sid(v);
+            }
+            g.into()
+        }
+        "data_sync" => {
+            let mut g = SyncGrant::new();
+            if let Some(v) = s(f, "service_sid") {
+                g = g.service_sid(v);
+            }
+            if let Some(v) = s(f, "endpoint_id") {
+                g = g.endpoint_id(v);
+            }
+            g.into()
+        }
+        "voice" => {
+            let mut g = VoiceGrant::new();
+            if f.get("incoming_allow") == Some(&Value::Bool(true)) {
+                g = g.incoming_allow(true);
+            }
+            if let Some(v) = s(f, "outgoing_application_sid") {
+                g = g.outgoing_application_sid(v);
+            }
+            if let Some(Value::Object(params)) = f.get("outgoing_application_params") {
+                for (k, v) in params {
+                    g = g.outgoing_application_param(k.clone(), v.clone());
+                }
+            }
+            if let Some(v) = s(f, "push_credential_sid") {
+                g = g.push_credential_sid(v);
+            }
+            if let Some(v) = s(f, "endpoint_id") {
+                g = g.endpoint_id(v);
+            }
+            g.into()
+        }
+        "video" => match s(f, "room") {
+            Some(room) => VideoGrant::new().room(room).into(),
+            None => VideoGrant::new().into(),
+        },
+        "task_router" => {
+            let mut g = TaskRouterGrant::new();
+            if let Some(v) = s(f, "workspace_sid") {
+                g = g.workspace_sid(v);
+            }
+            if let Some(v) = s(f, "worker_sid") {
+                g = g.worker_sid(v);
+            }
+            if let Some(v) = s(f, "role") {
+                g = g.role(v);
+            }
+            g.into()
+        }
+        "player" => match f.get("grant") {
+            Some(Value::Object(obj)) => PlaybackGrant::new(obj.clone()).into(),
+            _ => PlaybackGrant::default().into(),
+        },
+        other => return Err(format!("unknown grant {other}")),
+    })
+}
+
+impl Case {
+    /// The token this crate mints for the case, or why it refuses to.
+    pub fn mint(&self) -> Result<String, String> {
+        let creds = Credentials::try_new(&self.account_sid, &self.api_key_sid, &self.secret)
+            .map_err(|e| e.to_string())?;
+        let issuer = TokenIssuer::new(creds).with_clock(FixedClock(self.now));
+        let mut token = AccessToken::new();
+        if let Some(identity) = &self.identity {
+            token = token.identity(identity.clone());
+        }
+        if let Some(ttl) = self.ttl {
+            token = token.ttl(ttl);
+        }
+        if let Some(exp) = self.valid_until {
+            token = token.valid_until(exp);
+        }
+        token = token.not_before(match &self.nbf {
+            Value::String(s) if s == "omit" => NotBefore::Omit,
+            Value::Number(n) => NotBefore::At(n.as_u64().ok_or("nbf must be a u64")?),
+            _ => NotBefore::IssuedAt,
+        });
+        if let Some(region) = &self.region {
+            token = token.region(region.clone());
+        }
+        for g in &self.grants {
+            for (key, fields) in g {
+                let fields = fields.as_object().ok_or("grant fields must be an object")?;
+                token = token.grant(grant(key, fields)?);
+            }
+        }
+        issuer
+            .mint(&token)
+            .map(|m| m.into_jwt())
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,51 @@
+//! The `chat-token` command: mint and inspect Twilio Access Tokens, or serve a token
+//! endpoint.
+//!
+//! Credentials come only from the environment (`TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY`,
+//! `TWILIO_API_SECRET`), never from the command line, where other users of the machine
+//! could read them. Errors go to stderr with a non-zero exit; stdout carries only the
+//! result.
+
+#![forbid(unsafe_code)]
+
+mod inspect;
+mod mint;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Mint, inspect and serve Twilio Access Tokens.
+#[derive(Debug, Parser)]
+#[command(name = "chat-token", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a signed Access Token (credentials from TWILIO_ACCOUNT_SID, TWILIO_API_KEY, TWILIO_API_SECRET).
+    Mint(mint::MintArgs),
+    /// Decode a token and say whether Twilio would accept it (checks the signature when TWILIO_API_SECRET is set).
+    Inspect(inspect::InspectArgs),
+    /// Run the token endpoint over HTTP (development mode when no credentials are configured).
+    Serve(serve::ServeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Mint(args) => mint::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Serve(args) => serve::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("chat-token: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! `chat-token mint`: one token on stdout, built from flags and the environment.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use chat_token_core::{
+    AccessToken, ChatGrant, Credentials, NotBefore, SyncGrant, TaskRouterGrant, TokenIssuer,
+    VideoGrant, VoiceGrant,
+};
+use clap::Args;
+
+/// Flags of `chat-token mint`.
+#[derive(Debug, Args)]
+pub struct MintArgs {
+    /// The user's identity.
+    #[arg(long)]
+    identity: Option<String>,
+    /// Time to live in seconds (1..=86400, default 3600).
+    #[arg(long, value_name = "SECONDS")]
+    ttl: Option<u64>,
+    /// Explicit expiry (exp), Unix seconds; overrides --ttl.
+    #[arg(long, value_name = "UNIX")]
+    valid_until: Option<u64>,
+    /// Explicit not-before (nbf), Unix seconds (default: the issue time).
+    #[arg(long, value_name = "UNIX", conflicts_with = "no_not_before")]
+    not_before: Option<u64>,
+    /// Leave the nbf claim out.
+    #[arg(long)]
+    no_not_before: bool,
+    /// Fix the issue time, Unix seconds (reproducible tokens).
+    #[arg(long, value_name = "UNIX")]
+    issued_at: Option<u64>,
+    /// Twilio region for the twr header, e.g. ie1.
+    #[arg(long)]
+    region: Option<String>,
+    /// Chat/Conversations service SID (IS...).
+    #[arg(long, env = "TWILIO_CHAT_SERVICE_SID", value_name = "SID")]
+    chat_service_sid: Option<String>,
+    /// Chat endpoint id.
+    #[arg(long, value_name = "ID")]
+    chat_endpoint_id: Option<String>,
+    /// Chat deployment role SID (RL...).
+    #[arg(long, value_name = "SID")]
+    chat_deployment_role_sid: Option<String>,
+    /// Chat push credential SID (CR...).
+    #[arg(long, value_name = "SID")]
+    chat_push_credential_sid: Option<String>,
+    /// Sync service SID (IS...).
+    #[arg(long, value_name = "SID")]
+    sync_service_sid: Option<String>,
+    /// Sync endpoint id.
+    #[arg(long, value_name = "ID")]
+    sync_endpoint_id: Option<String>,
+    /// Add a Video grant for any room.
+    #[arg(long)]
+    video: bool,
+    /// Add a Video grant for this room.
+    #[arg(long, value_name = "ROOM")]
+    video_room: Option<String>,
+    /// Voice: allow incoming calls.
+    #[arg(long)]
+    voice_incoming_allow: bool,
+    /// Voice: outgoing TwiML application SID (AP...).
+    #[arg(long, value_name = "SID")]
+    voice_outgoing_application_sid: Option<String>,
+    /// Voice: outgoing application parameter KEY=VALUE (repeatable, order kept).
+    #[arg(long, value_name = "KEY=VALUE")]
+    voice_outgoing_param: Vec<String>,
+    /// Voice push credential SID (CR...).
+    #[arg(long, value_name = "SID")]
+    voice_push_credential_sid: Option<String>,
+    /// Voice endpoint id.
+    #[arg(long, value_name = "ID")]
+    voice_endpoint_id: Option<String>,
+    /// TaskRouter workspace SID (WS...).
+    #[arg(long, value_name = "SID")]
+    task_router_workspace_sid: Option<String>,
+    /// TaskRouter worker SID (WK...).
+    #[arg(long, value_name = "SID")]
+    task_router_worker_sid: Option<String>,
+    /// TaskRouter role.
+    #[arg(long, value_name = "ROLE")]
+    task_router_role: Option<String>,
+    /// Print the token response JSON ({"identity","token","expires_in","expires_at"}).
+    #[arg(long)]
+    json: bool,
+}
+
+impl MintArgs {
+    /// The token the flags describe (grants in the order chat, data_sync, video, voice,
+    /// task_router; a grant is present when any of its flags is given).
+    fn token(&self) -> Result<AccessToken> {
+        let mut token = AccessToken::new();
+        if let Some(identity) = &self.identity {
+            token = token.identity(identity.clone());
+        }
+        if let Some(ttl) = self.ttl {
+            token = token.ttl(ttl);
+        }
+        if let Some(exp) = self.valid_until {
+            token = token.valid_until(exp);
+        }
+        if let Some(nbf) = self.not_before {
+            token = token.not_before(NotBefore::At(nbf));
+        }
+        if self.no_not_before {
+            token = token.not_before(NotBefore::Omit);
+        }
+        if let Some(iat) = self.issued_at {
+            token = token.issued_at(iat);
+        }
+        if let Some(region) = &self.region {
+            token = token.region(region.clone());
+        }
+        let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        if self.chat_service_sid.is_some()
+            || self.chat_endpoint_id.is_some()
+            || self.chat_deployment_role_sid.is_some()
+            || self.chat_push_credential_sid.is_some()
+        {
+            let mut g = ChatGrant::new();
+            if let Some(v) = set(&self.chat_service_sid) {
+                g = g.service_sid(v);
+            }
+            if let Some(v) = set(&self.chat_endpoint_id) {
+                g = g.endpoint_id(v);
+            }
+            if let Some(v) = set(&self.chat_deployment_role_sid) {
+                g = g.deployment_role_sid(v);
+            }
+            if let Some(v) = set(&self.chat_push_credential_sid) {
+                g = g.push_credential_sid(v);
+            }
+            token = token.grant(g);
+        }
+        if self.sync_service_sid.is_some() || self.sync_endpoint_id.is_some() {
+            let mut g = SyncGrant::new();
+            if let Some(v) = set(&self.sync_service_sid) {
+                g = g.service_sid(v);
+            }
+            if let Some(v) = set(&self.sync_endpoint_id) {
+                g = g.endpoint_id(v);
+            }
+            token = token.grant(g);
+        }
+        if self.video || self.video_room.is_some() {
+            token = token.grant(match set(&self.video_room) {
+                Some(room) => VideoGrant::new().room(room),
+                None => VideoGrant::new(),
+            });
+        }
+        if self.voice_incoming_allow
+            || self.voice_outgoing_application_sid.is_some()
+            || !self.voice_outgoing_param.is_empty()
+            || self.voice_push_credential_sid.is_some()
+            || self.voice_endpoint_id.is_some()
+        {
+            let mut g = VoiceGrant::new().incoming_allow(self.voice_incoming_allow);
+            if let Some(v) = set(&self.voice_outgoing_application_sid) {
+                g = g.outgoing_application_sid(v);
+            } else if !self.voice_outgoing_param.is_empty() {
+                bail!("--voice-outgoing-param needs --voice-outgoing-application-sid");
+            }
+            for param in &self.voice_outgoing_param {
+                let (k, v) = param.split_once('=').with_context(|| {
+                    format!("--voice-outgoing-param must be KEY=VALUE, got {param:?}")
+                })?;
+                if k.is_empty() {
+                    bail!("--voice-outgoing-param has an empty KEY in {param:?}");
+                }
+                g = g.outgoing_application_param(k, v);
+            }
+            if let Some(v) = set(&self.voice_push_credential_sid) {
+                g = g.push_credential_sid(v);
+            }
+            if let Some(v) = set(&self.voice_endpoint_id) {
+                g = g.endpoint_id(v);
+            }
+            token = token.grant(g);
+        }
+        if self.task_router_workspace_sid.is_some()
+            || self.task_router_worker_sid.is_some()
+            || self.task_router_role.is_some()
+        {
+            let mut g = TaskRouterGrant::new();
+            if let Some(v) = set(&self.task_router_workspace_sid) {
+                g = g.workspace_sid(v);
+            }
+            if let Some(v) = set(&self.task_router_worker_sid) {
+                g = g.worker_sid(v);
+            }
+            if let Some(v) = set(&self.task_router_role) {
+                g = g.role(v);
+            }
+            token = token.grant(g);
+        }
+        if token.grant_list().is_empty() {
+            bail!(
+                "no grant given; add at least one grant flag, e.g. --chat-service-sid IS... (or set TWILIO_CHAT_SERVICE_SID), --video, --voice-incoming-allow"
+            );
+        }
+        Ok(token)
+    }
+}
+
+/// Runs `chat-token mint`.
+pub fn run(args: MintArgs) -> Result<ExitCode> {
+    let token = args.token()?;
+    let issuer = TokenIssuer::new(Credentials::from_env()?);
+    let minted = issuer.mint(&token)?;
+    if args.json {
+        let body = serde_json::json!({
+            "identity": minted.identity(),
+            "token": minted.jwt(),
+            "expires_in": minted.expires_in(),
+            "expires_at": minted.expires_at(),
+        });
+        println!("{body}");
+    } else {
+        println!("{}", minted.jwt());
+    }
+    Ok(ExitCode::SUCCESS)
+}
