@@ -31,7 +31,7 @@ pub use issuer::{
 pub use request::{IncomingRequest, MAX_BEARER_LEN};
 pub use resolver::{IdentityResolver, ResolveError, Resolved, StaticUsers, UsersParseError};
 pub use service::{
-    ALLOWED_METHODS, DEFAULT_RESOLVE_TIMEOUT, DEFAULT_RETRY_AFTER, ErrorCode, HttpReply,
+    ALLOWED_METHODS, DEFAULT_RESOLVE_TIMEOUT, DEFAULT_TOKEN_PATH, DEFAULT_RETRY_AFTER, ErrorCode, HttpReply,
     Rejection, TokenPolicy, TokenService, TokenServiceBuilder,
 };
 pub use sid::{AccountSid, ApiKeySid, SID_LEN, SidError, SidKind};

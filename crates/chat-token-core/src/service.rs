@@ -30,6 +30,9 @@ pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The `Retry-After` value, in seconds, when the resolver gives none.
 pub const DEFAULT_RETRY_AFTER: u64 = 5;
 
+/// The path the adapters mount the token endpoint at unless told otherwise.
+pub const DEFAULT_TOKEN_PATH: &str = "/token";
+
 /// The methods the token endpoint answers, as sent in `Allow`.
 pub const ALLOWED_METHODS: &str = "GET, POST";
 
@@ -141,8 +144,12 @@ impl Rejection {
         }
     }
 
-    /// The 500 an adapter answers when no `TokenService` was registered with the app.
-    pub fn not_configured() -> Self {
+    /// The 500 an adapter answers when no `TokenService` was registered with the app;
+    /// `fix` says how to register it in that framework, and is logged, not sent.
+    pub fn not_configured(fix: &str) -> Self {
+        tracing::error!(
+            "chat-token: no TokenService is registered with this app, so the request cannot be answered; {fix}"
+        );
         Self::new(
             ErrorCode::Internal,
             "the token service is not configured on this server",

@@ -1,0 +1,83 @@
+//! Fake credentials, a scripted resolver that answers by bearer token, and services.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chat_token_core::{
+    Credentials, IdentityResolver, IncomingRequest, ResolveError, Resolved, TokenIssuer,
+    TokenService, VideoGrant, async_trait,
+};
+
+/// The fake Account SID.
+pub const ACCOUNT_SID: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+/// The fake API key SID.
+pub const API_KEY_SID: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+/// The fake API secret: must never appear in a response or log line.
+pub const API_SECRET: &str = "fake-secret-Q7x9-never-in-output";
+/// The chat service every default token grants.
+pub const CHAT_SERVICE_SID: &str = "ISdddddddddddddddddddddddddddddddd";
+/// The bearer token that resolves to `alice`.
+pub const ALICE: &str = "tok-alice-S3cr3t";
+/// A detail only the log may see (the internal error's message).
+pub const INTERNAL_DETAIL: &str = "db-password-hunter2";
+
+/// Answers by bearer token; counts its calls.
+#[derive(Debug, Default)]
+pub struct Scripted {
+    calls: AtomicUsize,
+}
+
+impl Scripted {
+    /// How many times `resolve` ran.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl IdentityResolver for Scripted {
+    async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match req.bearer_token()? {
+            ALICE => Ok(Resolved::new("alice")),
+            "forbid" => Err(ResolveError::forbidden("alice may not chat")),
+            "down" => Err(ResolveError::Unavailable {
+                message: "session store timed out".into(),
+                retry_after: Some(Duration::from_secs(7)),
+            }),
+            "down-default" => Err(ResolveError::unavailable("session store down")),
+            "boom" => Err(ResolveError::internal(INTERNAL_DETAIL)),
+            "panic" => panic!("resolver panicked on purpose"),
+            "hang" => {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(Resolved::new("late"))
+            }
+            "bad-identity" => Ok(Resolved::new("bad\nidentity")),
+            "short" => Ok(Resolved::new("alice").with_ttl(120)),
+            "video" => Ok(Resolved::new("alice").with_grants([VideoGrant::new().room("r1").into()])),
+            "zoe" => Ok(Resolved::new("Zoë 🦀")),
+            _ => Err(ResolveError::invalid("unknown bearer token")),
+        }
+    }
+}
+
+/// The issuer with the fake credentials.
+pub fn issuer() -> TokenIssuer {
+    TokenIssuer::new(
+        Credentials::try_new(ACCOUNT_SID, API_KEY_SID, API_SECRET).expect("fake credentials"),
+    )
+    .with_chat_service_sid(CHAT_SERVICE_SID)
+    .expect("fake chat service")
+}
+
+/// A service over a fresh [`Scripted`] resolver (returned too, to count calls), with a
+/// short resolver timeout so the hang case is quick.
+pub fn service() -> (TokenService, Arc<Scripted>) {
+    let resolver = Arc::new(Scripted::default());
+    let service = TokenService::builder_arc(issuer(), resolver.clone())
+        .resolve_timeout(Duration::from_millis(300))
+        .build()
+        .expect("service");
+    (service, resolver)
+}

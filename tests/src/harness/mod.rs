@@ -1,0 +1,57 @@
+//! One harness per adapter: the same small app on each framework.
+
+mod actix;
+mod axum;
+mod rocket;
+
+use std::net::SocketAddr;
+
+pub use self::actix::Actix;
+pub use self::axum::Axum;
+pub use self::rocket::Rocket;
+
+use chat_token_core::TokenService;
+
+/// Starts an adapter's test app on `127.0.0.1:0`.
+pub trait Harness {
+    /// The adapter's name.
+    const NAME: &'static str;
+
+    /// Serves `/token`, a guarded `/me` (`{"identity": ...}`) and an unguarded `/`
+    /// (`{"app":"ok"}`) with `service`, until the returned [`Server`] is dropped.
+    fn start(service: TokenService) -> Server;
+}
+
+/// A running test server; dropping it asks the server to stop.
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Wraps a server thread that stops when `stop` fires.
+    pub fn new(
+        addr: SocketAddr,
+        stop: tokio::sync::oneshot::Sender<()>,
+        thread: std::thread::JoinHandle<()>,
+    ) -> Self {
+        Self {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
