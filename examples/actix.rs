@@ -1,1 +1,38 @@
-fn main() {}
+//! An existing actix-web app that adds a Twilio token route.
+//!
+//! Run: `cargo run -p chat-token-examples --example actix`, then
+//! `curl -H 'Authorization: Bearer demo-alice' http://127.0.0.1:3000/token`.
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use chat_token_actix::ResolvedIdentity;
+use chat_token_examples::{init_tracing, listen_addr, service_from_env};
+use serde_json::json;
+
+/// The app's own route: no authentication.
+async fn index() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "app": "actix-web example" }))
+}
+
+/// An app route protected by the same resolver as the token route.
+async fn me(ResolvedIdentity(user): ResolvedIdentity) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "identity": user.identity() }))
+}
+
+#[actix_web::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    init_tracing();
+    let service = service_from_env()?;
+    let addr = listen_addr()?;
+    tracing::info!(%addr, "actix-web example listening");
+    HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(service.clone()))
+            .configure(chat_token_actix::configure) // GET|POST /token
+            .route("/", web::get().to(index))
+            .route("/me", web::get().to(me))
+    })
+    .bind(addr)?
+    .run()
+    .await?;
+    Ok(())
+}

@@ -1,1 +1,36 @@
-fn main() {}
+//! An existing axum app that adds a Twilio token route.
+//!
+//! Run: `cargo run -p chat-token-examples --example axum`, then
+//! `curl -H 'Authorization: Bearer demo-alice' http://127.0.0.1:3000/token`.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use chat_token_axum::ResolvedIdentity;
+use chat_token_examples::{init_tracing, listen_addr, service_from_env};
+use serde_json::{Value, json};
+
+/// The app's own route: no authentication.
+async fn index() -> Json<Value> {
+    Json(json!({ "app": "axum example" }))
+}
+
+/// An app route protected by the same resolver as the token route.
+async fn me(ResolvedIdentity(user): ResolvedIdentity) -> Json<Value> {
+    Json(json!({ "identity": user.identity() }))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    init_tracing();
+    let service = service_from_env()?;
+    let app = Router::new()
+        .route("/", get(index))
+        .route("/me", get(me))
+        .merge(chat_token_axum::router()) // GET|POST /token
+        .with_state(service);
+    let addr = listen_addr()?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "axum example listening");
+    axum::serve(listener, app).await?;
+    Ok(())
+}

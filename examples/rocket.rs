@@ -1,1 +1,40 @@
-fn main() {}
+//! An existing rocket app that adds a Twilio token route.
+//!
+//! Run: `cargo run -p chat-token-examples --example rocket`, then
+//! `curl -H 'Authorization: Bearer demo-alice' http://127.0.0.1:3000/token`.
+
+use chat_token_examples::{init_tracing, listen_addr, service_from_env};
+use chat_token_rocket::ResolvedIdentity;
+use rocket::serde::json::{Json, Value, json};
+
+/// The app's own route: no authentication.
+#[rocket::get("/")]
+fn index() -> Json<Value> {
+    Json(json!({ "app": "rocket example" }))
+}
+
+/// An app route protected by the same resolver as the token route.
+#[rocket::get("/me")]
+fn me(user: ResolvedIdentity) -> Json<Value> {
+    Json(json!({ "identity": user.0.identity() }))
+}
+
+#[rocket::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    init_tracing();
+    let service = service_from_env()?;
+    let addr = listen_addr()?;
+    let config = rocket::Config {
+        address: addr.ip(),
+        port: addr.port(),
+        ..rocket::Config::default()
+    };
+    let _rocket = rocket::custom(config)
+        .manage(service)
+        .mount("/", chat_token_rocket::routes()) // GET|POST /token
+        .mount("/", rocket::routes![index, me])
+        .register("/", chat_token_rocket::catchers())
+        .launch()
+        .await?;
+    Ok(())
+}

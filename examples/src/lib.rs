@@ -1,1 +1,43 @@
-//! placeholder
+//! What the examples share: configuration from the environment, so that each example
+//! file shows only what a framework's app adds.
+//!
+//! - Twilio credentials from `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY`, `TWILIO_API_SECRET`
+//!   and `TWILIO_CHAT_SERVICE_SID`; without them, development credentials (tokens Twilio
+//!   refuses) and a loud warning.
+//! - Users from `CHAT_TOKEN_USERS="token=identity,..."`; without it, the demo users
+//!   `demo-alice=alice,demo-bob=bob`.
+//! - The port from `PORT` (default 3000), always on 127.0.0.1.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use chat_token_core::TokenService;
+use chat_token_core::env::EnvSetup;
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// The token service the environment describes, with the static users resolver.
+pub fn service_from_env() -> Result<TokenService, Box<dyn std::error::Error>> {
+    let setup = EnvSetup::from_env()?;
+    setup.warn();
+    let (users, _demo) = setup.users_or_demo();
+    Ok(TokenService::builder(setup.issuer, users).build()?)
+}
+
+/// `127.0.0.1:$PORT`, port 3000 by default.
+pub fn listen_addr() -> Result<SocketAddr, Box<dyn std::error::Error>> {
+    let port = match std::env::var("PORT") {
+        Ok(p) => p
+            .parse::<u16>()
+            .map_err(|_| format!("PORT must be a port number, got {p:?}"))?,
+        Err(_) => 3000,
+    };
+    Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+}

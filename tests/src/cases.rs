@@ -137,7 +137,10 @@ pub fn success_claims_match_body<H: Harness>() {
     let nbf = claims["nbf"].as_u64().expect("nbf");
     assert_eq!(body["expires_in"].as_u64(), Some(exp - nbf));
     assert_eq!(body["expires_in"], 3600);
-    assert!(nbf + 5 >= before && nbf <= before + 60, "nbf {nbf}, now {before}");
+    assert!(
+        nbf + 5 >= before && nbf <= before + 60,
+        "nbf {nbf}, now {before}"
+    );
     assert_eq!(claims["sub"], crate::fixtures::ACCOUNT_SID);
     assert_eq!(claims["jti"], format!("{API_KEY_SID}-{nbf}"));
 }
@@ -145,7 +148,11 @@ pub fn success_claims_match_body<H: Harness>() {
 /// A query string cannot choose the identity.
 pub fn success_query_is_ignored<H: Harness>() {
     let (server, _) = start::<H>();
-    let r = get(server.addr, "/token?identity=mallory&ttl=86400", Some(ALICE));
+    let r = get(
+        server.addr,
+        "/token?identity=mallory&ttl=86400",
+        Some(ALICE),
+    );
     let claims = assert_token_ok(&r, "alice");
     assert_eq!(r.json()["expires_in"], 3600);
     assert_ne!(claims["grants"]["identity"], "mallory");
@@ -187,7 +194,13 @@ pub fn empty_authorization<H: Harness>() {
 /// Another scheme: 401 `invalid_credentials` with `error="invalid_token"`.
 pub fn non_bearer_authorization<H: Harness>() {
     let (server, _) = start::<H>();
-    let r = send(server.addr, "GET", "/token", &auth(b"Basic YWxpY2U6cHc="), b"");
+    let r = send(
+        server.addr,
+        "GET",
+        "/token",
+        &auth(b"Basic YWxpY2U6cHc="),
+        b"",
+    );
     assert_error(&r, 401, "invalid_credentials");
     assert_eq!(
         r.header("www-authenticate"),
@@ -245,7 +258,12 @@ pub fn unavailable_with_retry_after<H: Harness>() {
     let r = get(server.addr, "/token", Some("down"));
     let body = assert_error(&r, 503, "unavailable");
     assert_eq!(r.header("retry-after"), Some("7"));
-    assert!(!body["message"].as_str().unwrap_or("").contains("session store"));
+    assert!(
+        !body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("session store")
+    );
 }
 
 /// Without a hint from the resolver, `Retry-After` is the default.
@@ -508,13 +526,22 @@ pub fn no_secret_or_credential_in_responses_or_logs<H: Harness>() {
         seen.push_str(&get(server.addr, "/token", Some(token)).all_text());
         seen.push_str(&get(server.addr, "/me", Some(token)).all_text());
     }
-    let basic = send(server.addr, "GET", "/token", &auth(b"Basic c2VjcmV0LWJhc2lj"), b"");
+    let basic = send(
+        server.addr,
+        "GET",
+        "/token",
+        &auth(b"Basic c2VjcmV0LWJhc2lj"),
+        b"",
+    );
     seen.push_str(&basic.all_text());
     let log = logs::text();
     for (what, text) in [("responses", &seen), ("logs", &log)] {
         assert!(!text.contains(API_SECRET), "API secret in {what}");
         for secret in [ALICE, "unknown-Cred-42x", "c2VjcmV0LWJhc2lj"] {
-            assert!(!text.contains(secret), "presented credential {secret} in {what}");
+            assert!(
+                !text.contains(secret),
+                "presented credential {secret} in {what}"
+            );
         }
     }
 }

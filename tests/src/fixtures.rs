@@ -55,7 +55,9 @@ impl IdentityResolver for Scripted {
             }
             "bad-identity" => Ok(Resolved::new("bad\nidentity")),
             "short" => Ok(Resolved::new("alice").with_ttl(120)),
-            "video" => Ok(Resolved::new("alice").with_grants([VideoGrant::new().room("r1").into()])),
+            "video" => {
+                Ok(Resolved::new("alice").with_grants([VideoGrant::new().room("r1").into()]))
+            }
             "zoe" => Ok(Resolved::new("Zoë 🦀")),
             _ => Err(ResolveError::invalid("unknown bearer token")),
         }

@@ -6,6 +6,8 @@
 //!   Python helper.
 //! - `conformance [--cases N] [--seed S]`: compares our tokens with the helper's, byte
 //!   for byte, for N generated cases.
+//! - `smoke`: starts the three examples and `chat-token serve` as the README says and
+//!   checks that they answer the same requests the same way.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use serde_json::{Map, Value, json};
 
 #[path = "../../crates/chat-token-core/tests/support/case.rs"]
 mod case;
+mod smoke;
 
 use case::Case;
 
@@ -26,6 +29,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("golden") => golden(&root),
+        Some("smoke") => smoke::run(&root),
         Some("conformance") => {
             let cases = flag(&args, "--cases")?.unwrap_or(300);
             let seed = flag(&args, "--seed")?.unwrap_or(0x00C0_FFEE);
@@ -33,7 +37,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S]>"
+                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke>"
             );
             std::process::exit(2);
         }
@@ -47,10 +51,9 @@ fn flag(args: &[String], name: &str) -> Result<Option<u64>> {
             let v = args
                 .get(i + 1)
                 .with_context(|| format!("{name} needs a number"))?;
-            Ok(Some(
-                v.parse()
-                    .with_context(|| format!("{name} needs a number, got {v:?}"))?,
-            ))
+            Ok(Some(v.parse().with_context(|| {
+                format!("{name} needs a number, got {v:?}")
+            })?))
         }
     }
 }
@@ -107,6 +110,7 @@ fn ci() -> Result<()> {
         "rust-crypto,aws-lc-rs",
     ]))?;
     conformance(&workspace_root(), 300, 0x00C0_FFEE)?;
+    smoke::run(&workspace_root())?;
     run(cargo()
         .args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
@@ -127,15 +131,16 @@ fn venv(root: &Path) -> Result<PathBuf> {
     let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     run(Command::new(&system_python).args(["-m", "venv"]).arg(&dir))
         .context("creating the Python venv (needs python3 with the venv module)")?;
-    run(Command::new(&python).args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "-r",
-    ])
-    .arg(&requirements))
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&requirements))
     .context("installing Twilio's Python helper from PyPI")?;
     std::fs::write(&marker, wanted)?;
     Ok(python)
@@ -170,11 +175,7 @@ fn helper_tokens(root: &Path, cases: &[Case]) -> Result<Vec<Case>> {
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
     if out.len() != cases.len() {
-        bail!(
-            "the helper answered {} cases of {}",
-            out.len(),
-            cases.len()
-        );
+        bail!("the helper answered {} cases of {}", out.len(), cases.len());
     }
     Ok(out)
 }
@@ -190,7 +191,11 @@ fn golden(root: &Path) -> Result<()> {
         text.push('\n');
     }
     std::fs::write(&path, text)?;
-    eprintln!("xtask golden: wrote {} cases to {}", cases.len(), path.display());
+    eprintln!(
+        "xtask golden: wrote {} cases to {}",
+        cases.len(),
+        path.display()
+    );
     Ok(())
 }
 
@@ -205,7 +210,10 @@ fn conformance(root: &Path, count: usize, seed: u64) -> Result<()> {
         if ours.as_deref() != Ok(theirs) {
             mismatches += 1;
             if mismatches <= 5 {
-                eprintln!("MISMATCH {}:\n  helper: {theirs}\n  ours:   {ours:?}", case.name);
+                eprintln!(
+                    "MISMATCH {}:\n  helper: {theirs}\n  ours:   {ours:?}",
+                    case.name
+                );
                 eprintln!("  helper payload: {}", payload(theirs));
                 if let Ok(ours) = &ours {
                     eprintln!("  our payload:    {}", payload(ours));
@@ -228,7 +236,11 @@ fn payload(jwt: &str) -> String {
     use base64::Engine as _;
     jwt.split('.')
         .nth(1)
-        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
 }
@@ -283,7 +295,10 @@ fn handpicked() -> Vec<Case> {
     let mut explicit = base("nbf-explicit-valid-until");
     explicit.nbf = json!(1_699_999_000u64);
     explicit.valid_until = Some(1_700_050_000);
-    explicit.grants = vec![grant("data_sync", json!({"service_sid": format!("IS{}", "f".repeat(32))}))];
+    explicit.grants = vec![grant(
+        "data_sync",
+        json!({"service_sid": format!("IS{}", "f".repeat(32))}),
+    )];
 
     let mut astral = base("astral-identity");
     astral.identity = Some("🦀 Zoë \"quoted\" back\\slash /slash 日本".into());
@@ -305,10 +320,19 @@ fn handpicked() -> Vec<Case> {
     let mut all = base("every-grant");
     all.identity = Some("bob".into());
     all.grants = vec![
-        grant("task_router", json!({"workspace_sid": format!("WS{}", "3".repeat(32)), "worker_sid": format!("WK{}", "4".repeat(32)), "role": "worker"})),
-        grant("player", json!({"grant": {"playbackGrant": {"requestCredentials": null, "playbackUrl": "https://x.example/p", "playerStreamerSid": "VJ123"}}})),
+        grant(
+            "task_router",
+            json!({"workspace_sid": format!("WS{}", "3".repeat(32)), "worker_sid": format!("WK{}", "4".repeat(32)), "role": "worker"}),
+        ),
+        grant(
+            "player",
+            json!({"grant": {"playbackGrant": {"requestCredentials": null, "playbackUrl": "https://x.example/p", "playerStreamerSid": "VJ123"}}}),
+        ),
         grant("video", json!({})),
-        grant("chat", json!({"deployment_role_sid": format!("RL{}", "5".repeat(32))})),
+        grant(
+            "chat",
+            json!({"deployment_role_sid": format!("RL{}", "5".repeat(32))}),
+        ),
         grant("data_sync", json!({"endpoint_id": "sync-ep"})),
     ];
 
@@ -387,7 +411,14 @@ fn generate(count: usize, seed: u64) -> Vec<Case> {
             case.secret.push('é');
         }
         case.now = 1_600_000_000 + rng.below(200_000_000);
-        let kinds = ["chat", "data_sync", "voice", "video", "task_router", "player"];
+        let kinds = [
+            "chat",
+            "data_sync",
+            "voice",
+            "video",
+            "task_router",
+            "player",
+        ];
         let mut grants = Vec::new();
         let n = 1 + rng.below(4);
         for _ in 0..n {

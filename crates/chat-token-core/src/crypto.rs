@@ -7,7 +7,9 @@
 //! provider, without which jsonwebtoken 10 and later panic at the first sign or verify.
 
 #[cfg(not(any(feature = "rust-crypto", feature = "aws-lc-rs")))]
-compile_error!("chat-token-core needs a crypto backend: enable the `rust-crypto` or the `aws-lc-rs` feature");
+compile_error!(
+    "chat-token-core needs a crypto backend: enable the `rust-crypto` or the `aws-lc-rs` feature"
+);
 
 /// The name of the backend that signs tokens in this build.
 pub const BACKEND: &str = if cfg!(feature = "rust-crypto") {

@@ -244,11 +244,7 @@ fn field(out: &mut Vec<u8>, first: &mut bool, name: &str, value: Option<&str>) {
     write_str(out, value);
 }
 
-fn check_sid(
-    kind: SidKind,
-    field: &'static str,
-    value: &Option<String>,
-) -> Result<(), SidError> {
+fn check_sid(kind: SidKind, field: &'static str, value: &Option<String>) -> Result<(), SidError> {
     match value.as_deref() {
         Some(v) if !v.is_empty() => kind.check(field, v),
         _ => Ok(()),
@@ -347,7 +343,10 @@ impl Grant {
                     out.extend_from_slice(br#""incoming":{"allow":true}"#);
                     first = false;
                 }
-                if let Some(app) = g.outgoing_application_sid.as_deref().filter(|s| !s.is_empty())
+                if let Some(app) = g
+                    .outgoing_application_sid
+                    .as_deref()
+                    .filter(|s| !s.is_empty())
                 {
                     if !std::mem::take(&mut first) {
                         out.push(b',');

@@ -98,7 +98,9 @@ pub enum SignatureCheck {
 #[non_exhaustive]
 pub enum InspectError {
     /// Longer than [`MAX_TOKEN_LEN`].
-    #[error("token is {len} bytes long; an Access Token is a few hundred bytes (at most {MAX_TOKEN_LEN} accepted)")]
+    #[error(
+        "token is {len} bytes long; an Access Token is a few hundred bytes (at most {MAX_TOKEN_LEN} accepted)"
+    )]
     TooLong {
         /// Its length.
         len: usize,
@@ -299,8 +301,16 @@ fn check_claims(
     add: &mut impl FnMut(TwilioErrorCode, String),
 ) {
     for (name, kind, code) in [
-        ("iss", SidKind::ApiKey, TwilioErrorCode::InvalidIssuerOrSubject),
-        ("sub", SidKind::Account, TwilioErrorCode::InvalidIssuerOrSubject),
+        (
+            "iss",
+            SidKind::ApiKey,
+            TwilioErrorCode::InvalidIssuerOrSubject,
+        ),
+        (
+            "sub",
+            SidKind::Account,
+            TwilioErrorCode::InvalidIssuerOrSubject,
+        ),
     ] {
         match claims.get(name) {
             Some(Value::String(s)) => {
@@ -439,11 +449,17 @@ fn check_grants(grants: Option<&Value>, add: &mut impl FnMut(TwilioErrorCode, St
                 "chat" | "ip_messaging" | "data_sync" | "voice" | "video"
             )
         {
-            add(code, format!("grant {key} needs an identity, but there is none"));
+            add(
+                code,
+                format!("grant {key} needs an identity, but there is none"),
+            );
         }
     }
     if products == 0 {
-        add(code, "grants holds no product grant (chat, video, voice, ...)".into());
+        add(
+            code,
+            "grants holds no product grant (chat, video, voice, ...)".into(),
+        );
     }
 }
 

@@ -111,7 +111,7 @@ impl Credentials {
 
     /// Reads `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY` and `TWILIO_API_SECRET`.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|var| std::env::var(var))
+        Self::from_lookup(std::env::var)
     }
 
     /// Reads the three variables through `lookup` (for tests and custom sources).

@@ -170,7 +170,10 @@ mod tests {
     fn escapes_like_python() {
         assert_eq!(s("alice"), r#""alice""#);
         assert_eq!(s("a\"b\\c/d"), r#""a\"b\\c/d""#);
-        assert_eq!(s("\n\r\t\u{8}\u{c}\u{1}\u{7f}"), r#""\n\r\t\b\f\u0001\u007f""#);
+        assert_eq!(
+            s("\n\r\t\u{8}\u{c}\u{1}\u{7f}"),
+            r#""\n\r\t\b\f\u0001\u007f""#
+        );
         assert_eq!(s("zoë"), r#""zo\u00eb""#);
         assert_eq!(s("日本"), r#""\u65e5\u672c""#);
         assert_eq!(s("🦀x"), r#""\ud83e\udd80x""#);

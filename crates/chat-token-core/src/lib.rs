@@ -3,6 +3,7 @@
 
 mod clock;
 pub mod crypto;
+pub mod env;
 mod grants;
 mod identity;
 mod inspect;
@@ -29,10 +30,12 @@ pub use issuer::{
     MintedToken, TokenIssuer,
 };
 pub use request::{IncomingRequest, MAX_BEARER_LEN};
-pub use resolver::{IdentityResolver, ResolveError, Resolved, StaticUsers, UsersParseError};
+pub use resolver::{
+    IdentityResolver, ResolveError, Resolved, StaticUsers, TrustedHeader, UsersParseError,
+};
 pub use service::{
-    ALLOWED_METHODS, DEFAULT_RESOLVE_TIMEOUT, DEFAULT_TOKEN_PATH, DEFAULT_RETRY_AFTER, ErrorCode, HttpReply,
-    Rejection, TokenPolicy, TokenService, TokenServiceBuilder,
+    ALLOWED_METHODS, DEFAULT_RESOLVE_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_TOKEN_PATH, ErrorCode,
+    HttpReply, Rejection, TokenPolicy, TokenService, TokenServiceBuilder,
 };
 pub use sid::{AccountSid, ApiKeySid, SID_LEN, SidError, SidKind};
 pub use token::{AccessToken, DEFAULT_TTL, MAX_TTL, MAX_UNIX_TIME, NotBefore, TokenError};

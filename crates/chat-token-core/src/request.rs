@@ -205,7 +205,13 @@ mod tests {
 
     #[test]
     fn bearer_scheme_is_case_insensitive() {
-        for v in ["Bearer abc", "bearer abc", "BEARER abc", "Bearer   abc", " Bearer abc "] {
+        for v in [
+            "Bearer abc",
+            "bearer abc",
+            "BEARER abc",
+            "Bearer   abc",
+            " Bearer abc ",
+        ] {
             assert_eq!(auth(v.as_bytes()).bearer_token().unwrap(), "abc", "{v}");
         }
     }

@@ -179,13 +179,17 @@ impl ResolveError {
 #[non_exhaustive]
 pub enum UsersParseError {
     /// An entry has no `=`.
-    #[error("users entry {entry} has no '='; write entries as token=identity, separated by commas or new lines")]
+    #[error(
+        "users entry {entry} has no '='; write entries as token=identity, separated by commas or new lines"
+    )]
     MissingEquals {
         /// The entry's position, from 1.
         entry: usize,
     },
     /// An entry's token is empty or not visible ASCII.
-    #[error("users entry {entry} has an empty token, or one with characters other than visible ASCII")]
+    #[error(
+        "users entry {entry} has an empty token, or one with characters other than visible ASCII"
+    )]
     BadToken {
         /// The entry's position, from 1.
         entry: usize,
@@ -327,6 +331,68 @@ impl IdentityResolver for StaticUsers {
     }
 }
 
+/// Trusts an identity header set by an authenticating reverse proxy (oauth2-proxy style),
+/// but only on requests whose peer address is one of the proxy's.
+///
+/// A request from any other address is refused (401 `invalid_credentials`) even when it
+/// carries the header, so that clients cannot name themselves.
+#[derive(Debug, Clone)]
+pub struct TrustedHeader {
+    header: String,
+    proxies: Vec<std::net::IpAddr>,
+}
+
+impl TrustedHeader {
+    /// Trusts `header` from the given proxy addresses.
+    pub fn new(
+        header: impl Into<String>,
+        proxies: impl IntoIterator<Item = std::net::IpAddr>,
+    ) -> Self {
+        Self {
+            header: header.into().to_ascii_lowercase(),
+            proxies: proxies.into_iter().collect(),
+        }
+    }
+
+    /// The header's name, lower case.
+    pub fn header(&self) -> &str {
+        &self.header
+    }
+}
+
+#[async_trait]
+impl IdentityResolver for TrustedHeader {
+    async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
+        let trusted = req
+            .peer()
+            .is_some_and(|peer| self.proxies.contains(&peer.ip()));
+        if !trusted {
+            return Err(ResolveError::invalid(
+                "this request did not come through the authenticating proxy",
+            ));
+        }
+        let mut values = req.header_values(&self.header);
+        let value = match (values.next(), values.next()) {
+            (None, _) => {
+                return Err(ResolveError::missing(
+                    "the authenticating proxy sent no user header",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(ResolveError::invalid(
+                    "the user header was sent more than once",
+                ));
+            }
+            (Some(value), None) => value,
+        };
+        match std::str::from_utf8(value).map(str::trim) {
+            Ok(identity) if !identity.is_empty() => Ok(Resolved::new(identity)),
+            Ok(_) => Err(ResolveError::missing("the user header is empty")),
+            Err(_) => Err(ResolveError::invalid("the user header is not valid UTF-8")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +444,38 @@ mod tests {
         assert!(!err.to_string().contains("dup-secret"));
         let users: StaticUsers = "hidden-token=alice".parse().unwrap();
         assert!(!format!("{users:?}").contains("hidden-token"));
+    }
+
+    #[tokio::test]
+    async fn trusted_header_only_from_the_proxy() {
+        let proxy: std::net::SocketAddr = "10.0.0.1:4000".parse().unwrap();
+        let other: std::net::SocketAddr = "10.0.0.2:4000".parse().unwrap();
+        let resolver = TrustedHeader::new("X-Forwarded-User", [proxy.ip()]);
+        let from = |peer, value: Option<&str>| {
+            let mut req = IncomingRequest::new("GET", "/token").with_peer(peer);
+            if let Some(v) = value {
+                req = req.with_header("x-forwarded-user", v);
+            }
+            req
+        };
+        assert_eq!(
+            resolver
+                .resolve(&from(proxy, Some("alice")))
+                .await
+                .unwrap()
+                .identity(),
+            "alice"
+        );
+        assert!(matches!(
+            resolver.resolve(&from(other, Some("alice"))).await,
+            Err(ResolveError::InvalidCredentials(_))
+        ));
+        assert!(matches!(
+            resolver.resolve(&from(proxy, None)).await,
+            Err(ResolveError::MissingCredentials(_))
+        ));
+        let no_peer = IncomingRequest::new("GET", "/").with_header("x-forwarded-user", "alice");
+        assert!(resolver.resolve(&no_peer).await.is_err());
     }
 
     #[tokio::test]

@@ -189,7 +189,9 @@ impl Rejection {
         let mut reply = HttpReply::json(self.code.status(), body);
         match self.code {
             ErrorCode::MissingCredentials => {
-                reply.headers.push(("www-authenticate", "Bearer".to_owned()));
+                reply
+                    .headers
+                    .push(("www-authenticate", "Bearer".to_owned()));
             }
             ErrorCode::InvalidCredentials => reply.headers.push((
                 "www-authenticate",
@@ -217,9 +219,7 @@ impl From<ResolveError> for Rejection {
             ResolveError::Unavailable { retry_after, .. } => Self {
                 code: ErrorCode::Unavailable,
                 message: "the identity service is unavailable; try again shortly".into(),
-                retry_after: Some(
-                    retry_after.map_or(DEFAULT_RETRY_AFTER, |d| d.as_secs().max(1)),
-                ),
+                retry_after: Some(retry_after.map_or(DEFAULT_RETRY_AFTER, |d| d.as_secs().max(1))),
             },
             ResolveError::Internal(_) => internal(),
         }

@@ -156,11 +156,19 @@ impl SidKind {
     pub fn check(self, field: &'static str, value: &str) -> Result<(), SidError> {
         let (what, prefix) = (self.name(), self.prefix());
         if value.is_empty() {
-            return Err(SidError::Empty { field, what, prefix });
+            return Err(SidError::Empty {
+                field,
+                what,
+                prefix,
+            });
         }
         let is_hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
         if value.len() == 32 && is_hex(value) {
-            return Err(SidError::LooksLikeSecret { field, what, prefix });
+            return Err(SidError::LooksLikeSecret {
+                field,
+                what,
+                prefix,
+            });
         }
         let found = value.get(..2).unwrap_or("");
         if found != prefix {

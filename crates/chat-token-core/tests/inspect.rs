@@ -63,7 +63,11 @@ fn each_bad_token_gets_its_twilio_code() {
         let now = shape["now"].as_u64().unwrap();
         let inspection = inspect(shape["token"].as_str().unwrap(), Some(&secret()), now).unwrap();
         assert!(!inspection.is_accepted(), "{name}");
-        let codes: Vec<u32> = inspection.problems().iter().map(|p| p.code.code()).collect();
+        let codes: Vec<u32> = inspection
+            .problems()
+            .iter()
+            .map(|p| p.code.code())
+            .collect();
         for want in shape["codes"].as_array().unwrap() {
             let want = want.as_u64().unwrap() as u32;
             assert!(codes.contains(&want), "{name}: want {want}, got {codes:?}");
@@ -71,7 +75,9 @@ fn each_bad_token_gets_its_twilio_code() {
         }
         // Only the fault that was put in is reported.
         assert!(
-            codes.iter().all(|c| shape["codes"].as_array().unwrap().contains(&(*c).into())),
+            codes
+                .iter()
+                .all(|c| shape["codes"].as_array().unwrap().contains(&(*c).into())),
             "{name}: extra codes in {codes:?}"
         );
     }
@@ -94,11 +100,18 @@ fn without_the_secret_the_signature_is_not_checked() {
 #[test]
 fn garbage_is_an_error_not_a_panic() {
     let huge = "a".repeat(1 << 20);
-    let cases: [(&str, fn(&InspectError) -> bool); 7] = [
+    type Check = fn(&InspectError) -> bool;
+    let cases: [(&str, Check); 7] = [
         ("", |e| matches!(e, InspectError::NotThreeParts { .. })),
-        ("abc", |e| matches!(e, InspectError::NotThreeParts { parts: 1 })),
-        ("a.b.c.d", |e| matches!(e, InspectError::NotThreeParts { parts: 4 })),
-        ("%%%.e30.x", |e| matches!(e, InspectError::NotBase64 { part: "header" })),
+        ("abc", |e| {
+            matches!(e, InspectError::NotThreeParts { parts: 1 })
+        }),
+        ("a.b.c.d", |e| {
+            matches!(e, InspectError::NotThreeParts { parts: 4 })
+        }),
+        ("%%%.e30.x", |e| {
+            matches!(e, InspectError::NotBase64 { part: "header" })
+        }),
         ("e30.bm90IGpzb24.x", |e| {
             matches!(e, InspectError::NotJsonObject { part: "payload" })
         }),
@@ -118,7 +131,9 @@ fn wrong_types_are_problems_not_panics() {
     use base64::Engine as _;
     let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
     let header = b64(r#"{"alg":7,"cty":null,"typ":[],"twr":{}}"#);
-    let payload = b64(r#"{"iss":1,"sub":{},"exp":"soon","nbf":-1,"iat":1.5,"grants":{"identity":3,"chat":"x"}}"#);
+    let payload = b64(
+        r#"{"iss":1,"sub":{},"exp":"soon","nbf":-1,"iat":1.5,"grants":{"identity":3,"chat":"x"}}"#,
+    );
     let inspection = inspect(&format!("{header}.{payload}.!!"), Some(&secret()), 10).unwrap();
     for code in [20102, 20103, 20104, 20105, 20106, 20107] {
         assert!(

@@ -3,8 +3,8 @@
 //! accepted by the crate's own inspector with the same claims.
 
 use chat_token_core::{
-    AccessToken, ChatGrant, Credentials, FixedClock, Grant, NotBefore, SyncGrant,
-    TaskRouterGrant, TokenIssuer, VideoGrant, VoiceGrant,
+    AccessToken, ChatGrant, Credentials, FixedClock, Grant, NotBefore, SyncGrant, TaskRouterGrant,
+    TokenIssuer, VideoGrant, VoiceGrant,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use proptest::prelude::*;
@@ -32,9 +32,17 @@ fn decode(jwt: &str, secret: &str, now: u64) -> (jsonwebtoken::Header, Value) {
 
 fn grant() -> impl Strategy<Value = Grant> {
     prop_oneof![
-        Just(ChatGrant::new().service_sid(format!("IS{}", "d".repeat(32))).into()),
+        Just(
+            ChatGrant::new()
+                .service_sid(format!("IS{}", "d".repeat(32)))
+                .into()
+        ),
         "[a-z:@./]{0,20}".prop_map(|e| ChatGrant::new().endpoint_id(e).into()),
-        Just(SyncGrant::new().service_sid(format!("IS{}", "0".repeat(32))).into()),
+        Just(
+            SyncGrant::new()
+                .service_sid(format!("IS{}", "0".repeat(32)))
+                .into()
+        ),
         ".{0,12}".prop_map(|r| VideoGrant::new().room(r).into()),
         Just(VoiceGrant::new().incoming_allow(true).into()),
         Just(TaskRouterGrant::new().role("worker").into()),

@@ -1,11 +1,11 @@
 //! [`ResolvedIdentity`]: protect the app's own routes with the token service's resolver,
 //! and the [`catchers`] that render its failures as the core's JSON errors.
 
+use chat_token_core::{ErrorCode, Rejection, Resolved, TokenService};
+use rocket::Request;
 use rocket::catcher::{BoxFuture, Catcher};
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
-use rocket::Request;
-use chat_token_core::{ErrorCode, Rejection, Resolved, TokenService};
 
 use crate::route::{HOW_TO_REGISTER, render, snapshot};
 
@@ -46,7 +46,10 @@ impl<'r> FromRequest<'r> for ResolvedIdentity {
             Ok(resolved) => Outcome::Success(ResolvedIdentity(resolved)),
             Err(rejection) => {
                 req.local_cache(|| Cached(Some(rejection.clone())));
-                Outcome::Error((Status::new(rejection.code().status()), TokenRejection(rejection)))
+                Outcome::Error((
+                    Status::new(rejection.code().status()),
+                    TokenRejection(rejection),
+                ))
             }
         }
     }

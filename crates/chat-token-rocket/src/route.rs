@@ -2,10 +2,10 @@
 
 use std::io::Cursor;
 
+use chat_token_core::{DEFAULT_TOKEN_PATH, HttpReply, IncomingRequest, Rejection, TokenService};
 use rocket::http::{Method, Status};
 use rocket::route::{Handler, Outcome, Route};
 use rocket::{Data, Request, Response};
-use chat_token_core::{DEFAULT_TOKEN_PATH, HttpReply, IncomingRequest, Rejection, TokenService};
 
 /// What to add when no [`TokenService`] is managed; logged with the 500.
 pub(crate) const HOW_TO_REGISTER: &str = "register it with `rocket::build().manage(service)`";

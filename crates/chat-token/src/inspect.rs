@@ -4,7 +4,9 @@ use std::io::Read as _;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
-use chat_token_core::{Clock as _, ENV_API_SECRET, MAX_TOKEN_LEN, SecretString, SignatureCheck, inspect};
+use chat_token_core::{
+    Clock as _, ENV_API_SECRET, MAX_TOKEN_LEN, SecretString, SignatureCheck, inspect,
+};
 use clap::Args;
 
 /// Flags of `chat-token inspect`.
@@ -34,7 +36,9 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         Ok(_) | Err(std::env::VarError::NotPresent) => None,
         Err(std::env::VarError::NotUnicode(_)) => bail!("{ENV_API_SECRET} is not valid UTF-8"),
     };
-    let now = args.now.unwrap_or_else(|| chat_token_core::SystemClock.now());
+    let now = args
+        .now
+        .unwrap_or_else(|| chat_token_core::SystemClock.now());
     let inspection = inspect(&token, secret.as_ref(), now)?;
     let decoded = serde_json::json!({
         "header": inspection.header(),

@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print a signed Access Token (credentials from TWILIO_ACCOUNT_SID, TWILIO_API_KEY, TWILIO_API_SECRET).
-    Mint(mint::MintArgs),
+    Mint(Box<mint::MintArgs>),
     /// Decode a token and say whether Twilio would accept it (checks the signature when TWILIO_API_SECRET is set).
     Inspect(inspect::InspectArgs),
     /// Run the token endpoint over HTTP (development mode when no credentials are configured).
@@ -37,7 +37,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Mint(args) => mint::run(args),
+        Command::Mint(args) => mint::run(*args),
         Command::Inspect(args) => inspect::run(args),
         Command::Serve(args) => serve::run(args),
     };

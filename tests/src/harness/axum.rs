@@ -30,14 +30,19 @@ impl Harness for Axum {
                 .expect("runtime");
             runtime.block_on(async move {
                 let app = Router::new()
-                    .route("/", get(|| async { Json(serde_json::json!({"app": "ok"})) }))
+                    .route(
+                        "/",
+                        get(|| async { Json(serde_json::json!({"app": "ok"})) }),
+                    )
                     .route("/me", get(me))
                     .merge(chat_token_axum::router())
                     .with_state(service);
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind");
-                addr_tx.send(listener.local_addr().expect("addr")).expect("send addr");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
                 axum::serve(
                     listener,
                     app.into_make_service_with_connect_info::<SocketAddr>(),

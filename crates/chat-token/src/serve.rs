@@ -1,0 +1,177 @@
+//! `chat-token serve`: the stand-alone token service on the axum adapter.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use axum::routing::get;
+use axum::{Json, Router};
+use chat_token_axum::ResolvedIdentity;
+use chat_token_core::env::{DEMO_USERS, ENV_USERS, EnvSetup};
+use chat_token_core::{IdentityResolver, StaticUsers, TokenService, TrustedHeader};
+use clap::Args;
+
+/// Flags of `chat-token serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
+    bind: SocketAddr,
+    /// Read the users table (token=identity per line) from this file instead of CHAT_TOKEN_USERS.
+    #[arg(long, value_name = "PATH", conflicts_with = "trusted_header")]
+    users_file: Option<PathBuf>,
+    /// Take the identity from this header, set by an authenticating reverse proxy.
+    #[arg(long, value_name = "NAME")]
+    trusted_header: Option<String>,
+    /// Address of the trusted proxy (repeatable; default 127.0.0.1 and ::1).
+    #[arg(long, value_name = "IP", requires = "trusted_header")]
+    trusted_proxy: Vec<IpAddr>,
+    /// Default token lifetime in seconds (1..=86400).
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    ttl: u64,
+}
+
+/// Runs `chat-token serve` until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<(Arc<dyn IdentityResolver>, String)> {
+    if let Some(header) = &args.trusted_header {
+        let proxies = if args.trusted_proxy.is_empty() {
+            vec![
+                IpAddr::from([127, 0, 0, 1]),
+                IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+            ]
+        } else {
+            args.trusted_proxy.clone()
+        };
+        let description = format!("trusted header {header} from {proxies:?}");
+        return Ok((
+            Arc::new(TrustedHeader::new(header.clone(), proxies)),
+            description,
+        ));
+    }
+    if let Some(path) = &args.users_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --users-file {}", path.display()))?;
+        let users: StaticUsers = text
+            .parse()
+            .with_context(|| format!("parsing --users-file {}", path.display()))?;
+        let description = format!("{} static users from {}", users.len(), path.display());
+        return Ok((Arc::new(users), description));
+    }
+    match (&setup.users, setup.development) {
+        (Some(users), _) => Ok((
+            Arc::new(users.clone()),
+            format!("{} static users from {ENV_USERS}", users.len()),
+        )),
+        (None, true) => {
+            let (users, _) = setup.users_or_demo();
+            Ok((Arc::new(users), "demo users".into()))
+        }
+        (None, false) => bail!(
+            "no users configured: set {ENV_USERS}=\"token=identity,...\", pass --users-file PATH, or --trusted-header NAME behind an authenticating proxy"
+        ),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let setup = EnvSetup::from_env()?;
+    if setup.development && !args.bind.ip().is_loopback() {
+        bail!(
+            "refusing to listen on {} in development mode (no Twilio credentials set): bind a loopback address, or configure TWILIO_ACCOUNT_SID, TWILIO_API_KEY and TWILIO_API_SECRET",
+            args.bind
+        );
+    }
+    let (resolver, description) = resolver(&args, &setup)?;
+    let service = TokenService::builder_arc(setup.issuer.clone(), resolver)
+        .ttl(args.ttl)
+        .build()?;
+    let app = app(service, setup.development);
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("binding {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    setup.warn();
+    if setup.development
+        && args.trusted_header.is_none()
+        && args.users_file.is_none()
+        && setup.users.is_none()
+    {
+        eprintln!(
+            "\nchat-token DEVELOPMENT MODE: tokens are signed with development credentials and Twilio will NOT accept them.\n\
+             Demo users (bearer token = identity): {DEMO_USERS}\n\
+             Try: curl -H 'Authorization: Bearer demo-alice' http://{addr}/token\n"
+        );
+    }
+    tracing::info!(%addr, resolver = %description, development = setup.development, "chat-token serving /token");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving")?;
+    tracing::info!("chat-token stopped");
+    Ok(())
+}
+
+fn app(service: TokenService, development: bool) -> Router {
+    let about = serde_json::json!({
+        "service": "chat-token",
+        "version": env!("CARGO_PKG_VERSION"),
+        "development": development,
+        "routes": {
+            "/token": "GET or POST with the user's credentials: a Twilio Access Token",
+            "/me": "who the resolver says the caller is",
+            "/healthz": "liveness",
+        },
+    });
+    Router::new()
+        .route("/", get(move || async move { Json(about) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/me",
+            get(|ResolvedIdentity(user): ResolvedIdentity| async move {
+                Json(serde_json::json!({ "identity": user.identity() }))
+            }),
+        )
+        .merge(chat_token_axum::router())
+        .with_state(service)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,288 @@
+//! The `chat-token` command as a script sees it: stdout, stderr, exit codes.
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+const AC: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const SK: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const SECRET: &str = "cccccccccccccccccccccccccccccccc";
+const REFERENCE: &str = "eyJhbGciOiJIUzI1NiIsImN0eSI6InR3aWxpby1mcGE7dj0xIiwidHlwIjoiSldUIn0.eyJqdGkiOiJTS2JiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiLTE3MDAwMDAwMDAiLCJncmFudHMiOnsiY2hhdCI6eyJzZXJ2aWNlX3NpZCI6IklTZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGQiLCJlbmRwb2ludF9pZCI6ImFwcDphbGljZUBleGFtcGxlLmNvbTpicm93c2VyIiwicHVzaF9jcmVkZW50aWFsX3NpZCI6IkNSZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWUifSwiaWRlbnRpdHkiOiJhbGljZUBleGFtcGxlLmNvbSJ9LCJpc3MiOiJTS2JiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiIiwiZXhwIjoxNzAwMDAzNjAwLCJuYmYiOjE3MDAwMDAwMDAsInN1YiI6IkFDYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWEifQ.HMpvzflNg1bFxVrs5bezHifQfQh6gaLojFDGWkMapIs";
+
+fn cmd(env: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chat-token"));
+    for var in [
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_API_KEY",
+        "TWILIO_API_SECRET",
+        "TWILIO_CHAT_SERVICE_SID",
+        "CHAT_TOKEN_USERS",
+    ] {
+        c.env_remove(var);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c
+}
+
+const CREDS: [(&str, &str); 3] = [
+    ("TWILIO_ACCOUNT_SID", AC),
+    ("TWILIO_API_KEY", SK),
+    ("TWILIO_API_SECRET", SECRET),
+];
+
+fn run(env: &[(&str, &str)], args: &[&str]) -> Output {
+    let out = cmd(env).args(args).output().expect("run chat-token");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains(SECRET), "the secret was printed: {all}");
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn reference_args() -> Vec<&'static str> {
+    vec![
+        "mint",
+        "--identity",
+        "alice@example.com",
+        "--chat-service-sid",
+        "ISdddddddddddddddddddddddddddddddd",
+        "--chat-endpoint-id",
+        "app:alice@example.com:browser",
+        "--chat-push-credential-sid",
+        "CReeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee",
+        "--issued-at",
+        "1700000000",
+    ]
+}
+
+#[test]
+fn mint_prints_the_reference_vector_and_nothing_else() {
+    let out = run(&CREDS, &reference_args());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{REFERENCE}\n"));
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn mint_takes_the_chat_service_from_the_environment() {
+    let mut env = CREDS.to_vec();
+    env.push((
+        "TWILIO_CHAT_SERVICE_SID",
+        "ISdddddddddddddddddddddddddddddddd",
+    ));
+    let args: Vec<&str> = reference_args()
+        .into_iter()
+        .filter(|a| *a != "--chat-service-sid" && !a.starts_with("ISddd"))
+        .collect();
+    let out = run(&env, &args);
+    assert_eq!(stdout(&out), format!("{REFERENCE}\n"), "{}", stderr(&out));
+}
+
+#[test]
+fn mint_json_prints_the_token_response() {
+    let mut args = reference_args();
+    args.push("--json");
+    let out = run(&CREDS, &args);
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(body["token"], REFERENCE);
+    assert_eq!(body["identity"], "alice@example.com");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["expires_at"], 1_700_003_600);
+}
+
+#[test]
+fn mint_keeps_voice_params_in_order() {
+    let out = run(
+        &CREDS,
+        &[
+            "mint",
+            "--identity",
+            "alice",
+            "--voice-outgoing-application-sid",
+            "AP11111111111111111111111111111111",
+            "--voice-outgoing-param",
+            "z=1",
+            "--voice-outgoing-param",
+            "a=two=2",
+            "--voice-incoming-allow",
+            "--issued-at",
+            "1700000000",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let jwt = stdout(&out);
+    let payload = jwt.trim().split('.').nth(1).expect("payload");
+    use base64::Engine as _;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("b64");
+    let text = String::from_utf8(json).expect("utf8");
+    assert!(
+        text.contains(r#""voice":{"incoming":{"allow":true},"outgoing":{"application_sid":"AP11111111111111111111111111111111","params":{"z":"1","a":"two=2"}}}"#),
+        "{text}"
+    );
+}
+
+fn assert_fails(env: &[(&str, &str)], args: &[&str], needle: &str) {
+    let out = run(env, args);
+    assert!(!out.status.success(), "should fail: {args:?}");
+    assert_eq!(stdout(&out), "", "nothing on stdout on error");
+    assert!(
+        stderr(&out).contains(needle),
+        "stderr should mention {needle:?}: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn mint_errors_say_what_is_wrong_on_stderr_only() {
+    let chat = ["--identity", "alice", "--video"];
+    let with = |extra: &[&'static str]| {
+        let mut v = vec!["mint"];
+        v.extend_from_slice(&chat);
+        v.extend_from_slice(extra);
+        v
+    };
+    assert_fails(&CREDS[..2], &with(&[]), "TWILIO_API_SECRET is not set");
+    assert_fails(&[], &with(&[]), "TWILIO_ACCOUNT_SID is not set");
+    assert_fails(
+        &[
+            ("TWILIO_ACCOUNT_SID", AC),
+            ("TWILIO_API_KEY", AC),
+            ("TWILIO_API_SECRET", SECRET),
+        ],
+        &with(&[]),
+        "TWILIO_API_KEY is an Account SID",
+    );
+    assert_fails(&CREDS, &with(&["--ttl", "90000"]), "ttl of 90000 seconds");
+    assert_fails(&CREDS, &with(&["--ttl", "abc"]), "--ttl");
+    assert_fails(&CREDS, &["mint", "--video"], "needs an identity");
+    assert_fails(&CREDS, &["mint", "--identity", "alice"], "no grant given");
+    assert_fails(
+        &CREDS,
+        &["mint", "--identity", "a@b", "--voice-incoming-allow"],
+        "not valid for Voice",
+    );
+    assert_fails(
+        &CREDS,
+        &["mint", "--identity", "alice", "--chat-service-sid", "IS123"],
+        "chat service_sid",
+    );
+    assert_fails(
+        &CREDS,
+        &[
+            "mint",
+            "--identity",
+            "alice",
+            "--voice-outgoing-param",
+            "x=1",
+        ],
+        "--voice-outgoing-application-sid",
+    );
+    assert_fails(
+        &CREDS,
+        &with(&["--issued-at", "1700000000000"]),
+        "milliseconds",
+    );
+}
+
+#[test]
+fn inspect_accepts_a_good_token_with_the_secret() {
+    let out = run(&CREDS, &["inspect", "--now", "1700000100", REFERENCE]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("signature: valid"), "{text}");
+    assert!(text.contains("Twilio would accept this token"), "{text}");
+    assert!(
+        text.contains("\"identity\": \"alice@example.com\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn inspect_without_the_secret_says_it_did_not_check() {
+    let out = run(&[], &["inspect", "--now", "1700000100", REFERENCE]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("signature: not checked"));
+}
+
+#[test]
+fn inspect_names_the_twilio_codes() {
+    let wrong = [("TWILIO_API_SECRET", "dddddddddddddddddddddddddddddddd")];
+    let out = run(&wrong, &["inspect", "--now", "1700000100", REFERENCE]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("\n20107 "), "{}", stdout(&out));
+
+    let out = run(&CREDS, &["inspect", "--now", "1800000000", REFERENCE]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("\n20104 the token expired"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = run(&CREDS, &["inspect", "--now", "1600000000", REFERENCE]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("\n20105 "), "{}", stdout(&out));
+}
+
+#[test]
+fn inspect_reads_stdin() {
+    let mut child = cmd(&CREDS)
+        .args(["inspect", "--now", "1700000100", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{REFERENCE}\n").as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn inspect_garbage_is_a_clear_error() {
+    for garbage in ["", "not-a-token", "a.b", "%%.%%.%%", "e30.bm90IGpzb24.x"] {
+        let out = run(&CREDS, &["inspect", garbage]);
+        assert_eq!(out.status.code(), Some(2), "{garbage}");
+        assert_eq!(stdout(&out), "", "{garbage}");
+        assert!(stderr(&out).contains("not a JWT"), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn serve_refuses_a_public_bind_in_development_mode() {
+    let out = run(&[], &["serve", "--bind", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("refusing to listen on 0.0.0.0:0 in development mode"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn serve_without_users_outside_development_is_an_error() {
+    let out = run(&CREDS, &["serve", "--bind", "127.0.0.1:0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no users configured"),
+        "{}",
+        stderr(&out)
+    );
+}
