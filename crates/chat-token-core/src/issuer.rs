@@ -17,7 +17,7 @@ use crate::crypto::HmacKey;
 use crate::grants::ChatGrant;
 use crate::json::write_str;
 use crate::sid::{AccountSid, ApiKeySid, SidError, SidKind};
-use crate::token::{AccessToken, TokenError};
+use crate::token::{AccessToken, Times, TokenError};
 
 /// The environment variable holding the Account SID (`AC...`).
 pub const ENV_ACCOUNT_SID: &str = "TWILIO_ACCOUNT_SID";
@@ -29,6 +29,20 @@ pub const ENV_API_SECRET: &str = "TWILIO_API_SECRET";
 pub const ENV_CHAT_SERVICE_SID: &str = "TWILIO_CHAT_SERVICE_SID";
 
 const HEADER: &str = r#"{"alg":"HS256","cty":"twilio-fpa;v=1","typ":"JWT"}"#;
+
+/// The per-thread payload buffer: its starting size, and the size past which it is
+/// given back rather than kept (after an unusually large token).
+const SCRATCH_START: usize = 512;
+const SCRATCH_KEEP: usize = 16 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(SCRATCH_START));
+}
+
+/// The length of unpadded base64 for `n` bytes.
+const fn b64_len(n: usize) -> usize {
+    (n * 4).div_ceil(3)
+}
 
 /// Why the Twilio credentials were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -165,11 +179,10 @@ fn check_secret(secret: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// A signed token and the facts an HTTP response or a log line needs about it.
+/// A signed token and the times an HTTP response or a log line needs about it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct MintedToken {
     jwt: String,
-    identity: Option<String>,
     issued_at: u64,
     expires_at: u64,
     not_before: Option<u64>,
@@ -179,7 +192,6 @@ impl fmt::Debug for MintedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The JWT is a bearer credential: keep it out of logs.
         f.debug_struct("MintedToken")
-            .field("identity", &self.identity)
             .field("issued_at", &self.issued_at)
             .field("expires_at", &self.expires_at)
             .field("not_before", &self.not_before)
@@ -196,11 +208,6 @@ impl MintedToken {
     /// The JWT, owned.
     pub fn into_jwt(self) -> String {
         self.jwt
-    }
-
-    /// The identity in the token, if any.
-    pub fn identity(&self) -> Option<&str> {
-        self.identity.as_deref()
     }
 
     /// The issue time (Unix seconds).
@@ -351,39 +358,67 @@ impl TokenIssuer {
     }
 
     /// Checks `token` against Twilio's rules and signs it.
+    ///
+    /// The payload is written into a per-thread buffer that is reused from token to
+    /// token, and the JWT into one string of exactly the right size: one heap
+    /// allocation per token.
     pub fn mint(&self, token: &AccessToken) -> Result<MintedToken, TokenError> {
         let times = token.plan(self.inner.clock.now())?;
-        let creds = &self.inner.credentials;
-        let mut payload = Vec::with_capacity(384);
-        token.write_payload(
-            &mut payload,
-            &times,
-            creds.api_key_sid.as_str(),
-            creds.account_sid.as_str(),
-        );
-        let mut jwt = String::with_capacity(96 + payload.len() * 4 / 3 + 44);
-        match token.region_str() {
-            None => jwt.push_str(&self.inner.header_b64),
-            Some(region) => {
-                let mut header = Vec::with_capacity(80);
-                header.extend_from_slice(br#"{"alg":"HS256","cty":"twilio-fpa;v=1","twr":"#);
-                write_str(&mut header, region);
-                header.extend_from_slice(br#","typ":"JWT"}"#);
-                URL_SAFE_NO_PAD.encode_string(&header, &mut jwt);
+        let reused = SCRATCH.try_with(|scratch| {
+            let mut scratch = scratch.try_borrow_mut().ok()?;
+            let jwt = self.sign_into(&mut scratch, token, &times);
+            if scratch.capacity() > SCRATCH_KEEP {
+                *scratch = Vec::with_capacity(SCRATCH_START);
             }
-        }
-        jwt.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut jwt);
-        let tag = self.inner.key.sign(jwt.as_bytes());
-        jwt.push('.');
-        URL_SAFE_NO_PAD.encode_string(tag, &mut jwt);
+            Some(jwt)
+        });
+        // Without the thread's buffer (during thread teardown), use a fresh one.
+        let jwt = match reused {
+            Ok(Some(jwt)) => jwt,
+            _ => self.sign_into(&mut Vec::with_capacity(SCRATCH_START), token, &times),
+        };
         Ok(MintedToken {
             jwt,
-            identity: token.identity_str().map(str::to_owned),
             issued_at: times.issued_at,
             expires_at: times.expires_at,
             not_before: times.not_before,
         })
+    }
+
+    /// Writes payload (and a region header) into `scratch`, then the JWT into a new string.
+    fn sign_into(&self, scratch: &mut Vec<u8>, token: &AccessToken, times: &Times) -> String {
+        let creds = &self.inner.credentials;
+        scratch.clear();
+        token.write_payload(
+            scratch,
+            times,
+            creds.api_key_sid.as_str(),
+            creds.account_sid.as_str(),
+        );
+        let payload_len = scratch.len();
+        if let Some(region) = token.region_str() {
+            scratch.extend_from_slice(br#"{"alg":"HS256","cty":"twilio-fpa;v=1","twr":"#);
+            write_str(scratch, region);
+            scratch.extend_from_slice(br#","typ":"JWT"}"#);
+        }
+        let (payload, region_header) = scratch.split_at(payload_len);
+        let header_len = if region_header.is_empty() {
+            self.inner.header_b64.len()
+        } else {
+            b64_len(region_header.len())
+        };
+        let mut jwt = String::with_capacity(header_len + 1 + b64_len(payload.len()) + 1 + 43);
+        if region_header.is_empty() {
+            jwt.push_str(&self.inner.header_b64);
+        } else {
+            URL_SAFE_NO_PAD.encode_string(region_header, &mut jwt);
+        }
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut jwt);
+        let tag = self.inner.key.sign(jwt.as_bytes());
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(tag, &mut jwt);
+        jwt
     }
 
     /// Checks a token's signature and claims with this issuer's secret and clock.

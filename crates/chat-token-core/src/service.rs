@@ -236,7 +236,8 @@ fn internal() -> Rejection {
 /// What the token service does by default for every user.
 #[derive(Debug, Clone)]
 pub struct TokenPolicy {
-    grants: Vec<Grant>,
+    /// The default token: grants and strictness, cloned (cheaply) per request.
+    template: AccessToken,
     ttl: u64,
     resolve_timeout: Duration,
     strict_identity: bool,
@@ -355,7 +356,9 @@ impl TokenServiceBuilder {
                 resolver: self.resolver,
                 issuer: self.issuer,
                 policy: TokenPolicy {
-                    grants,
+                    template: AccessToken::new()
+                        .strict_identity(self.strict_identity)
+                        .grants(grants),
                     ttl: self.ttl,
                     resolve_timeout: self.resolve_timeout,
                     strict_identity: self.strict_identity,
@@ -466,12 +469,14 @@ impl TokenService {
     /// Mints the token for an already resolved user and renders the 200 reply.
     pub fn issue(&self, resolved: &Resolved) -> HttpReply {
         let policy = &self.inner.policy;
-        let grants = resolved.grants().unwrap_or(&policy.grants);
-        let token = AccessToken::new()
-            .identity(resolved.identity())
-            .ttl(resolved.ttl().unwrap_or(policy.ttl))
-            .strict_identity(policy.strict_identity)
-            .grants(grants.iter().cloned());
+        let token = match resolved.grants() {
+            None => policy.template.clone(),
+            Some(grants) => AccessToken::new()
+                .strict_identity(policy.strict_identity)
+                .grants(grants.iter().cloned()),
+        }
+        .identity(resolved.identity())
+        .ttl(resolved.ttl().unwrap_or(policy.ttl));
         let minted = match self.inner.issuer.mint(&token) {
             Ok(minted) => minted,
             Err(err) => {

@@ -3,6 +3,8 @@
 //!
 //! An `AccessToken` holds no credentials; a [`TokenIssuer`](crate::TokenIssuer) signs it.
 
+use std::sync::Arc;
+
 use crate::grants::Grant;
 use crate::identity::{IdentityError, IdentityRules};
 use crate::json::{write_str, write_u64};
@@ -120,7 +122,8 @@ pub struct AccessToken {
     not_before: NotBefore,
     issued_at: Option<u64>,
     region: Option<String>,
-    grants: Vec<Grant>,
+    /// Shared, so that cloning a template token per request copies no grant.
+    grants: Arc<Vec<Grant>>,
     strict_identity: bool,
 }
 
@@ -140,7 +143,7 @@ impl AccessToken {
             not_before: NotBefore::IssuedAt,
             issued_at: None,
             region: None,
-            grants: Vec::new(),
+            grants: Arc::new(Vec::new()),
             strict_identity: false,
         }
     }
@@ -186,9 +189,10 @@ impl AccessToken {
     /// same kind replaces the first in its place, as Twilio's helpers do.
     pub fn grant(mut self, grant: impl Into<Grant>) -> Self {
         let grant = grant.into();
-        match self.grants.iter_mut().find(|g| g.key() == grant.key()) {
+        let grants = Arc::make_mut(&mut self.grants);
+        match grants.iter_mut().find(|g| g.key() == grant.key()) {
             Some(slot) => *slot = grant,
-            None => self.grants.push(grant),
+            None => grants.push(grant),
         }
         self
     }
@@ -279,7 +283,7 @@ impl AccessToken {
                 }
             }
         }
-        for grant in &self.grants {
+        for grant in self.grants.iter() {
             grant.validate()?;
         }
         if let Some(region) = &self.region

@@ -210,7 +210,7 @@ pub fn run(args: MintArgs) -> Result<ExitCode> {
     let minted = issuer.mint(&token)?;
     if args.json {
         let body = serde_json::json!({
-            "identity": minted.identity(),
+            "identity": token.identity_str(),
             "token": minted.jwt(),
             "expires_in": minted.expires_in(),
             "expires_at": minted.expires_at(),
