@@ -32,6 +32,30 @@ fn bench(c: &mut Criterion) {
     group.bench_function("mint", |b| {
         b.iter(|| issuer.mint(black_box(&token)).map(|m| m.into_jwt()))
     });
+    group.finish();
+
+    // Two threads minting at once: each iteration is one token on each thread.
+    let mut group = c.benchmark_group("token_2_threads");
+    group.throughput(Throughput::Elements(2));
+    group.bench_function("mint", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        for _ in 0..iters {
+                            black_box(issuer.mint(black_box(&token)).map(|m| m.into_jwt()).ok());
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("token");
+    group.throughput(Throughput::Elements(1));
     group.bench_function("verify", |b| {
         let checker = issuer.clone().with_clock(FixedClock(NOW + 1));
         b.iter(|| checker.inspect(black_box(&jwt)).map(|i| i.is_accepted()))

@@ -66,11 +66,59 @@ impl HmacKey {
         }
     }
 
+    /// The keyed state after absorbing `prefix`, for messages that all start with it.
+    pub(crate) fn absorb(&self, prefix: &[u8]) -> HmacState {
+        #[cfg(feature = "rust-crypto")]
+        {
+            use hmac::Mac;
+            let mut state = self.keyed.clone();
+            state.update(prefix);
+            HmacState { state }
+        }
+        #[cfg(all(feature = "aws-lc-rs", not(feature = "rust-crypto")))]
+        {
+            let mut state = aws_lc_rs::hmac::Context::with_key(&self.keyed);
+            state.update(prefix);
+            HmacState { state }
+        }
+    }
+
     /// Whether `tag` is the tag of `message`, compared in constant time.
     pub(crate) fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
         use subtle::ConstantTimeEq;
         let expected = self.sign(message);
         tag.len() == expected.len() && bool::from(expected.ct_eq(tag))
+    }
+}
+
+/// An HMAC state that has absorbed a fixed message prefix (the JWT header): only the rest
+/// of each message is hashed per token.
+#[derive(Clone)]
+pub(crate) struct HmacState {
+    #[cfg(feature = "rust-crypto")]
+    state: hmac::Hmac<sha2::Sha256>,
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "rust-crypto")))]
+    state: aws_lc_rs::hmac::Context,
+}
+
+impl HmacState {
+    /// The tag of the absorbed prefix followed by `rest`.
+    pub(crate) fn sign_rest(&self, rest: &[u8]) -> [u8; 32] {
+        let mut state = self.state.clone();
+        #[cfg(feature = "rust-crypto")]
+        {
+            use hmac::Mac;
+            state.update(rest);
+            state.finalize().into_bytes().into()
+        }
+        #[cfg(all(feature = "aws-lc-rs", not(feature = "rust-crypto")))]
+        {
+            state.update(rest);
+            let tag = state.sign();
+            let mut out = [0u8; 32];
+            out.copy_from_slice(tag.as_ref());
+            out
+        }
     }
 }
 
@@ -112,5 +160,12 @@ mod tests {
         assert!(key.verify(b"what do ya want for nothing?", &tag));
         assert!(!key.verify(b"what do ya want for nothing!", &tag));
         assert!(!key.verify(b"what do ya want for nothing?", &tag[..31]));
+        let prefixed = key.absorb(b"what do ya ");
+        assert_eq!(prefixed.sign_rest(b"want for nothing?"), tag);
+        assert_eq!(
+            prefixed.sign_rest(b"want for nothing?"),
+            tag,
+            "state reused"
+        );
     }
 }

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::clock::{Clock, SystemClock};
-use crate::crypto::HmacKey;
+use crate::crypto::{HmacKey, HmacState};
 use crate::grants::ChatGrant;
 use crate::json::write_str;
 use crate::sid::{AccountSid, ApiKeySid, SidError, SidKind};
@@ -235,6 +235,8 @@ struct Inner {
     credentials: Credentials,
     key: HmacKey,
     header_b64: String,
+    /// The key having absorbed `header_b64` and the dot that follows it.
+    header_state: HmacState,
     clock: Arc<dyn Clock>,
     chat_service_sid: Option<String>,
 }
@@ -279,11 +281,14 @@ impl TokenIssuer {
     /// An issuer reading the system clock.
     pub fn new(credentials: Credentials) -> Self {
         let key = HmacKey::new(credentials.secret.expose_secret().as_bytes());
+        let header_b64 = URL_SAFE_NO_PAD.encode(HEADER);
+        let header_state = key.absorb(format!("{header_b64}.").as_bytes());
         Self {
             inner: Arc::new(Inner {
                 credentials,
                 key,
-                header_b64: URL_SAFE_NO_PAD.encode(HEADER),
+                header_state,
+                header_b64,
                 clock: Arc::new(SystemClock),
                 chat_service_sid: None,
             }),
@@ -323,6 +328,7 @@ impl TokenIssuer {
             Err(shared) => Inner {
                 credentials: shared.credentials.clone(),
                 key: shared.key.clone(),
+                header_state: shared.header_state.clone(),
                 header_b64: shared.header_b64.clone(),
                 clock: shared.clock.clone(),
                 chat_service_sid: shared.chat_service_sid.clone(),
@@ -408,16 +414,23 @@ impl TokenIssuer {
             b64_len(region_header.len())
         };
         let mut jwt = String::with_capacity(header_len + 1 + b64_len(payload.len()) + 1 + 43);
-        if region_header.is_empty() {
+        let fast = base64_simd::URL_SAFE_NO_PAD;
+        let tag = if region_header.is_empty() {
             jwt.push_str(&self.inner.header_b64);
+            jwt.push('.');
+            let signed_from = jwt.len();
+            fast.encode_append(payload, &mut jwt);
+            self.inner
+                .header_state
+                .sign_rest(&jwt.as_bytes()[signed_from..])
         } else {
-            URL_SAFE_NO_PAD.encode_string(region_header, &mut jwt);
-        }
+            fast.encode_append(region_header, &mut jwt);
+            jwt.push('.');
+            fast.encode_append(payload, &mut jwt);
+            self.inner.key.sign(jwt.as_bytes())
+        };
         jwt.push('.');
-        URL_SAFE_NO_PAD.encode_string(payload, &mut jwt);
-        let tag = self.inner.key.sign(jwt.as_bytes());
-        jwt.push('.');
-        URL_SAFE_NO_PAD.encode_string(tag, &mut jwt);
+        fast.encode_append(tag, &mut jwt);
         jwt
     }
 

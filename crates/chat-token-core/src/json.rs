@@ -10,13 +10,26 @@ use serde_json::{Map, Value};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Whether a byte is written as it is: printable ASCII other than `"` and `\`.
+const fn is_plain(b: u8) -> bool {
+    matches!(b, 0x20..=0x7e) && b != b'"' && b != b'\\'
+}
+
 /// Appends `s` as a quoted JSON string.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
     let bytes = s.as_bytes();
+    // Most values (SIDs, plain identities) need no escape: one copy.
+    if bytes.iter().all(|&b| is_plain(b)) {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    out.push(b'"');
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+        if is_plain(b) {
             continue;
         }
         if b >= 0x80 {
@@ -67,18 +80,7 @@ fn write_u16_escape(out: &mut Vec<u8>, unit: u32) {
 
 /// Appends an unsigned integer.
 pub(crate) fn write_u64(out: &mut Vec<u8>, n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Appends any JSON value, objects in their insertion order.

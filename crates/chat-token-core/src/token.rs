@@ -3,7 +3,7 @@
 //!
 //! An `AccessToken` holds no credentials; a [`TokenIssuer`](crate::TokenIssuer) signs it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::grants::Grant;
 use crate::identity::{IdentityError, IdentityRules};
@@ -123,7 +123,7 @@ pub struct AccessToken {
     issued_at: Option<u64>,
     region: Option<String>,
     /// Shared, so that cloning a template token per request copies no grant.
-    grants: Arc<Vec<Grant>>,
+    grants: Arc<GrantList>,
     strict_identity: bool,
 }
 
@@ -143,7 +143,7 @@ impl AccessToken {
             not_before: NotBefore::IssuedAt,
             issued_at: None,
             region: None,
-            grants: Arc::new(Vec::new()),
+            grants: Arc::new(GrantList::default()),
             strict_identity: false,
         }
     }
@@ -189,10 +189,12 @@ impl AccessToken {
     /// same kind replaces the first in its place, as Twilio's helpers do.
     pub fn grant(mut self, grant: impl Into<Grant>) -> Self {
         let grant = grant.into();
-        let grants = Arc::make_mut(&mut self.grants);
-        match grants.iter_mut().find(|g| g.key() == grant.key()) {
+        let list = Arc::make_mut(&mut self.grants);
+        list.checked = OnceLock::new();
+        list.json = OnceLock::new();
+        match list.grants.iter_mut().find(|g| g.key() == grant.key()) {
             Some(slot) => *slot = grant,
-            None => grants.push(grant),
+            None => list.grants.push(grant),
         }
         self
     }
@@ -215,7 +217,7 @@ impl AccessToken {
 
     /// The grants, in the order they will be written.
     pub fn grant_list(&self) -> &[Grant] {
-        &self.grants
+        &self.grants.grants
     }
 
     /// The ttl in seconds.
@@ -268,24 +270,26 @@ impl AccessToken {
                 lifetime: expires_at - valid_from,
             });
         }
-        if self.grants.is_empty() {
+        if self.grants.grants.is_empty() {
             return Err(TokenError::NoGrants);
         }
         let rules = IdentityRules {
             strict: self.strict_identity,
-            voice: self.grants.iter().any(|g| matches!(g, Grant::Voice(_))),
+            voice: self
+                .grants
+                .grants
+                .iter()
+                .any(|g| matches!(g, Grant::Voice(_))),
         };
         match self.identity.as_deref() {
             Some(identity) => rules.check(identity)?,
             None => {
-                if let Some(g) = self.grants.iter().find(|g| g.requires_identity()) {
+                if let Some(g) = self.grants.grants.iter().find(|g| g.requires_identity()) {
                     return Err(TokenError::IdentityRequired { grant: g.key() });
                 }
             }
         }
-        for grant in self.grants.iter() {
-            grant.validate()?;
-        }
+        self.grants.check()?;
         if let Some(region) = &self.region
             && (region.is_empty()
                 || region.len() > 32
@@ -323,17 +327,9 @@ impl AccessToken {
         out.push(b'-');
         write_u64(out, times.issued_at);
         out.extend_from_slice(b"\",\"grants\":{");
-        for (i, grant) in self.grants.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.push(b'"');
-            out.extend_from_slice(grant.key().as_bytes());
-            out.extend_from_slice(b"\":");
-            grant.write_payload(out);
-        }
+        out.extend_from_slice(self.grants.json());
         if let Some(identity) = self.identity.as_deref().filter(|i| !i.is_empty()) {
-            if !self.grants.is_empty() {
+            if !self.grants.grants.is_empty() {
                 out.push(b',');
             }
             out.extend_from_slice(b"\"identity\":");
@@ -350,6 +346,46 @@ impl AccessToken {
         out.extend_from_slice(b",\"sub\":\"");
         out.extend_from_slice(account_sid.as_bytes());
         out.extend_from_slice(b"\"}");
+    }
+}
+
+/// The grants of a token, with the result of checking their SIDs, worked out once per
+/// list however many tokens share it.
+#[derive(Debug, Clone, Default)]
+struct GrantList {
+    grants: Vec<Grant>,
+    checked: OnceLock<Result<(), SidError>>,
+    /// The grants as written in the payload (`"chat":{...},"video":{}`).
+    json: OnceLock<Vec<u8>>,
+}
+
+impl PartialEq for GrantList {
+    fn eq(&self, other: &Self) -> bool {
+        self.grants == other.grants
+    }
+}
+
+impl GrantList {
+    fn check(&self) -> Result<(), SidError> {
+        self.checked
+            .get_or_init(|| self.grants.iter().try_for_each(Grant::validate))
+            .clone()
+    }
+
+    fn json(&self) -> &[u8] {
+        self.json.get_or_init(|| {
+            let mut out = Vec::new();
+            for (i, grant) in self.grants.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.push(b'"');
+                out.extend_from_slice(grant.key().as_bytes());
+                out.extend_from_slice(b"\":");
+                grant.write_payload(&mut out);
+            }
+            out
+        })
     }
 }
 
