@@ -5,7 +5,7 @@
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chat_token_actix::ResolvedIdentity;
-use chat_token_examples::{init_tracing, listen_addr, service_from_env};
+use chat_token_examples::{control_body, init_tracing, listen_addr, service_from_env};
 use serde_json::json;
 
 /// The app's own route: no authentication.
@@ -22,6 +22,7 @@ async fn me(ResolvedIdentity(user): ResolvedIdentity) -> HttpResponse {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_tracing();
     let service = service_from_env()?;
+    let control = control_body(&service);
     let addr = listen_addr()?;
     tracing::info!(%addr, "actix-web example listening");
     HttpServer::new(move || {
@@ -29,6 +30,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .app_data(web::Data::new(service.clone()))
             .configure(chat_token_actix::configure) // GET|POST /token
             .route("/", web::get().to(index))
+            .route(
+                "/control",
+                web::get().to({
+                    let control = control.clone();
+                    move || {
+                        let control = control.clone();
+                        async move {
+                            HttpResponse::Ok()
+                                .content_type("application/json")
+                                .body(control)
+                        }
+                    }
+                }),
+            )
             .route("/me", web::get().to(me))
     })
     .bind(addr)?

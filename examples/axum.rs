@@ -6,7 +6,7 @@
 use axum::routing::get;
 use axum::{Json, Router};
 use chat_token_axum::ResolvedIdentity;
-use chat_token_examples::{init_tracing, listen_addr, service_from_env};
+use chat_token_examples::{control_body, init_tracing, listen_addr, service_from_env};
 use serde_json::{Value, json};
 
 /// The app's own route: no authentication.
@@ -23,8 +23,13 @@ async fn me(ResolvedIdentity(user): ResolvedIdentity) -> Json<Value> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_tracing();
     let service = service_from_env()?;
+    let control = control_body(&service);
     let app = Router::new()
         .route("/", get(index))
+        .route(
+            "/control",
+            get(move || async move { ([("content-type", "application/json")], control) }),
+        )
         .route("/me", get(me))
         .merge(chat_token_axum::router()) // GET|POST /token
         .with_state(service);

@@ -3,7 +3,7 @@
 //! Run: `cargo run -p chat-token-examples --example rocket`, then
 //! `curl -H 'Authorization: Bearer demo-alice' http://127.0.0.1:3000/token`.
 
-use chat_token_examples::{init_tracing, listen_addr, service_from_env};
+use chat_token_examples::{control_body, init_tracing, listen_addr, service_from_env};
 use chat_token_rocket::ResolvedIdentity;
 use rocket::serde::json::{Json, Value, json};
 
@@ -12,6 +12,15 @@ use rocket::serde::json::{Json, Value, json};
 fn index() -> Json<Value> {
     Json(json!({ "app": "rocket example" }))
 }
+
+/// A static body of token-response size (the benchmark's control route).
+#[rocket::get("/control")]
+fn control(body: &rocket::State<Control>) -> (rocket::http::ContentType, String) {
+    (rocket::http::ContentType::JSON, body.0.clone())
+}
+
+/// The control route's body, made once at start-up.
+struct Control(String);
 
 /// An app route protected by the same resolver as the token route.
 #[rocket::get("/me")]
@@ -23,6 +32,7 @@ fn me(user: ResolvedIdentity) -> Json<Value> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_tracing();
     let service = service_from_env()?;
+    let control_body = Control(control_body(&service));
     let addr = listen_addr()?;
     let config = rocket::Config {
         address: addr.ip(),
@@ -31,8 +41,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let _rocket = rocket::custom(config)
         .manage(service)
+        .manage(control_body)
         .mount("/", chat_token_rocket::routes()) // GET|POST /token
-        .mount("/", rocket::routes![index, me])
+        .mount("/", rocket::routes![index, me, control])
         .register("/", chat_token_rocket::catchers())
         .launch()
         .await?;

@@ -31,6 +31,13 @@ pub fn service_from_env() -> Result<TokenService, Box<dyn std::error::Error>> {
     Ok(TokenService::builder(setup.issuer, users).build()?)
 }
 
+/// The body of the `/control` route: a real token response for `alice`, made once at
+/// start-up, so that it has the size of a `/token` answer. `cargo xtask bench` loads
+/// `/control` next to `/token` to show what the token route costs over a static route.
+pub fn control_body(service: &TokenService) -> String {
+    service.issue(&chat_token_core::Resolved::new("alice")).body
+}
+
 /// `127.0.0.1:$PORT`, port 3000 by default.
 pub fn listen_addr() -> Result<SocketAddr, Box<dyn std::error::Error>> {
     let port = match std::env::var("PORT") {

@@ -6,6 +6,8 @@
 //!   Python helper.
 //! - `conformance [--cases N] [--seed S]`: compares our tokens with the helper's, byte
 //!   for byte, for N generated cases.
+//! - `bench [--quick]`: measures minting, the helpers, HTTP and memory side by side and
+//!   writes `BENCHMARKS.md`.
 //! - `smoke`: starts the three examples and `chat-token serve` as the README says and
 //!   checks that they answer the same requests the same way.
 
@@ -16,6 +18,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context as _, Result, bail};
 use serde_json::{Map, Value, json};
 
+mod bench;
 #[path = "../../crates/chat-token-core/tests/support/case.rs"]
 mod case;
 mod smoke;
@@ -30,6 +33,7 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("golden") => golden(&root),
         Some("smoke") => smoke::run(&root),
+        Some("bench") => bench::run(&root, args.iter().any(|a| a == "--quick")),
         Some("conformance") => {
             let cases = flag(&args, "--cases")?.unwrap_or(300);
             let seed = flag(&args, "--seed")?.unwrap_or(0x00C0_FFEE);
@@ -37,7 +41,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke>"
+                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | bench [--quick]>"
             );
             std::process::exit(2);
         }

@@ -1,5 +1,7 @@
 //! The token route, and the translation between actix-web's types and the core's.
 
+use std::borrow::Cow;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -48,7 +50,7 @@ pub(crate) fn snapshot(req: &HttpRequest) -> IncomingRequest {
         incoming = incoming.with_peer(peer);
     }
     for (name, value) in req.headers() {
-        incoming.push_header(name.as_str(), value.as_bytes().to_vec());
+        incoming.push_header(name.as_str(), value.as_bytes());
     }
     incoming
 }
@@ -58,7 +60,11 @@ pub(crate) fn render(reply: HttpReply) -> HttpResponse {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
     for (name, value) in reply.headers {
-        if let Ok(value) = HeaderValue::from_str(&value) {
+        let value = match value {
+            Cow::Borrowed(v) => Ok(HeaderValue::from_static(v)),
+            Cow::Owned(v) => HeaderValue::try_from(v),
+        };
+        if let Ok(value) = value {
             response.insert_header((HeaderName::from_static(name), value));
         }
     }

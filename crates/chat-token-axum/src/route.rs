@@ -1,5 +1,6 @@
 //! The token route, and the translation between axum's types and the core's.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -60,7 +61,7 @@ pub(crate) fn snapshot(
         req = req.with_peer(peer);
     }
     for (name, value) in headers {
-        req.push_header(name.as_str(), value.as_bytes().to_vec());
+        req.push_header(name.as_str(), value.as_bytes());
     }
     req
 }
@@ -71,7 +72,11 @@ pub(crate) fn render(reply: HttpReply) -> Response {
     let mut response = (status, reply.body).into_response();
     let headers = response.headers_mut();
     for (name, value) in reply.headers {
-        if let Ok(value) = HeaderValue::from_str(&value) {
+        let value = match value {
+            Cow::Borrowed(v) => Ok(HeaderValue::from_static(v)),
+            Cow::Owned(v) => HeaderValue::try_from(v),
+        };
+        if let Ok(value) = value {
             headers.insert(HeaderName::from_static(name), value);
         }
     }

@@ -16,20 +16,28 @@ pub const MAX_BEARER_LEN: usize = 4096;
 /// An owned snapshot of one HTTP request: method, path, query, headers, peer address.
 ///
 /// Header names are kept in lower case; values are kept as raw bytes, since a client may
-/// send bytes that are not UTF-8.
+/// send bytes that are not UTF-8. All names and values share one buffer, so that a
+/// snapshot costs a couple of allocations however many headers the request has.
 #[derive(Clone, Default)]
 pub struct IncomingRequest {
     method: String,
     path: String,
     query: Option<String>,
-    headers: Vec<(String, Vec<u8>)>,
+    /// Every header name and value, back to back.
+    header_bytes: Vec<u8>,
+    /// For each header: where its name ends and where its value ends in `header_bytes`
+    /// (each starts where the previous part ends).
+    header_ends: Vec<(usize, usize)>,
     peer: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for IncomingRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Header values carry credentials: only their names are shown.
-        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = self
+            .headers()
+            .map(|(n, _)| std::str::from_utf8(n).unwrap_or("?"))
+            .collect();
         f.debug_struct("IncomingRequest")
             .field("method", &self.method)
             .field("path", &self.path)
@@ -58,14 +66,32 @@ impl IncomingRequest {
     }
 
     /// Adds a header; a name may be added more than once.
-    pub fn with_header(mut self, name: impl AsRef<str>, value: impl Into<Vec<u8>>) -> Self {
-        self.push_header(name.as_ref(), value.into());
+    pub fn with_header(mut self, name: impl AsRef<str>, value: impl AsRef<[u8]>) -> Self {
+        self.push_header(name.as_ref(), value.as_ref());
         self
     }
 
     /// Adds a header in place (for adapters copying many headers).
-    pub fn push_header(&mut self, name: &str, value: Vec<u8>) {
-        self.headers.push((name.to_ascii_lowercase(), value));
+    pub fn push_header(&mut self, name: &str, value: &[u8]) {
+        if self.header_ends.is_empty() {
+            self.header_bytes.reserve(256);
+        }
+        self.header_bytes
+            .extend(name.bytes().map(|b| b.to_ascii_lowercase()));
+        let name_end = self.header_bytes.len();
+        self.header_bytes.extend_from_slice(value);
+        self.header_ends.push((name_end, self.header_bytes.len()));
+    }
+
+    /// Every header as (lower-case name, value), in the order received.
+    fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let mut start = 0;
+        self.header_ends.iter().map(move |&(name_end, value_end)| {
+            let name = &self.header_bytes[start..name_end];
+            let value = &self.header_bytes[name_end..value_end];
+            start = value_end;
+            (name, value)
+        })
     }
 
     /// Sets the peer's socket address.
@@ -96,10 +122,9 @@ impl IncomingRequest {
 
     /// Every value of header `name` (case-insensitive), as raw bytes.
     pub fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        self.headers()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
     }
 
     /// The first value of header `name` if it is valid UTF-8.

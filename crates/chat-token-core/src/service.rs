@@ -19,7 +19,7 @@ use std::time::Duration;
 use futures_util::FutureExt as _;
 
 use crate::grants::Grant;
-use crate::issuer::TokenIssuer;
+use crate::issuer::{MintedToken, TokenIssuer};
 use crate::request::IncomingRequest;
 use crate::resolver::{IdentityResolver, ResolveError, Resolved};
 use crate::token::{AccessToken, MAX_TTL, TokenError};
@@ -91,7 +91,7 @@ pub struct HttpReply {
     /// The status code.
     pub status: u16,
     /// Headers, lower-case names, in order. `content-type` is always among them.
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     /// The JSON body.
     pub body: String,
 }
@@ -101,8 +101,8 @@ impl HttpReply {
         Self {
             status,
             headers: vec![
-                ("content-type", "application/json".to_owned()),
-                ("cache-control", "no-store".to_owned()),
+                ("content-type", Cow::Borrowed("application/json")),
+                ("cache-control", Cow::Borrowed("no-store")),
             ],
             body,
         }
@@ -113,7 +113,7 @@ impl HttpReply {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 }
 
@@ -191,18 +191,20 @@ impl Rejection {
             ErrorCode::MissingCredentials => {
                 reply
                     .headers
-                    .push(("www-authenticate", "Bearer".to_owned()));
+                    .push(("www-authenticate", Cow::Borrowed("Bearer")));
             }
             ErrorCode::InvalidCredentials => reply.headers.push((
                 "www-authenticate",
-                r#"Bearer error="invalid_token""#.to_owned(),
+                Cow::Borrowed(r#"Bearer error="invalid_token""#),
             )),
             ErrorCode::Unavailable => reply.headers.push((
                 "retry-after",
-                self.retry_after.unwrap_or(DEFAULT_RETRY_AFTER).to_string(),
+                Cow::Owned(self.retry_after.unwrap_or(DEFAULT_RETRY_AFTER).to_string()),
             )),
             ErrorCode::MethodNotAllowed => {
-                reply.headers.push(("allow", ALLOWED_METHODS.to_owned()));
+                reply
+                    .headers
+                    .push(("allow", Cow::Borrowed(ALLOWED_METHODS)));
             }
             ErrorCode::Forbidden | ErrorCode::Internal => {}
         }
@@ -368,12 +370,21 @@ impl TokenServiceBuilder {
     }
 }
 
-#[derive(serde::Serialize)]
-struct TokenBody<'a> {
-    identity: &'a str,
-    token: &'a str,
-    expires_in: u64,
-    expires_at: u64,
+/// `{"identity":...,"token":...,"expires_in":...,"expires_at":...}`, written in one buffer.
+fn token_body(identity: &str, minted: &MintedToken) -> String {
+    let mut out = Vec::with_capacity(80 + identity.len() + minted.jwt().len());
+    out.extend_from_slice(b"{\"identity\":");
+    crate::json::write_str(&mut out, identity);
+    out.extend_from_slice(b",\"token\":\"");
+    // A JWT is base64url and dots: nothing to escape.
+    out.extend_from_slice(minted.jwt().as_bytes());
+    out.extend_from_slice(b"\",\"expires_in\":");
+    crate::json::write_u64(&mut out, minted.expires_in());
+    out.extend_from_slice(b",\"expires_at\":");
+    crate::json::write_u64(&mut out, minted.expires_at());
+    out.push(b'}');
+    // Only ASCII and whole UTF-8 sequences were written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 impl TokenService {
@@ -489,15 +500,6 @@ impl TokenService {
             expires_at = minted.expires_at(),
             "token issued"
         );
-        let body = serde_json::to_string(&TokenBody {
-            identity: resolved.identity(),
-            token: minted.jwt(),
-            expires_in: minted.expires_in(),
-            expires_at: minted.expires_at(),
-        });
-        match body {
-            Ok(body) => HttpReply::json(200, body),
-            Err(_) => internal().reply(),
-        }
+        HttpReply::json(200, token_body(resolved.identity(), &minted))
     }
 }

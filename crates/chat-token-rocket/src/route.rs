@@ -64,7 +64,7 @@ pub(crate) fn snapshot(req: &Request<'_>) -> IncomingRequest {
         incoming = incoming.with_peer(peer);
     }
     for header in req.headers().iter() {
-        incoming.push_header(header.name().as_str(), header.value().as_bytes().to_vec());
+        incoming.push_header(header.name().as_str(), header.value().as_bytes());
     }
     incoming
 }

@@ -1,0 +1,422 @@
+//! `cargo xtask bench`: every figure of `BENCHMARKS.md`, measured side by side in one run.
+//!
+//! 1. criterion: our mint and verify, `jsonwebtoken::encode` of the same header and
+//!    claims, and two threads minting at once;
+//! 2. Twilio's Python and Node helpers minting the same token, each in its own process
+//!    for at least 2 s a run (pinned versions, installed under `target/`);
+//! 3. HTTP: each adapter's example in release mode, `/token` against its `/control`
+//!    route (a static body of the same size), loaded by wrk over keep-alive on loopback,
+//!    server pinned to core 0 and wrk to core 1, 16 and 64 connections, 3 runs each,
+//!    medians of requests/s and p99 latency;
+//! 4. memory: each server's RSS after 5 s and after 60 s of load.
+//!
+//! `--quick` shortens every run (for trying the command, not for figures).
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{cargo, run as run_cmd, venv};
+
+struct Settings {
+    criterion_secs: u32,
+    helper_secs: f64,
+    http_secs: u32,
+    reps: usize,
+    rss_secs: u64,
+}
+
+/// Runs the benchmarks and writes `BENCHMARKS.md`.
+pub fn run(root: &Path, quick: bool) -> Result<()> {
+    let s = if quick {
+        Settings {
+            criterion_secs: 1,
+            helper_secs: 0.5,
+            http_secs: 1,
+            reps: 1,
+            rss_secs: 6,
+        }
+    } else {
+        Settings {
+            criterion_secs: 5,
+            helper_secs: 2.0,
+            http_secs: 5,
+            reps: 3,
+            rss_secs: 60,
+        }
+    };
+    ensure_wrk()?;
+    let mut report = String::new();
+
+    // 1. criterion
+    run_cmd(cargo().args([
+        "bench",
+        "-p",
+        "chat-token-core",
+        "--bench",
+        "mint",
+        "--",
+        "--warm-up-time",
+        "1",
+        "--measurement-time",
+        &s.criterion_secs.to_string(),
+        "--noplot",
+    ]))?;
+    let crit = |group: &str, name: &str| -> Result<f64> {
+        let path = root
+            .join("target/criterion")
+            .join(group)
+            .join(name)
+            .join("new/estimates.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        v["median"]["point_estimate"]
+            .as_f64()
+            .context("median in estimates.json")
+    };
+    let mint_ns = crit("token", "mint")?;
+    let verify_ns = crit("token", "verify")?;
+    let jwt_ns = crit("token", "jsonwebtoken_encode")?;
+    let two_ns = crit("token_2_threads", "mint")?;
+    let per_s = |ns: f64| 1e9 / ns;
+
+    // 2. helpers
+    let python = venv(root)?;
+    let py_rate: f64 = output(
+        Command::new(&python)
+            .arg(root.join("xtask/bench/python_mint.py"))
+            .args([s.helper_secs.to_string(), "3".into()]),
+    )?
+    .trim()
+    .parse()
+    .context("python helper rate")?;
+    let node_dir = root.join("target/xtask-node");
+    if !node_dir.join("node_modules/twilio/package.json").exists() {
+        std::fs::create_dir_all(&node_dir)?;
+        run_cmd(Command::new("npm").args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            &node_dir.to_string_lossy(),
+            "twilio@5.13.1",
+        ]))?;
+    }
+    let node_rate: f64 = output(
+        Command::new("node")
+            .arg(root.join("xtask/bench/node_mint.js"))
+            .args([s.helper_secs.to_string(), "3".into()])
+            .env("NODE_PATH", node_dir.join("node_modules")),
+    )?
+    .trim()
+    .parse()
+    .context("node helper rate")?;
+
+    let _ = writeln!(
+        report,
+        "## Minting and verifying (single thread unless said)\n\n\
+         The reference chat token of DESIGN §3 with identity `alice`.\n\n\
+         | what | median time | tokens/s | ours is |\n|---|---|---|---|"
+    );
+    let row = |report: &mut String, what: &str, ns: f64| {
+        let _ = writeln!(
+            report,
+            "| {what} | {:.0} ns | {:.0} | {:.2}x faster |",
+            ns,
+            per_s(ns),
+            ns / mint_ns
+        );
+    };
+    let _ = writeln!(
+        report,
+        "| chat-token `TokenIssuer::mint` | {mint_ns:.0} ns | {:.0} | - |",
+        per_s(mint_ns)
+    );
+    row(
+        &mut report,
+        "`jsonwebtoken::encode`, same header and claims",
+        jwt_ns,
+    );
+    row(
+        &mut report,
+        "Twilio Python helper `to_jwt()` (twilio 9.13.0)",
+        1e9 / py_rate,
+    );
+    row(
+        &mut report,
+        "Twilio Node helper `toJwt()` (twilio 5.13.1)",
+        1e9 / node_rate,
+    );
+    let _ = writeln!(
+        report,
+        "| chat-token inspect (verify signature and claims) | {verify_ns:.0} ns | {:.0} | - |",
+        per_s(verify_ns)
+    );
+    let _ = writeln!(
+        report,
+        "\nTwo threads minting at once: {:.0} tokens/s, {:.2}x one thread.\n",
+        2.0 * per_s(two_ns),
+        2.0 * mint_ns / two_ns
+    );
+
+    // 3 and 4. HTTP
+    run_cmd(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "chat-token-examples",
+        "--examples",
+    ]))?;
+    let _ = writeln!(
+        report,
+        "## HTTP: `/token` against a static route of the same size\n\n\
+         Each adapter's example (release build, development credentials, demo users), server\n\
+         pinned to core 0, wrk 4.1 pinned to core 1, keep-alive on loopback, {} s per run,\n\
+         {} runs, medians. `/control` answers a fixed token-response body of the same size.\n\n\
+         | adapter | connections | `/token` req/s | `/control` req/s | ratio | `/token` p99 | `/control` p99 |\n\
+         |---|---|---|---|---|---|---|",
+        s.http_secs, s.reps
+    );
+    let mut rss_rows = String::new();
+    for example in ["axum", "actix", "rocket"] {
+        let server = Server::start(root, example)?;
+        for conns in [16, 64] {
+            let mut token = Vec::new();
+            let mut control = Vec::new();
+            for _ in 0..s.reps {
+                token.push(wrk(server.addr, "/token", conns, s.http_secs)?);
+                control.push(wrk(server.addr, "/control", conns, s.http_secs)?);
+            }
+            let (t_rps, t_p99) = medians(&token);
+            let (c_rps, c_p99) = medians(&control);
+            let _ = writeln!(
+                report,
+                "| {example} | {conns} | {t_rps:.0} | {c_rps:.0} | {:.2} | {t_p99:.2} ms | {c_p99:.2} ms |",
+                t_rps / c_rps
+            );
+        }
+        drop(server);
+        let server = Server::start(root, example)?;
+        let (early, late) = rss_under_load(&server, s.rss_secs)?;
+        let _ = writeln!(
+            rss_rows,
+            "| {example} | {:.1} MiB | {:.1} MiB | {:+.1}% |",
+            early as f64 / 1024.0,
+            late as f64 / 1024.0,
+            (late as f64 - early as f64) * 100.0 / early as f64
+        );
+    }
+    let _ = writeln!(
+        report,
+        "\n## Memory under load\n\nRSS of the example server while wrk loads `/token` with 64 connections.\n\n\
+         | adapter | RSS after 5 s | RSS after {} s | change |\n|---|---|---|---|\n{rss_rows}",
+        s.rss_secs
+    );
+
+    let machine = machine();
+    let date = output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))?;
+    let doc = format!(
+        "# Benchmarks\n\n\
+         Written by `cargo xtask bench{}` on {}. Machine: {machine}. Figures are medians;\n\
+         ratios compare numbers measured side by side in the same run. Shared, noisy\n\
+         machines: compare ratios, not absolute numbers, across runs.\n\n{report}\n\
+         ## Commands\n\n\
+         - `cargo bench -p chat-token-core --bench mint -- --measurement-time {} --noplot`\n\
+         - `target/xtask-venv/bin/python xtask/bench/python_mint.py {} 3`\n\
+         - `NODE_PATH=target/xtask-node/node_modules node xtask/bench/node_mint.js {} 3`\n\
+         - `taskset -c 0 target/release/examples/<adapter>` with `PORT` set, and\n  \
+           `taskset -c 1 wrk -t1 -c<16|64> -d{}s --latency -H 'Authorization: Bearer demo-alice' http://127.0.0.1:$PORT/token` (and `/control`)\n",
+        if quick { " --quick" } else { "" },
+        date.trim(),
+        s.criterion_secs,
+        s.helper_secs,
+        s.helper_secs,
+        s.http_secs,
+    );
+    std::fs::write(root.join("BENCHMARKS.md"), &doc)?;
+    println!("{doc}");
+    Ok(())
+}
+
+fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed with {}", out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn ensure_wrk() -> Result<()> {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    run_cmd(Command::new("apt-get").arg("update"))?;
+    run_cmd(Command::new("apt-get").args(["install", "-y", "wrk"]))
+        .context("installing wrk from Debian's packages")
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or("?".into(), |kb| format!("{:.0} GiB", kb as f64 / 1048576.0));
+    format!("{cpu}, {cores} cores, {mem}")
+}
+
+/// A release example server pinned to core 0, killed on drop.
+struct Server {
+    addr: SocketAddr,
+    child: Child,
+}
+
+impl Server {
+    fn start(root: &Path, example: &str) -> Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let binary: PathBuf = root.join("target/release/examples").join(example);
+        let child = Command::new("taskset")
+            .arg("-c")
+            .arg("0")
+            .arg(binary)
+            .env("PORT", port.to_string())
+            .env("RUST_LOG", "warn")
+            .env("ROCKET_LOG_LEVEL", "critical")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let server = Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(server.addr).is_err() {
+            if Instant::now() > deadline {
+                bail!("the {example} example did not start");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+
+    fn rss_kib(&self) -> Result<u64> {
+        // taskset execs the server, so the child's pid is the server's.
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .context("VmRSS")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One wrk run: (requests/s, p99 in ms).
+fn wrk(addr: SocketAddr, path: &str, conns: u32, secs: u32) -> Result<(f64, f64)> {
+    let text = output(Command::new("taskset").args([
+        "-c".to_string(),
+        "1".into(),
+        "wrk".into(),
+        "-t1".into(),
+        format!("-c{conns}"),
+        format!("-d{secs}s"),
+        "--latency".into(),
+        "-H".into(),
+        "Authorization: Bearer demo-alice".into(),
+        format!("http://{addr}{path}"),
+    ]))?;
+    if text.contains("Non-2xx") {
+        bail!("wrk saw non-2xx answers on {path}:\n{text}");
+    }
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("no Requests/sec in wrk output:\n{text}"))?;
+    let p99 = text
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("99%"))
+        .map(|v| parse_latency(v.trim()))
+        .with_context(|| format!("no 99% latency in wrk output:\n{text}"))??;
+    Ok((rps, p99))
+}
+
+fn parse_latency(v: &str) -> Result<f64> {
+    let split = v
+        .find(|c: char| c.is_ascii_alphabetic())
+        .context("latency unit")?;
+    let (num, unit) = v.split_at(split);
+    let num: f64 = num.parse()?;
+    Ok(match unit {
+        "us" => num / 1000.0,
+        "ms" => num,
+        "s" => num * 1000.0,
+        other => bail!("unknown latency unit {other}"),
+    })
+}
+
+fn medians(runs: &[(f64, f64)]) -> (f64, f64) {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (
+        median(runs.iter().map(|r| r.0).collect()),
+        median(runs.iter().map(|r| r.1).collect()),
+    )
+}
+
+/// RSS after 5 s and after `secs` s of 64-connection load on `/token`.
+fn rss_under_load(server: &Server, secs: u64) -> Result<(u64, u64)> {
+    let mut load = Command::new("taskset")
+        .args([
+            "-c".to_string(),
+            "1".into(),
+            "wrk".into(),
+            "-t1".into(),
+            "-c64".into(),
+            format!("-d{}s", secs + 2),
+            "-H".into(),
+            "Authorization: Bearer demo-alice".into(),
+            format!("http://{}/token", server.addr),
+        ])
+        .stdout(Stdio::null())
+        .spawn()?;
+    std::thread::sleep(Duration::from_secs(5));
+    let early = server.rss_kib()?;
+    std::thread::sleep(Duration::from_secs(secs.saturating_sub(5)));
+    let late = server.rss_kib()?;
+    let _ = load.wait();
+    Ok((early, late))
+}
