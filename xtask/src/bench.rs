@@ -6,7 +6,7 @@
 //!    for at least 2 s a run (pinned versions, installed under `target/`);
 //! 3. HTTP: each adapter's example in release mode, `/token` against its `/control`
 //!    route (a static body of the same size), loaded by wrk over keep-alive on loopback,
-//!    server pinned to core 0 and wrk to core 1, 16 and 64 connections, 3 runs each,
+//!    server pinned to core 0 and wrk to core 1, 16 and 64 connections, 5 runs each,
 //!    medians of requests/s and p99 latency;
 //! 4. memory: each server's RSS after 5 s and after 60 s of load.
 //!
@@ -45,7 +45,7 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
             criterion_secs: 5,
             helper_secs: 2.0,
             http_secs: 5,
-            reps: 3,
+            reps: 5,
             rss_secs: 60,
         }
     };

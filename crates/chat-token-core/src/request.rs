@@ -48,12 +48,11 @@ impl std::fmt::Debug for IncomingRequest {
 }
 
 impl IncomingRequest {
-    /// A request with this method (upper-cased) and path, no headers.
+    /// A request with this method and path, no headers. Methods are case-sensitive
+    /// (`GET`, not `get`), as in HTTP.
     pub fn new(method: impl Into<String>, path: impl Into<String>) -> Self {
-        let mut method = method.into();
-        method.make_ascii_uppercase();
         Self {
-            method,
+            method: method.into(),
             path: path.into(),
             ..Self::default()
         }
@@ -100,7 +99,7 @@ impl IncomingRequest {
         self
     }
 
-    /// The method, upper case.
+    /// The method, as received.
     pub fn method(&self) -> &str {
         &self.method
     }
@@ -225,7 +224,7 @@ mod tests {
     use super::*;
 
     fn auth(value: &[u8]) -> IncomingRequest {
-        IncomingRequest::new("get", "/token").with_header("Authorization", value)
+        IncomingRequest::new("GET", "/token").with_header("Authorization", value)
     }
 
     #[test]

@@ -12,8 +12,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::future::Future as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
@@ -417,8 +419,16 @@ impl TokenService {
     /// Adapters' `ResolvedIdentity` extractors call this.
     pub async fn authenticate(&self, req: &IncomingRequest) -> Result<Resolved, Rejection> {
         let policy = &self.inner.policy;
-        let call = AssertUnwindSafe(self.inner.resolver.resolve(req)).catch_unwind();
-        let resolved = match tokio::time::timeout(policy.resolve_timeout, call).await {
+        let mut call =
+            std::pin::pin!(AssertUnwindSafe(self.inner.resolver.resolve(req)).catch_unwind());
+        // Most resolvers answer at once (a table lookup, a header): poll once before
+        // arming the timer, so that they pay nothing for the timeout.
+        let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+        let outcome = match first {
+            Poll::Ready(result) => Ok(result),
+            Poll::Pending => tokio::time::timeout(policy.resolve_timeout, call).await,
+        };
+        let resolved = match outcome {
             Err(_elapsed) => {
                 tracing::warn!(
                     timeout_ms = policy.resolve_timeout.as_millis() as u64,

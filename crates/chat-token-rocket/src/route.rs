@@ -12,7 +12,7 @@ pub(crate) const HOW_TO_REGISTER: &str = "register it with `rocket::build().mana
 
 /// Every method rocket routes; all go to the endpoint, which answers 405 with `Allow` for
 /// those other than GET and POST.
-const METHODS: [Method; 7] = [
+const METHODS: [Method; 8] = [
     Method::Get,
     Method::Post,
     Method::Put,
@@ -20,6 +20,7 @@ const METHODS: [Method; 7] = [
     Method::Patch,
     Method::Head,
     Method::Options,
+    Method::Trace,
 ];
 
 /// The token endpoint at `/token` under the mount point, one route per method.
