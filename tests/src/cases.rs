@@ -12,6 +12,11 @@ use crate::harness::{Harness, Server};
 use crate::http::{Response, get, send};
 use crate::logs;
 
+/// Starts `H`'s app with a fresh scripted service (and the log capture).
+pub fn start_server<H: Harness>() -> (Server, Arc<Scripted>) {
+    start::<H>()
+}
+
 fn start<H: Harness>() -> (Server, Arc<Scripted>) {
     logs::install();
     let (service, resolver) = service();
@@ -506,6 +511,35 @@ pub fn concurrent_requests_all_succeed<H: Harness>() {
         assert_token_ok(&r, "alice");
     }
     assert_eq!(resolver.calls(), 200);
+}
+
+/// A storm of failing, panicking and hanging resolver calls does not hold up or break
+/// the good requests running beside it.
+pub fn failing_resolver_storm_does_not_degrade_good_requests<H: Harness>() {
+    let (server, _) = start::<H>();
+    let addr = server.addr;
+    let bad: Vec<_> = (0..90)
+        .map(|i| {
+            let token = ["boom", "panic", "hang", "down"][i % 4];
+            std::thread::spawn(move || (token, get(addr, "/token", Some(token)).status))
+        })
+        .collect();
+    let good: Vec<_> = (0..60)
+        .map(|_| std::thread::spawn(move || get(addr, "/token", Some(ALICE))))
+        .collect();
+    for thread in good {
+        let r = thread.join().expect("client thread");
+        assert_token_ok(&r, "alice");
+    }
+    for thread in bad {
+        let (token, status) = thread.join().expect("client thread");
+        let want = match token {
+            "boom" | "panic" => 500,
+            _ => 503,
+        };
+        assert_eq!(status, want, "{token}");
+    }
+    assert_still_serving(&server);
 }
 
 /// Across every path, neither the API secret nor a presented credential shows up in a

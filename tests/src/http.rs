@@ -80,6 +80,27 @@ pub fn send(
     parse(&raw, method == "HEAD")
 }
 
+/// Sends `raw` as it is (request line, headers and all) and reads the response; `head`
+/// says whether the request was a HEAD (no body to read).
+pub fn send_raw(addr: SocketAddr, raw: &[u8], head: bool) -> Response {
+    let mut stream = TcpStream::connect(addr).expect("connect to the test server");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let _ = stream.write_all(raw);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !out.is_empty() => break,
+            Err(e) => panic!("reading the response: {e}"),
+        }
+    }
+    parse(&out, head)
+}
+
 /// `GET path` with an optional bearer token.
 pub fn get(addr: SocketAddr, path: &str, bearer: Option<&str>) -> Response {
     let value = bearer.map(|t| format!("Bearer {t}"));

@@ -9,6 +9,7 @@
 //! well-behaved clients never do (non-UTF-8 headers, huge values). Tokens are checked
 //! with jsonwebtoken, not with the core's own verifier.
 
+pub mod bad_input;
 pub mod cases;
 pub mod fixtures;
 pub mod harness;
@@ -38,8 +39,34 @@ macro_rules! suite {
             extractor_accepts, extractor_missing_matches_token_route,
             extractor_invalid_matches_token_route, extractor_forbidden_matches_token_route,
             extractor_unavailable_matches_token_route, unguarded_route_needs_no_credentials,
-            concurrent_requests_all_succeed, no_secret_or_credential_in_responses_or_logs
+            concurrent_requests_all_succeed, no_secret_or_credential_in_responses_or_logs,
+            failing_resolver_storm_does_not_degrade_good_requests
         );
+        mod bad_input {
+            $crate::suite!(@bad $h;
+                auth_no_scheme, auth_two_spaces, auth_tab_separator, auth_trailing_garbage,
+                auth_trailing_space, auth_leading_space, auth_scheme_only, auth_scheme_and_spaces,
+                auth_other_scheme, auth_digest_scheme, auth_equals_instead_of_space,
+                auth_quoted_token, auth_comma_list, auth_repeated_identical, auth_lower_case_name,
+                auth_upper_case_name, auth_utf8_token, auth_latin1_bytes, auth_nul_byte,
+                auth_control_byte, auth_4kb_token, auth_8kb_value, auth_64kb_value,
+                auth_next_to_garbage_cookie, auth_with_odd_cookie, method_trace, method_head,
+                method_options_preflight, method_delete_with_body, post_json_body,
+                post_invalid_json_body, post_form_body, post_64kb_body, post_chunked_body,
+                post_empty_body, get_with_body, query_identity_ignored, query_2kb,
+                query_percent_encoded, query_empty, path_trailing_slash, path_upper_case,
+                path_nul_escape, path_dot_segments, path_suffix, path_sub_resource,
+                http10_request, absolute_form_target
+            );
+        }
+    };
+    (@bad $h:ty; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::bad_input::$case::<$h>();
+            }
+        )*
     };
     (@cases $h:ty; $($case:ident),* $(,)?) => {
         $(

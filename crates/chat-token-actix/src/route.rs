@@ -11,8 +11,9 @@ use chat_token_core::{DEFAULT_TOKEN_PATH, HttpReply, IncomingRequest, Rejection,
 pub(crate) const HOW_TO_REGISTER: &str =
     "register it with `App::new().app_data(web::Data::new(service))`";
 
-/// Adds the token endpoint at `/token` to an app or scope; every method is routed to it
-/// (the core answers 405 with `Allow` for those other than GET and POST).
+/// Adds the token endpoint at `/token` (and `/token/`, as rocket matches it too) to an
+/// app or scope; every method is routed to it (the core answers 405 with `Allow` for
+/// those other than GET and POST).
 ///
 /// The [`TokenService`] comes from app data: `App::new().app_data(web::Data::new(service))`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -21,8 +22,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// As [`configure`], with the token endpoint at `path`.
 pub fn configure_at(path: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+    let path = path.trim_end_matches('/');
     move |cfg| {
-        cfg.service(web::resource(path).default_service(web::to(token_endpoint)));
+        cfg.service(
+            web::resource([path.to_owned(), format!("{path}/")])
+                .default_service(web::to(token_endpoint)),
+        );
     }
 }
 

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use chat_token_core::{DEFAULT_TOKEN_PATH, HttpReply, IncomingRequest, TokenService};
 
-/// A router with the token endpoint at `/token`, every method routed to it (the core
-/// answers 405 with `Allow` for those other than GET and POST).
+/// A router with the token endpoint at `/token` (and `/token/`, as rocket matches it
+/// too), every method routed to it (the core answers 405 with `Allow` for those other
+/// than GET and POST).
 ///
 /// The [`TokenService`] comes from the router's state: call `.with_state(service)`, or
 /// implement `FromRef<YourState> for TokenService`.
@@ -29,7 +30,10 @@ where
     TokenService: FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().route(path, any(token_endpoint))
+    let path = path.trim_end_matches('/');
+    Router::new()
+        .route(path, any(token_endpoint))
+        .route(&format!("{path}/"), any(token_endpoint))
 }
 
 /// The token endpoint as a handler, for routers built by hand.
