@@ -170,6 +170,6 @@ bad_inputs! {
     path_dot_segments: raw("GET", "/x/../token/..", &[&bearer_alice()], b"") => Expect::ClientError;
     path_suffix: raw("GET", "/tokens", &[&bearer_alice()], b"") => Expect::NotFound;
     path_sub_resource: raw("GET", "/token/extra", &[&bearer_alice()], b"") => Expect::NotFound;
-    http10_request: b"GET /token HTTP/1.0\r\nAuthorization: Bearer tok-alice-S3cr3t\r\n\r\n".to_vec() => Expect::Token;
+    http10_request: format!("GET /token HTTP/1.0\r\nAuthorization: Bearer {ALICE}\r\n\r\n").into_bytes() => Expect::Token;
     absolute_form_target: raw("GET", "http://localhost/token", &[&bearer_alice()], b"") => Expect::Token;
 }
