@@ -4,12 +4,13 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY`, `TWILIO_API_SECRET` | the credentials; all three, or none for development mode |
+//! | `TWILIO_API_SECRET_FILE` | a file holding the secret, instead of `TWILIO_API_SECRET` |
 //! | `TWILIO_CHAT_SERVICE_SID` | the Conversations/Chat service of the default chat grant |
 //! | `CHAT_TOKEN_USERS` | `token=identity,...` for [`StaticUsers`]; demo users when unset |
 
 use crate::issuer::{
-    ConfigError, Credentials, ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_SECRET, ENV_CHAT_SERVICE_SID,
-    TokenIssuer,
+    ConfigError, Credentials, ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_SECRET, ENV_API_SECRET_FILE,
+    ENV_CHAT_SERVICE_SID, TokenIssuer,
 };
 use crate::resolver::{StaticUsers, UsersParseError};
 
@@ -62,9 +63,14 @@ impl EnvSetup {
         lookup: impl Fn(&'static str) -> Result<String, std::env::VarError>,
     ) -> Result<Self, EnvError> {
         let set = |var| !matches!(lookup(var), Err(std::env::VarError::NotPresent));
-        let development = ![ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_SECRET]
-            .into_iter()
-            .any(set);
+        let development = ![
+            ENV_ACCOUNT_SID,
+            ENV_API_KEY,
+            ENV_API_SECRET,
+            ENV_API_SECRET_FILE,
+        ]
+        .into_iter()
+        .any(set);
         let issuer = if development {
             TokenIssuer::new(Credentials::try_new(
                 DEV_ACCOUNT_SID,
@@ -112,6 +118,19 @@ impl EnvSetup {
                 Err(_) => unreachable!("the demo users table is valid"),
             },
         }
+    }
+
+    /// Reads the credentials again (a rotated `TWILIO_API_SECRET_FILE`, say) and returns
+    /// an issuer with them and this setup's chat service and clock settings.
+    pub fn reload_issuer(&self) -> Result<TokenIssuer, EnvError> {
+        if self.development {
+            return Ok(self.issuer.clone());
+        }
+        let issuer = TokenIssuer::new(Credentials::from_env()?);
+        Ok(match self.issuer.chat_service_sid() {
+            Some(sid) => issuer.with_chat_service_sid(sid)?,
+            None => issuer,
+        })
     }
 
     /// Logs a loud warning when in development mode or using demo users.

@@ -25,6 +25,9 @@ pub const ENV_ACCOUNT_SID: &str = "TWILIO_ACCOUNT_SID";
 pub const ENV_API_KEY: &str = "TWILIO_API_KEY";
 /// The environment variable holding the API key secret.
 pub const ENV_API_SECRET: &str = "TWILIO_API_SECRET";
+/// The environment variable naming a file that holds the API key secret (a container
+/// secret mount), as an alternative to [`ENV_API_SECRET`].
+pub const ENV_API_SECRET_FILE: &str = "TWILIO_API_SECRET_FILE";
 /// The environment variable holding the default Chat/Conversations service SID (`IS...`).
 pub const ENV_CHAT_SERVICE_SID: &str = "TWILIO_CHAT_SERVICE_SID";
 
@@ -79,6 +82,17 @@ pub enum ConfigError {
     SecretLooksLikeSid {
         /// The SID prefix found.
         prefix: String,
+    },
+    /// Both `TWILIO_API_SECRET` and `TWILIO_API_SECRET_FILE` are set.
+    #[error("both TWILIO_API_SECRET and TWILIO_API_SECRET_FILE are set; set only one")]
+    AmbiguousSecret,
+    /// The secret file could not be read.
+    #[error("TWILIO_API_SECRET_FILE {path} could not be read: {reason}")]
+    SecretFile {
+        /// The file's path.
+        path: String,
+        /// Why (the I/O error, never the content).
+        reason: String,
     },
     /// The secret has leading or trailing white space, usually a stray newline.
     #[error(
@@ -139,7 +153,16 @@ impl Credentials {
         };
         let account = get(ENV_ACCOUNT_SID, "Account SID (AC...)")?;
         let key = get(ENV_API_KEY, "API key SID (SK...)")?;
-        let secret = SecretString::from(get(ENV_API_SECRET, "API key secret")?);
+        let secret = match (lookup(ENV_API_SECRET), lookup(ENV_API_SECRET_FILE)) {
+            (Ok(_), Ok(_)) => return Err(ConfigError::AmbiguousSecret),
+            (Err(std::env::VarError::NotPresent), Ok(path)) => read_secret_file(&path)?,
+            (Err(std::env::VarError::NotPresent), Err(std::env::VarError::NotUnicode(_))) => {
+                return Err(ConfigError::NotUnicode {
+                    var: ENV_API_SECRET_FILE,
+                });
+            }
+            _ => SecretString::from(get(ENV_API_SECRET, "API key secret")?),
+        };
         Self::try_new(account, key, secret.expose_secret())
     }
 
@@ -157,6 +180,22 @@ impl Credentials {
     pub fn secret(&self) -> &SecretString {
         &self.secret
     }
+}
+
+/// Reads a secret file, dropping one trailing line break (files written by editors and
+/// `echo` end with one).
+fn read_secret_file(path: &str) -> Result<SecretString, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::SecretFile {
+        path: path.to_owned(),
+        reason: e.kind().to_string(),
+    })?;
+    let secret = SecretString::from(text);
+    let exposed = secret.expose_secret();
+    let trimmed = exposed
+        .strip_suffix("\r\n")
+        .or_else(|| exposed.strip_suffix('\n'))
+        .unwrap_or(exposed);
+    Ok(SecretString::from(trimmed))
 }
 
 fn check_secret(secret: &str) -> Result<(), ConfigError> {
@@ -515,6 +554,39 @@ mod tests {
             }
         );
         assert!(err.to_string().contains("TWILIO_API_SECRET is not set"));
+    }
+
+    #[test]
+    fn secret_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("chat-token-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret");
+        std::fs::write(&file, format!("{SECRET}\n")).unwrap();
+        let path = file.to_string_lossy().into_owned();
+        let lookup = |with_plain: bool, path: String| {
+            move |v: &'static str| match v {
+                ENV_ACCOUNT_SID => Ok(AC.to_owned()),
+                ENV_API_KEY => Ok(SK.to_owned()),
+                ENV_API_SECRET_FILE => Ok(path.clone()),
+                ENV_API_SECRET if with_plain => Ok(SECRET.to_owned()),
+                _ => Err(std::env::VarError::NotPresent),
+            }
+        };
+        let creds = Credentials::from_lookup(lookup(false, path.clone())).unwrap();
+        assert_eq!(creds.secret().expose_secret(), SECRET);
+        assert_eq!(
+            Credentials::from_lookup(lookup(true, path.clone())).unwrap_err(),
+            ConfigError::AmbiguousSecret
+        );
+        let missing = dir.join("missing").to_string_lossy().into_owned();
+        let err = Credentials::from_lookup(lookup(false, missing)).unwrap_err();
+        assert!(matches!(err, ConfigError::SecretFile { .. }), "{err}");
+        std::fs::write(&file, "").unwrap();
+        assert_eq!(
+            Credentials::from_lookup(lookup(false, path)).unwrap_err(),
+            ConfigError::EmptySecret
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

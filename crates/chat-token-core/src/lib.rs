@@ -26,8 +26,8 @@ pub use inspect::{
     InspectError, Inspection, MAX_TOKEN_LEN, Problem, SignatureCheck, TwilioErrorCode, inspect,
 };
 pub use issuer::{
-    ConfigError, Credentials, ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_SECRET, ENV_CHAT_SERVICE_SID,
-    MintedToken, TokenIssuer,
+    ConfigError, Credentials, ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_SECRET, ENV_API_SECRET_FILE,
+    ENV_CHAT_SERVICE_SID, MintedToken, TokenIssuer,
 };
 pub use request::{IncomingRequest, MAX_BEARER_LEN};
 pub use resolver::{

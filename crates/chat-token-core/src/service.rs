@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use futures_util::FutureExt as _;
 
 use crate::grants::Grant;
@@ -249,7 +250,8 @@ pub struct TokenPolicy {
 
 struct Inner {
     resolver: Arc<dyn IdentityResolver>,
-    issuer: TokenIssuer,
+    /// Replaceable at run time (key rotation) without stopping requests.
+    issuer: ArcSwap<TokenIssuer>,
     policy: TokenPolicy,
 }
 
@@ -287,7 +289,7 @@ pub struct TokenService {
 impl fmt::Debug for TokenService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenService")
-            .field("issuer", &self.inner.issuer)
+            .field("issuer", &self.inner.issuer.load())
             .field("policy", &self.inner.policy)
             .finish_non_exhaustive()
     }
@@ -358,7 +360,7 @@ impl TokenServiceBuilder {
         Ok(TokenService {
             inner: Arc::new(Inner {
                 resolver: self.resolver,
-                issuer: self.issuer,
+                issuer: ArcSwap::from_pointee(self.issuer),
                 policy: TokenPolicy {
                     template: AccessToken::new()
                         .strict_identity(self.strict_identity)
@@ -410,9 +412,16 @@ impl TokenService {
         }
     }
 
-    /// The issuer.
-    pub fn issuer(&self) -> &TokenIssuer {
-        &self.inner.issuer
+    /// The issuer in use now.
+    pub fn issuer(&self) -> TokenIssuer {
+        TokenIssuer::clone(&self.inner.issuer.load())
+    }
+
+    /// Signs every later token with `issuer` (new credentials after a key rotation).
+    /// Requests already minting finish with the old one; none fails.
+    pub fn replace_issuer(&self, issuer: TokenIssuer) {
+        self.inner.issuer.store(Arc::new(issuer));
+        tracing::info!("token issuer replaced; new tokens use the new credentials");
     }
 
     /// Runs the resolver on `req` (with timeout and panic guard) and checks the identity.
@@ -498,7 +507,7 @@ impl TokenService {
         }
         .identity(resolved.identity())
         .ttl(resolved.ttl().unwrap_or(policy.ttl));
-        let minted = match self.inner.issuer.mint(&token) {
+        let minted = match self.inner.issuer.load().mint(&token) {
             Ok(minted) => minted,
             Err(err) => {
                 tracing::error!(identity = resolved.identity(), error = %err, "could not mint a token; answering 500");

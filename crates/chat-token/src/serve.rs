@@ -40,6 +40,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(serve(args))?;
@@ -98,6 +99,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let service = TokenService::builder_arc(setup.issuer.clone(), resolver)
         .ttl(args.ttl)
         .build()?;
+    reload_on_sighup(service.clone(), setup.clone());
     let app = app(service, setup.development);
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
@@ -152,6 +154,36 @@ fn app(service: TokenService, development: bool) -> Router {
         )
         .merge(chat_token_axum::router())
         .with_state(service)
+}
+
+/// On SIGHUP, reads the credentials again (a rotated `TWILIO_API_SECRET_FILE`, say) and
+/// swaps them in without stopping requests; bad new credentials keep the old ones.
+fn reload_on_sighup(service: TokenService, setup: EnvSetup) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(hup) => hup,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGHUP; credentials will not be reloaded");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            match setup.reload_issuer() {
+                Ok(issuer) => {
+                    service.replace_issuer(issuer);
+                    tracing::info!("SIGHUP: credentials reloaded");
+                }
+                Err(err) => tracing::warn!(
+                    error = %err,
+                    "SIGHUP: the new credentials are not valid; keeping the current ones"
+                ),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (service, setup);
 }
 
 async fn shutdown_signal() {
