@@ -53,6 +53,10 @@ impl IdentityResolver for Scripted {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 Ok(Resolved::new("late"))
             }
+            "slow" => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(Resolved::new("alice"))
+            }
             "bad-identity" => Ok(Resolved::new("bad\nidentity")),
             "short" => Ok(Resolved::new("alice").with_ttl(120)),
             "video" => {

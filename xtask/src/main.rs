@@ -8,6 +8,8 @@
 //!   for byte, for N generated cases.
 //! - `bench [--quick]`: measures minting, the helpers, HTTP and memory side by side and
 //!   writes `BENCHMARKS.md`.
+//! - `soak [--secs N]`: each adapter under mixed good and failing traffic; reports
+//!   statuses, connection errors and RSS.
 //! - `smoke`: starts the three examples and `chat-token serve` as the README says and
 //!   checks that they answer the same requests the same way.
 
@@ -22,6 +24,7 @@ mod bench;
 #[path = "../../crates/chat-token-core/tests/support/case.rs"]
 mod case;
 mod smoke;
+mod soak;
 
 use case::Case;
 
@@ -33,6 +36,7 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("golden") => golden(&root),
         Some("smoke") => smoke::run(&root),
+        Some("soak") => soak::run(&root, flag(&args, "--secs")?.unwrap_or(60)),
         Some("bench") => bench::run(&root, args.iter().any(|a| a == "--quick")),
         Some("conformance") => {
             let cases = flag(&args, "--cases")?.unwrap_or(300);
@@ -41,7 +45,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | bench [--quick]>"
+                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | bench [--quick] | soak [--secs N]>"
             );
             std::process::exit(2);
         }
