@@ -1,7 +1,8 @@
 //! Project automation: `cargo xtask <command>`.
 //!
 //! - `ci`: everything CI checks (fmt, clippy, tests with each crypto backend and both,
-//!   conformance, docs). `.ci/run` calls this.
+//!   conformance, smoke, cargo-deny, docs). `.ci/run` calls this.
+//! - `deny`: licences, bans and sources with cargo-deny (installed when missing).
 //! - `golden`: regenerates `crates/chat-token-core/tests/data/golden.jsonl` with Twilio's
 //!   Python helper.
 //! - `conformance [--cases N] [--seed S]`: compares our tokens with the helper's, byte
@@ -36,6 +37,7 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("golden") => golden(&root),
         Some("smoke") => smoke::run(&root),
+        Some("deny") => deny(),
         Some("soak") => soak::run(&root, flag(&args, "--secs")?.unwrap_or(60)),
         Some("bench") => bench::run(&root, args.iter().any(|a| a == "--quick")),
         Some("conformance") => {
@@ -45,7 +47,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | bench [--quick] | soak [--secs N]>"
+                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | bench [--quick] | soak [--secs N]>"
             );
             std::process::exit(2);
         }
@@ -119,11 +121,27 @@ fn ci() -> Result<()> {
     ]))?;
     conformance(&workspace_root(), 300, 0x00C0_FFEE)?;
     smoke::run(&workspace_root())?;
+    deny()?;
     run(cargo()
         .args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
     eprintln!("xtask ci: all checks passed");
     Ok(())
+}
+
+/// Licences, bans and sources with cargo-deny, installed from crates.io when missing.
+/// (The advisories check needs GitHub, which these machines cannot reach.)
+fn deny() -> Result<()> {
+    let installed = Command::new("cargo")
+        .args(["deny", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        run(cargo().args(["install", "--locked", "cargo-deny@0.20.2"]))?;
+    }
+    run(cargo().args(["deny", "check", "licenses", "bans", "sources"]))
 }
 
 /// Creates `target/xtask-venv` with the pinned helper, once per requirements file.
