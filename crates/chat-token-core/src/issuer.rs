@@ -537,7 +537,7 @@ mod tests {
             ConfigError::SecretLooksLikeSid { .. }
         ));
         let err = Credentials::from_lookup(|v| {
-            if v == ENV_API_SECRET {
+            if v == ENV_API_SECRET || v == ENV_API_SECRET_FILE {
                 Err(std::env::VarError::NotPresent)
             } else if v == ENV_ACCOUNT_SID {
                 Ok(AC.into())

@@ -9,6 +9,7 @@ mod identity;
 mod inspect;
 mod issuer;
 mod json;
+mod jwt;
 mod request;
 mod resolver;
 mod service;
@@ -29,6 +30,9 @@ pub use issuer::{
     ConfigError, Credentials, ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_SECRET, ENV_API_SECRET_FILE,
     ENV_CHAT_SERVICE_SID, MintedToken, TokenIssuer,
 };
+#[cfg(feature = "jwks")]
+pub use jwt::HttpJwks;
+pub use jwt::{JwksSource, JwtBearerBuilder, JwtBearerResolver, JwtConfigError};
 pub use request::{IncomingRequest, MAX_BEARER_LEN};
 pub use resolver::{
     IdentityResolver, ResolveError, Resolved, StaticUsers, TrustedHeader, UsersParseError,

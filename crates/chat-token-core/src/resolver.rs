@@ -73,6 +73,7 @@ pub struct Resolved {
     identity: String,
     ttl: Option<u64>,
     grants: Option<Vec<Grant>>,
+    claims: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Resolved {
@@ -82,7 +83,19 @@ impl Resolved {
             identity: identity.into(),
             ttl: None,
             grants: None,
+            claims: None,
         }
+    }
+
+    /// Claims that describe the user (a verified JWT's, say), for per-user policy.
+    pub fn with_claims(mut self, claims: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.claims = Some(claims);
+        self
+    }
+
+    /// The claims, if the resolver gave any.
+    pub fn claims(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.claims.as_ref()
     }
 
     /// A ttl for this user's tokens, in seconds (1..=86400), instead of the default.
