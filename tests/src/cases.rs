@@ -542,6 +542,40 @@ pub fn failing_resolver_storm_does_not_degrade_good_requests<H: Harness>() {
     assert_still_serving(&server);
 }
 
+/// Behind an authenticating proxy on a trusted network, its user header names the user.
+pub fn trusted_proxy_header_gives_a_token<H: Harness>() {
+    logs::install();
+    let server = H::start(crate::fixtures::proxy_service(&["127.0.0.0/8", "::1"]));
+    let r = send(server.addr, "GET", "/token", &[("X-Forwarded-User", b"alice")], b"");
+    assert_token_ok(&r, "alice");
+    let me = send(server.addr, "GET", "/me", &[("x-forwarded-user", b"bob")], b"");
+    assert_eq!(me.json(), serde_json::json!({"identity": "bob"}));
+}
+
+/// The same header from a peer outside the proxy networks is refused.
+pub fn untrusted_peer_cannot_name_itself<H: Harness>() {
+    logs::install();
+    let server = H::start(crate::fixtures::proxy_service(&["10.0.0.0/8"]));
+    let r = send(server.addr, "GET", "/token", &[("X-Forwarded-User", b"alice")], b"");
+    assert_error(&r, 401, "invalid_credentials");
+}
+
+/// A trusted proxy that sends no user header: 401 `missing_credentials`; twice: invalid.
+pub fn trusted_proxy_without_or_with_two_user_headers<H: Harness>() {
+    logs::install();
+    let server = H::start(crate::fixtures::proxy_service(&["127.0.0.1/32"]));
+    let r = get(server.addr, "/token", None);
+    assert_error(&r, 401, "missing_credentials");
+    let r = send(
+        server.addr,
+        "GET",
+        "/token",
+        &[("X-Forwarded-User", b"alice"), ("X-Forwarded-User", b"bob")],
+        b"",
+    );
+    assert_error(&r, 401, "invalid_credentials");
+}
+
 /// Across every path, neither the API secret nor a presented credential shows up in a
 /// response or a log line.
 pub fn no_secret_or_credential_in_responses_or_logs<H: Harness>() {

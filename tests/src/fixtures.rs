@@ -68,6 +68,20 @@ impl IdentityResolver for Scripted {
     }
 }
 
+/// A service that trusts `X-Forwarded-User` from the given proxy networks.
+pub fn proxy_service(proxies: &[&str]) -> TokenService {
+    let nets: Vec<chat_token_core::IpNet> = proxies
+        .iter()
+        .map(|p| p.parse().expect("proxy network"))
+        .collect();
+    TokenService::builder(
+        issuer(),
+        chat_token_core::TrustedHeader::new("X-Forwarded-User", nets),
+    )
+    .build()
+    .expect("service")
+}
+
 /// The issuer with the fake credentials.
 pub fn issuer() -> TokenIssuer {
     TokenIssuer::new(

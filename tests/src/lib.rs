@@ -40,7 +40,9 @@ macro_rules! suite {
             extractor_invalid_matches_token_route, extractor_forbidden_matches_token_route,
             extractor_unavailable_matches_token_route, unguarded_route_needs_no_credentials,
             concurrent_requests_all_succeed, no_secret_or_credential_in_responses_or_logs,
-            failing_resolver_storm_does_not_degrade_good_requests
+            failing_resolver_storm_does_not_degrade_good_requests,
+            trusted_proxy_header_gives_a_token, untrusted_peer_cannot_name_itself,
+            trusted_proxy_without_or_with_two_user_headers
         );
         mod bad_input {
             $crate::suite!(@bad $h;

@@ -35,7 +35,8 @@ pub use jwt::HttpJwks;
 pub use jwt::{JwksSource, JwtBearerBuilder, JwtBearerResolver, JwtConfigError};
 pub use request::{IncomingRequest, MAX_BEARER_LEN};
 pub use resolver::{
-    IdentityResolver, ResolveError, Resolved, StaticUsers, TrustedHeader, UsersParseError,
+    IdentityResolver, IpNet, IpNetParseError, ResolveError, Resolved, StaticUsers, TrustedHeader,
+    UsersParseError,
 };
 pub use service::{
     ALLOWED_METHODS, DEFAULT_RESOLVE_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_TOKEN_PATH, ErrorCode,

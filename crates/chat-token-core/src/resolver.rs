@@ -344,27 +344,103 @@ impl IdentityResolver for StaticUsers {
     }
 }
 
+/// An IP network: an address and a prefix length (`10.0.0.0/8`, `::1/128`). A plain
+/// address is a network of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+/// Why an [`IpNet`] did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an IP address or network such as 10.0.0.0/8 or ::1")]
+pub struct IpNetParseError(String);
+
+impl IpNet {
+    /// The network `addr/prefix`; the prefix is capped at the address length.
+    pub fn new(addr: std::net::IpAddr, prefix: u8) -> Self {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        Self {
+            addr: addr.to_canonical(),
+            prefix: prefix.min(max),
+        }
+    }
+
+    /// Whether `ip` is in the network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        match (self.addr, ip.to_canonical()) {
+            (V4(net), V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (V6(net), V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl From<std::net::IpAddr> for IpNet {
+    fn from(addr: std::net::IpAddr) -> Self {
+        Self::new(addr, 128)
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = IpNetParseError;
+
+    fn from_str(s: &str) -> Result<Self, IpNetParseError> {
+        let bad = || IpNetParseError(s.to_owned());
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s.trim(), None),
+        };
+        let addr: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(Self::new(addr, prefix))
+    }
+}
+
+impl std::fmt::Display for IpNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
 /// Trusts an identity header set by an authenticating reverse proxy (oauth2-proxy style),
-/// but only on requests whose peer address is one of the proxy's.
+/// but only on requests whose peer address is in one of the proxy networks.
 ///
 /// A request from any other address is refused (401 `invalid_credentials`) even when it
 /// carries the header, so that clients cannot name themselves.
 #[derive(Debug, Clone)]
 pub struct TrustedHeader {
     header: String,
-    proxies: Vec<std::net::IpAddr>,
+    proxies: Vec<IpNet>,
 }
 
 impl TrustedHeader {
-    /// Trusts `header` from the given proxy addresses.
+    /// Trusts `header` from the given proxy addresses or networks.
     pub fn new(
         header: impl Into<String>,
-        proxies: impl IntoIterator<Item = std::net::IpAddr>,
+        proxies: impl IntoIterator<Item = impl Into<IpNet>>,
     ) -> Self {
         Self {
             header: header.into().to_ascii_lowercase(),
-            proxies: proxies.into_iter().collect(),
+            proxies: proxies.into_iter().map(Into::into).collect(),
         }
+    }
+
+    /// The trusted proxy networks.
+    pub fn proxies(&self) -> &[IpNet] {
+        &self.proxies
     }
 
     /// The header's name, lower case.
@@ -378,7 +454,7 @@ impl IdentityResolver for TrustedHeader {
     async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
         let trusted = req
             .peer()
-            .is_some_and(|peer| self.proxies.contains(&peer.ip()));
+            .is_some_and(|peer| self.proxies.iter().any(|net| net.contains(peer.ip())));
         if !trusted {
             return Err(ResolveError::invalid(
                 "this request did not come through the authenticating proxy",
@@ -457,6 +533,26 @@ mod tests {
         assert!(!err.to_string().contains("dup-secret"));
         let users: StaticUsers = "hidden-token=alice".parse().unwrap();
         assert!(!format!("{users:?}").contains("hidden-token"));
+    }
+
+    #[test]
+    fn ip_networks() {
+        let net: IpNet = "10.0.0.0/8".parse().unwrap();
+        assert!(net.contains("10.200.3.4".parse().unwrap()));
+        assert!(!net.contains("11.0.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.2.3".parse().unwrap()));
+        let one: IpNet = "::1".parse().unwrap();
+        assert!(one.contains("::1".parse().unwrap()));
+        assert!(!one.contains("::2".parse().unwrap()));
+        let all: IpNet = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        let v6: IpNet = "fd00::/8".parse().unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(!v6.contains("10.0.0.1".parse().unwrap()));
+        for bad in ["", "10.0.0.0/33", "::/129", "host", "10.0.0.0/x"] {
+            assert!(bad.parse::<IpNet>().is_err(), "{bad}");
+        }
+        assert_eq!("127.0.0.1".parse::<IpNet>().unwrap().to_string(), "127.0.0.1/32");
     }
 
     #[tokio::test]

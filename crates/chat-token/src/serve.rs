@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chat_token_axum::ResolvedIdentity;
 use chat_token_core::env::{DEMO_USERS, ENV_USERS, EnvSetup};
-use chat_token_core::{IdentityResolver, StaticUsers, TokenService, TrustedHeader};
+use chat_token_core::{IdentityResolver, IpNet, StaticUsers, TokenService, TrustedHeader};
 use clap::Args;
 
 /// Flags of `chat-token serve`.
@@ -25,9 +25,10 @@ pub struct ServeArgs {
     /// Take the identity from this header, set by an authenticating reverse proxy.
     #[arg(long, value_name = "NAME")]
     trusted_header: Option<String>,
-    /// Address of the trusted proxy (repeatable; default 127.0.0.1 and ::1).
-    #[arg(long, value_name = "IP", requires = "trusted_header")]
-    trusted_proxy: Vec<IpAddr>,
+    /// Address or network of the trusted proxy, e.g. 10.0.0.5 or 10.0.0.0/8 (repeatable;
+    /// default 127.0.0.1 and ::1).
+    #[arg(long, value_name = "IP[/PREFIX]", requires = "trusted_header")]
+    trusted_proxy: Vec<IpNet>,
     /// Default token lifetime in seconds (1..=86400).
     #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
     ttl: u64,
@@ -51,13 +52,14 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<(Arc<dyn IdentityResol
     if let Some(header) = &args.trusted_header {
         let proxies = if args.trusted_proxy.is_empty() {
             vec![
-                IpAddr::from([127, 0, 0, 1]),
-                IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+                IpNet::from(IpAddr::from([127, 0, 0, 1])),
+                IpNet::from(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])),
             ]
         } else {
             args.trusted_proxy.clone()
         };
-        let description = format!("trusted header {header} from {proxies:?}");
+        let list: Vec<String> = proxies.iter().map(ToString::to_string).collect();
+        let description = format!("trusted header {header} from {}", list.join(", "));
         return Ok((
             Arc::new(TrustedHeader::new(header.clone(), proxies)),
             description,
