@@ -546,9 +546,21 @@ pub fn failing_resolver_storm_does_not_degrade_good_requests<H: Harness>() {
 pub fn trusted_proxy_header_gives_a_token<H: Harness>() {
     logs::install();
     let server = H::start(crate::fixtures::proxy_service(&["127.0.0.0/8", "::1"]));
-    let r = send(server.addr, "GET", "/token", &[("X-Forwarded-User", b"alice")], b"");
+    let r = send(
+        server.addr,
+        "GET",
+        "/token",
+        &[("X-Forwarded-User", b"alice")],
+        b"",
+    );
     assert_token_ok(&r, "alice");
-    let me = send(server.addr, "GET", "/me", &[("x-forwarded-user", b"bob")], b"");
+    let me = send(
+        server.addr,
+        "GET",
+        "/me",
+        &[("x-forwarded-user", b"bob")],
+        b"",
+    );
     assert_eq!(me.json(), serde_json::json!({"identity": "bob"}));
 }
 
@@ -556,7 +568,13 @@ pub fn trusted_proxy_header_gives_a_token<H: Harness>() {
 pub fn untrusted_peer_cannot_name_itself<H: Harness>() {
     logs::install();
     let server = H::start(crate::fixtures::proxy_service(&["10.0.0.0/8"]));
-    let r = send(server.addr, "GET", "/token", &[("X-Forwarded-User", b"alice")], b"");
+    let r = send(
+        server.addr,
+        "GET",
+        "/token",
+        &[("X-Forwarded-User", b"alice")],
+        b"",
+    );
     assert_error(&r, 401, "invalid_credentials");
 }
 
@@ -574,6 +592,93 @@ pub fn trusted_proxy_without_or_with_two_user_headers<H: Harness>() {
         b"",
     );
     assert_error(&r, 401, "invalid_credentials");
+}
+
+/// A browser preflight from an allowed origin: 204 with what the browser needs.
+pub fn cors_preflight_from_an_allowed_origin<H: Harness>() {
+    logs::install();
+    let server = H::start(crate::fixtures::cors_service());
+    let origin = crate::fixtures::APP_ORIGIN.as_bytes();
+    let r = send(
+        server.addr,
+        "OPTIONS",
+        "/token",
+        &[
+            ("Origin", origin),
+            ("Access-Control-Request-Method", b"POST"),
+            ("Access-Control-Request-Headers", b"authorization"),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some(crate::fixtures::APP_ORIGIN)
+    );
+    assert_eq!(r.header("access-control-allow-methods"), Some("GET, POST"));
+    assert!(
+        r.header("access-control-allow-headers")
+            .is_some_and(|h| h.contains("authorization"))
+    );
+    assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(r.header("vary"), Some("Origin"));
+    assert!(r.header("access-control-max-age").is_some());
+}
+
+/// A preflight from any other origin: 403, and no CORS header to let it through.
+pub fn cors_preflight_from_another_origin_is_refused<H: Harness>() {
+    logs::install();
+    let server = H::start(crate::fixtures::cors_service());
+    let r = send(
+        server.addr,
+        "OPTIONS",
+        "/token",
+        &[
+            ("Origin", b"https://evil.example"),
+            ("Access-Control-Request-Method", b"POST"),
+        ],
+        b"",
+    );
+    assert_error(&r, 403, "forbidden");
+    assert_eq!(r.header("access-control-allow-origin"), None);
+}
+
+/// Tokens and errors alike carry the CORS headers for an allowed origin, none for others.
+pub fn cors_headers_on_tokens_and_errors<H: Harness>() {
+    logs::install();
+    let server = H::start(crate::fixtures::cors_service());
+    let origin = crate::fixtures::APP_ORIGIN.as_bytes();
+    let bearer = format!("Bearer {ALICE}");
+    let ok = send(
+        server.addr,
+        "GET",
+        "/token",
+        &[("Origin", origin), ("Authorization", bearer.as_bytes())],
+        b"",
+    );
+    assert_token_ok(&ok, "alice");
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some(crate::fixtures::APP_ORIGIN)
+    );
+    let denied = send(server.addr, "GET", "/token", &[("Origin", origin)], b"");
+    assert_error(&denied, 401, "missing_credentials");
+    assert_eq!(
+        denied.header("access-control-allow-origin"),
+        Some(crate::fixtures::APP_ORIGIN)
+    );
+    let other = send(
+        server.addr,
+        "GET",
+        "/token",
+        &[
+            ("Origin", b"https://evil.example"),
+            ("Authorization", bearer.as_bytes()),
+        ],
+        b"",
+    );
+    assert_eq!(other.status, 200);
+    assert_eq!(other.header("access-control-allow-origin"), None);
 }
 
 /// Across every path, neither the API secret nor a presented credential shows up in a

@@ -68,6 +68,20 @@ impl IdentityResolver for Scripted {
     }
 }
 
+/// The browser origin the CORS cases allow.
+pub const APP_ORIGIN: &str = "https://app.example.test";
+
+/// The scripted service with a CORS policy for [`APP_ORIGIN`], credentials allowed.
+pub fn cors_service() -> TokenService {
+    let policy = chat_token_core::CorsPolicy::try_new([APP_ORIGIN])
+        .and_then(|p| p.allow_credentials(true))
+        .expect("cors policy");
+    TokenService::builder(issuer(), Scripted::default())
+        .cors(policy)
+        .build()
+        .expect("service")
+}
+
 /// A service that trusts `X-Forwarded-User` from the given proxy networks.
 pub fn proxy_service(proxies: &[&str]) -> TokenService {
     let nets: Vec<chat_token_core::IpNet> = proxies

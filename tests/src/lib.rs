@@ -42,7 +42,8 @@ macro_rules! suite {
             concurrent_requests_all_succeed, no_secret_or_credential_in_responses_or_logs,
             failing_resolver_storm_does_not_degrade_good_requests,
             trusted_proxy_header_gives_a_token, untrusted_peer_cannot_name_itself,
-            trusted_proxy_without_or_with_two_user_headers
+            trusted_proxy_without_or_with_two_user_headers, cors_preflight_from_an_allowed_origin,
+            cors_preflight_from_another_origin_is_refused, cors_headers_on_tokens_and_errors
         );
         mod bad_input {
             $crate::suite!(@bad $h;

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod clock;
+mod cors;
 pub mod crypto;
 pub mod env;
 mod grants;
@@ -10,6 +11,7 @@ mod inspect;
 mod issuer;
 mod json;
 mod jwt;
+mod metrics;
 mod request;
 mod resolver;
 mod service;
@@ -17,6 +19,7 @@ mod sid;
 mod token;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use cors::{CorsError, CorsPolicy};
 pub use grants::{
     ChatGrant, Grant, PlaybackGrant, SyncGrant, TaskRouterGrant, VideoGrant, VoiceGrant,
 };
@@ -33,6 +36,7 @@ pub use issuer::{
 #[cfg(feature = "jwks")]
 pub use jwt::HttpJwks;
 pub use jwt::{JwksSource, JwtBearerBuilder, JwtBearerResolver, JwtConfigError};
+pub use metrics::Metrics;
 pub use request::{IncomingRequest, MAX_BEARER_LEN};
 pub use resolver::{
     IdentityResolver, IpNet, IpNetParseError, ResolveError, Resolved, StaticUsers, TrustedHeader,

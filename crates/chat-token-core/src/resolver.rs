@@ -372,11 +372,15 @@ impl IpNet {
         use std::net::IpAddr::{V4, V6};
         match (self.addr, ip.to_canonical()) {
             (V4(net), V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (V6(net), V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -552,7 +556,10 @@ mod tests {
         for bad in ["", "10.0.0.0/33", "::/129", "host", "10.0.0.0/x"] {
             assert!(bad.parse::<IpNet>().is_err(), "{bad}");
         }
-        assert_eq!("127.0.0.1".parse::<IpNet>().unwrap().to_string(), "127.0.0.1/32");
+        assert_eq!(
+            "127.0.0.1".parse::<IpNet>().unwrap().to_string(),
+            "127.0.0.1/32"
+        );
     }
 
     #[tokio::test]

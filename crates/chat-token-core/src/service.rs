@@ -20,9 +20,12 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use futures_util::FutureExt as _;
+use tracing::Instrument as _;
 
+use crate::cors::CorsPolicy;
 use crate::grants::Grant;
 use crate::issuer::{MintedToken, TokenIssuer};
+use crate::metrics::Metrics;
 use crate::request::IncomingRequest;
 use crate::resolver::{IdentityResolver, ResolveError, Resolved};
 use crate::token::{AccessToken, MAX_TTL, TokenError};
@@ -246,9 +249,11 @@ pub struct TokenPolicy {
     ttl: u64,
     resolve_timeout: Duration,
     strict_identity: bool,
+    cors: Option<CorsPolicy>,
 }
 
 struct Inner {
+    metrics: Metrics,
     resolver: Arc<dyn IdentityResolver>,
     /// Replaceable at run time (key rotation) without stopping requests.
     issuer: ArcSwap<TokenIssuer>,
@@ -303,6 +308,7 @@ pub struct TokenServiceBuilder {
     ttl: u64,
     resolve_timeout: Duration,
     strict_identity: bool,
+    cors: Option<CorsPolicy>,
 }
 
 impl fmt::Debug for TokenServiceBuilder {
@@ -342,6 +348,12 @@ impl TokenServiceBuilder {
         self
     }
 
+    /// Lets browsers on these origins call the token endpoint (see [`CorsPolicy`]).
+    pub fn cors(mut self, policy: CorsPolicy) -> Self {
+        self.cors = Some(policy);
+        self
+    }
+
     /// Checks the policy (ttl range, every SID in the default grants) and builds.
     pub fn build(self) -> Result<TokenService, TokenError> {
         if !(1..=MAX_TTL).contains(&self.ttl) {
@@ -359,6 +371,7 @@ impl TokenServiceBuilder {
         }
         Ok(TokenService {
             inner: Arc::new(Inner {
+                metrics: Metrics::default(),
                 resolver: self.resolver,
                 issuer: ArcSwap::from_pointee(self.issuer),
                 policy: TokenPolicy {
@@ -368,6 +381,7 @@ impl TokenServiceBuilder {
                     ttl: self.ttl,
                     resolve_timeout: self.resolve_timeout,
                     strict_identity: self.strict_identity,
+                    cors: self.cors,
                 },
             }),
         })
@@ -409,7 +423,13 @@ impl TokenService {
             ttl: crate::token::DEFAULT_TTL,
             resolve_timeout: DEFAULT_RESOLVE_TIMEOUT,
             strict_identity: false,
+            cors: None,
         }
+    }
+
+    /// The service's counters (tokens minted, errors by code, resolver latency).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// The issuer in use now.
@@ -427,6 +447,28 @@ impl TokenService {
     /// Runs the resolver on `req` (with timeout and panic guard) and checks the identity.
     /// Adapters' `ResolvedIdentity` extractors call this.
     pub async fn authenticate(&self, req: &IncomingRequest) -> Result<Resolved, Rejection> {
+        let span = tracing::debug_span!(
+            "resolve",
+            identity = tracing::field::Empty,
+            outcome = tracing::field::Empty
+        );
+        let started = std::time::Instant::now();
+        let result = self.authenticate_inner(req).instrument(span.clone()).await;
+        self.inner.metrics.resolved_in(started.elapsed());
+        match &result {
+            Ok(resolved) => {
+                span.record("identity", resolved.identity());
+                span.record("outcome", "resolved");
+            }
+            Err(rejection) => {
+                span.record("outcome", rejection.code().as_str());
+                self.inner.metrics.error(rejection.code());
+            }
+        }
+        result
+    }
+
+    async fn authenticate_inner(&self, req: &IncomingRequest) -> Result<Resolved, Rejection> {
         let policy = &self.inner.policy;
         let mut call =
             std::pin::pin!(AssertUnwindSafe(self.inner.resolver.resolve(req)).catch_unwind());
@@ -486,14 +528,42 @@ impl TokenService {
 
     /// Answers one request to the token endpoint: 405 for methods other than GET and POST,
     /// otherwise resolve, mint, and the token JSON (or the error JSON).
+    ///
+    /// With a [`CorsPolicy`], a preflight (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`) is answered 204 (allowed origin) or 403, and
+    /// every other answer to an allowed origin carries its CORS headers.
     pub async fn handle(&self, req: &IncomingRequest) -> HttpReply {
-        if !matches!(req.method(), "GET" | "POST") {
-            return Rejection::method_not_allowed().reply();
+        let cors = self.inner.policy.cors.as_ref();
+        let origin = req.header("origin");
+        if let (Some(cors), Some(origin), "OPTIONS") = (cors, origin, req.method())
+            && req.header("access-control-request-method").is_some()
+        {
+            return match cors.preflight(origin) {
+                Some(headers) => HttpReply {
+                    status: 204,
+                    headers,
+                    body: String::new(),
+                },
+                None => Rejection::new(
+                    ErrorCode::Forbidden,
+                    "this origin may not call the token endpoint; add it to the CORS origins",
+                )
+                .reply(),
+            };
         }
-        match self.authenticate(req).await {
-            Ok(resolved) => self.issue(&resolved),
-            Err(rejection) => rejection.reply(),
+        let mut reply = if !matches!(req.method(), "GET" | "POST") {
+            self.inner.metrics.error(ErrorCode::MethodNotAllowed);
+            Rejection::method_not_allowed().reply()
+        } else {
+            match self.authenticate(req).await {
+                Ok(resolved) => self.issue(&resolved),
+                Err(rejection) => rejection.reply(),
+            }
+        };
+        if let Some(cors) = cors {
+            cors.decorate(origin, &mut reply.headers);
         }
+        reply
     }
 
     /// Mints the token for an already resolved user and renders the 200 reply.
@@ -507,9 +577,14 @@ impl TokenService {
         }
         .identity(resolved.identity())
         .ttl(resolved.ttl().unwrap_or(policy.ttl));
+        let _span = tracing::debug_span!("mint", identity = resolved.identity()).entered();
         let minted = match self.inner.issuer.load().mint(&token) {
-            Ok(minted) => minted,
+            Ok(minted) => {
+                self.inner.metrics.minted();
+                minted
+            }
             Err(err) => {
+                self.inner.metrics.error(ErrorCode::Internal);
                 tracing::error!(identity = resolved.identity(), error = %err, "could not mint a token; answering 500");
                 return internal().reply();
             }

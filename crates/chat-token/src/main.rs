@@ -31,7 +31,7 @@ enum Command {
     /// Decode a token and say whether Twilio would accept it (checks the signature when TWILIO_API_SECRET is set).
     Inspect(inspect::InspectArgs),
     /// Run the token endpoint over HTTP (development mode when no credentials are configured).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Mint(args) => mint::run(*args),
         Command::Inspect(args) => inspect::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
     };
     match result {
         Ok(code) => code,

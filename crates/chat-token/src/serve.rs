@@ -10,7 +10,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chat_token_axum::ResolvedIdentity;
 use chat_token_core::env::{DEMO_USERS, ENV_USERS, EnvSetup};
-use chat_token_core::{IdentityResolver, IpNet, StaticUsers, TokenService, TrustedHeader};
+use chat_token_core::{
+    CorsPolicy, IdentityResolver, IpNet, JwtBearerResolver, SecretString, StaticUsers,
+    TokenService, TrustedHeader,
+};
 use clap::Args;
 
 /// Flags of `chat-token serve`.
@@ -29,6 +32,30 @@ pub struct ServeArgs {
     /// default 127.0.0.1 and ::1).
     #[arg(long, value_name = "IP[/PREFIX]", requires = "trusted_header")]
     trusted_proxy: Vec<IpNet>,
+    /// Verify the caller's bearer JWT with the keys of this JWKS document (RS256/ES256).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["trusted_header", "users_file", "jwt_hs256_secret_file"])]
+    jwks_url: Option<String>,
+    /// Verify the caller's bearer JWT with HS256 and the secret in this file.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["trusted_header", "users_file"])]
+    jwt_hs256_secret_file: Option<PathBuf>,
+    /// The issuer (iss) the caller's JWT must have.
+    #[arg(long, value_name = "ISS")]
+    jwt_issuer: Option<String>,
+    /// The audience (aud) the caller's JWT must have.
+    #[arg(long, value_name = "AUD")]
+    jwt_audience: Option<String>,
+    /// The JWT claim that becomes the Twilio identity (sub, email, preferred_username, ...).
+    #[arg(long, default_value = "sub", value_name = "CLAIM")]
+    identity_claim: String,
+    /// Let browsers on this origin call /token (repeatable; * for any).
+    #[arg(long, value_name = "ORIGIN")]
+    cors_origin: Vec<String>,
+    /// Send Access-Control-Allow-Credentials: true to allowed origins.
+    #[arg(long, requires = "cors_origin")]
+    cors_credentials: bool,
+    /// Serve Prometheus metrics at /metrics (tokens minted, errors by code, resolver latency).
+    #[arg(long)]
+    metrics: bool,
     /// Default token lifetime in seconds (1..=86400).
     #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
     ttl: u64,
@@ -65,6 +92,32 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<(Arc<dyn IdentityResol
             description,
         ));
     }
+    let jwt = match (&args.jwks_url, &args.jwt_hs256_secret_file) {
+        (Some(url), _) => Some(JwtBearerResolver::jwks_url(url.clone())),
+        (None, Some(path)) => {
+            let secret = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --jwt-hs256-secret-file {}", path.display()))?;
+            Some(JwtBearerResolver::hs256(SecretString::from(
+                secret.trim_end_matches(['\r', '\n']),
+            )))
+        }
+        (None, None) => None,
+    };
+    if let Some(builder) = jwt {
+        let mut builder = builder.identity_claim(args.identity_claim.clone());
+        if let Some(iss) = &args.jwt_issuer {
+            builder = builder.issuer(iss.clone());
+        }
+        if let Some(aud) = &args.jwt_audience {
+            builder = builder.audience(aud.clone());
+        }
+        let description = format!(
+            "bearer JWT ({}), identity from claim {}",
+            args.jwks_url.as_deref().unwrap_or("HS256 shared secret"),
+            args.identity_claim
+        );
+        return Ok((Arc::new(builder.build()?), description));
+    }
     if let Some(path) = &args.users_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading --users-file {}", path.display()))?;
@@ -98,11 +151,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
         );
     }
     let (resolver, description) = resolver(&args, &setup)?;
-    let service = TokenService::builder_arc(setup.issuer.clone(), resolver)
-        .ttl(args.ttl)
-        .build()?;
+    let mut builder = TokenService::builder_arc(setup.issuer.clone(), resolver).ttl(args.ttl);
+    if !args.cors_origin.is_empty() {
+        let policy = CorsPolicy::try_new(args.cors_origin.iter().cloned())?
+            .allow_credentials(args.cors_credentials)?;
+        builder = builder.cors(policy);
+    }
+    let service = builder.build()?;
     reload_on_sighup(service.clone(), setup.clone());
-    let app = app(service, setup.development);
+    let app = app(service, setup.development, args.metrics);
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;
@@ -131,7 +188,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-fn app(service: TokenService, development: bool) -> Router {
+fn app(service: TokenService, development: bool, metrics: bool) -> Router {
     let about = serde_json::json!({
         "service": "chat-token",
         "version": env!("CARGO_PKG_VERSION"),
@@ -142,7 +199,18 @@ fn app(service: TokenService, development: bool) -> Router {
             "/healthz": "liveness",
         },
     });
-    Router::new()
+    let mut router = Router::new();
+    if metrics {
+        let service = service.clone();
+        router = router.route(
+            "/metrics",
+            get(move || {
+                let text = service.metrics().render();
+                async move { ([("content-type", "text/plain; version=0.0.4")], text) }
+            }),
+        );
+    }
+    router
         .route("/", get(move || async move { Json(about) }))
         .route(
             "/healthz",

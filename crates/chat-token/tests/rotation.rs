@@ -4,9 +4,10 @@
 
 #![cfg(unix)]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,24 +19,13 @@ const NEW: &str = "new-secret-1111111111111111111111";
 
 /// `GET /token` with the user's bearer token: (status, body).
 fn get_token(addr: SocketAddr) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        stream,
-        "GET /token HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer user-tok\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read");
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    (status, body)
+    let reply = common::request(
+        addr,
+        "GET",
+        "/token",
+        &[("Authorization", "Bearer user-tok")],
+    );
+    (reply.status, reply.body)
 }
 
 fn signed_with(body: &str) -> Option<&'static str> {
@@ -70,47 +60,21 @@ fn sighup_rotates_the_secret_without_failing_a_request() {
     let secret_file = dir.join("api-secret");
     write_secret(&secret_file, &format!("{OLD}\n"));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chat-token"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env_remove("TWILIO_API_SECRET")
-        .env("TWILIO_ACCOUNT_SID", "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
-        .env("TWILIO_API_KEY", "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
-        .env("TWILIO_API_SECRET_FILE", &secret_file)
-        .env(
-            "TWILIO_CHAT_SERVICE_SID",
-            "ISdddddddddddddddddddddddddddddddd",
-        )
-        .env("CHAT_TOKEN_USERS", "user-tok=alice")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start chat-token serve");
-    let pid = child.id();
-
-    // Drain stderr into a shared log; find the address in it.
-    let log = Arc::new(Mutex::new(String::new()));
-    let stderr = child.stderr.take().expect("stderr");
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().expect("log").push_str(&(line + "\n"));
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr: SocketAddr = loop {
-        let text = log.lock().expect("log").clone();
-        if let Some(addr) = text
-            .split("addr=")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-        {
-            break addr;
-        }
-        assert!(Instant::now() < deadline, "serve did not start: {text}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let secret_path = secret_file.to_string_lossy().into_owned();
+    let mut server = common::serve(
+        &[],
+        &[
+            ("TWILIO_ACCOUNT_SID", "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+            ("TWILIO_API_KEY", "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
+            ("TWILIO_API_SECRET_FILE", &secret_path),
+            (
+                "TWILIO_CHAT_SERVICE_SID",
+                "ISdddddddddddddddddddddddddddddddd",
+            ),
+            ("CHAT_TOKEN_USERS", "user-tok=alice"),
+        ],
+    );
+    let (addr, pid, log) = (server.addr, server.child.id(), server.log.clone());
 
     // Load: four clients asking for tokens until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
@@ -181,7 +145,7 @@ fn sighup_rotates_the_secret_without_failing_a_request() {
         .expect("kill")
         .success();
     assert!(ok);
-    let status = child.wait().expect("wait");
+    let status = server.child.wait().expect("wait");
     assert!(status.success(), "serve exited with {status}");
     let text = log.lock().expect("log").clone();
     assert!(text.contains("credentials reloaded"), "{text}");
