@@ -1,7 +1,8 @@
 //! Project automation: `cargo xtask <command>`.
 //!
 //! - `ci`: everything CI checks (fmt, clippy, tests with each crypto backend and both,
-//!   conformance, smoke, cargo-deny, docs). `.ci/run` calls this.
+//!   conformance, smoke, the browser test, cargo-deny, docs). `.ci/run` calls this.
+//! - `browser`: the development console clicked through in headless Chromium.
 //! - `deny`: licences, bans and sources with cargo-deny (installed when missing).
 //! - `golden`: regenerates `crates/chat-token-core/tests/data/golden.jsonl` with Twilio's
 //!   Python helper.
@@ -22,6 +23,7 @@ use anyhow::{Context as _, Result, bail};
 use serde_json::{Map, Value, json};
 
 mod bench;
+mod browser;
 #[path = "../../crates/chat-token-core/tests/support/case.rs"]
 mod case;
 mod smoke;
@@ -38,6 +40,7 @@ fn main() -> Result<()> {
         Some("golden") => golden(&root),
         Some("smoke") => smoke::run(&root),
         Some("deny") => deny(),
+        Some("browser") => browser::run(&root),
         Some("soak") => soak::run(&root, flag(&args, "--secs")?.unwrap_or(60)),
         Some("bench") => bench::run(&root, args.iter().any(|a| a == "--quick")),
         Some("conformance") => {
@@ -47,7 +50,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | bench [--quick] | soak [--secs N]>"
+                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | browser | bench [--quick] | soak [--secs N]>"
             );
             std::process::exit(2);
         }
@@ -121,6 +124,7 @@ fn ci() -> Result<()> {
     ]))?;
     conformance(&workspace_root(), 300, 0x00C0_FFEE)?;
     smoke::run(&workspace_root())?;
+    browser::run(&workspace_root())?;
     deny()?;
     run(cargo()
         .args(["doc", "--workspace", "--no-deps"])

@@ -159,7 +159,16 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     let service = builder.build()?;
     reload_on_sighup(service.clone(), setup.clone());
-    let app = app(service, setup.development, args.metrics);
+    let demo = setup.development
+        && setup.users.is_none()
+        && args.trusted_header.is_none()
+        && args.users_file.is_none()
+        && args.jwks_url.is_none()
+        && args.jwt_hs256_secret_file.is_none();
+    let mut app = app(service.clone(), setup.development, args.metrics);
+    if setup.development {
+        app = app.merge(console(service, demo));
+    }
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;
@@ -211,7 +220,10 @@ fn app(service: TokenService, development: bool, metrics: bool) -> Router {
         );
     }
     router
-        .route("/", get(move || async move { Json(about) }))
+        .route(
+            if development { "/about" } else { "/" },
+            get(move || async move { Json(about) }),
+        )
         .route(
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
@@ -254,6 +266,50 @@ fn reload_on_sighup(service: TokenService, setup: EnvSetup) {
     });
     #[cfg(not(unix))]
     let _ = (service, setup);
+}
+
+/// The development console (development mode only): `/` is a page that gets a token for
+/// a demo user, decodes it, counts down to expiry, refreshes it before then, and shows
+/// whether Twilio would accept it; `/console/users` lists the demo users and
+/// `/console/inspect` runs the inspector on a token.
+fn console(service: TokenService, demo: bool) -> Router {
+    let users: Vec<serde_json::Value> = if demo {
+        DEMO_USERS
+            .split(',')
+            .filter_map(|entry| entry.split_once('='))
+            .map(|(token, identity)| serde_json::json!({ "identity": identity, "token": token }))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Router::new()
+        .route(
+            "/",
+            get(|| async { axum::response::Html(include_str!("console.html")) }),
+        )
+        .route(
+            "/console/users",
+            get(move || async move { Json(serde_json::Value::from(users)) }),
+        )
+        .route(
+            "/console/inspect",
+            axum::routing::post(move |token: String| async move {
+                let verdict = match service.issuer().inspect(token.trim()) {
+                    Ok(inspection) => serde_json::json!({
+                        "accepted": inspection.is_accepted(),
+                        "signature": format!("{:?}", inspection.signature()).to_lowercase(),
+                        "problems": inspection.problems().iter().map(|p| serde_json::json!({
+                            "code": p.code.code(), "message": p.message,
+                        })).collect::<Vec<_>>(),
+                    }),
+                    Err(err) => serde_json::json!({
+                        "accepted": false, "signature": "not checked",
+                        "problems": [{ "code": 0, "message": err.to_string() }],
+                    }),
+                };
+                Json(verdict)
+            }),
+        )
 }
 
 async fn shutdown_signal() {
