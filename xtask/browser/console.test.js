@@ -51,6 +51,9 @@ function check(what, ok, detail) {
       null, { timeout: 10000 });
     check("the inspect verdict says well-formed and correctly signed", true);
 
+    await page.waitForFunction(
+      () => /^\d+ s$/.test(document.querySelector("#countdown").textContent),
+      null, { timeout: 5000 });
     const first = parseInt(await page.textContent("#countdown"), 10);
     await page.waitForTimeout(2200);
     const later = parseInt(await page.textContent("#countdown"), 10);
