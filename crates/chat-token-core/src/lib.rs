@@ -12,6 +12,7 @@ mod issuer;
 mod json;
 mod jwt;
 mod metrics;
+mod policy;
 mod request;
 mod resolver;
 mod service;
@@ -37,6 +38,7 @@ pub use issuer::{
 pub use jwt::HttpJwks;
 pub use jwt::{JwksSource, JwtBearerBuilder, JwtBearerResolver, JwtConfigError};
 pub use metrics::Metrics;
+pub use policy::{PolicyError, PolicyRule, UserPolicy};
 pub use request::{IncomingRequest, MAX_BEARER_LEN};
 pub use resolver::{
     IdentityResolver, IpNet, IpNetParseError, ResolveError, Resolved, StaticUsers, TrustedHeader,

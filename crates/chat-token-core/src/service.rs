@@ -26,6 +26,7 @@ use crate::cors::CorsPolicy;
 use crate::grants::Grant;
 use crate::issuer::{MintedToken, TokenIssuer};
 use crate::metrics::Metrics;
+use crate::policy::{Decision, UserPolicy};
 use crate::request::IncomingRequest;
 use crate::resolver::{IdentityResolver, ResolveError, Resolved};
 use crate::token::{AccessToken, MAX_TTL, TokenError};
@@ -250,6 +251,7 @@ pub struct TokenPolicy {
     resolve_timeout: Duration,
     strict_identity: bool,
     cors: Option<CorsPolicy>,
+    users: Option<UserPolicy>,
 }
 
 struct Inner {
@@ -309,6 +311,7 @@ pub struct TokenServiceBuilder {
     resolve_timeout: Duration,
     strict_identity: bool,
     cors: Option<CorsPolicy>,
+    users: Option<UserPolicy>,
 }
 
 impl fmt::Debug for TokenServiceBuilder {
@@ -354,6 +357,12 @@ impl TokenServiceBuilder {
         self
     }
 
+    /// Varies ttl and grants by identity, role or device (see [`UserPolicy`]).
+    pub fn user_policy(mut self, policy: UserPolicy) -> Self {
+        self.users = Some(policy);
+        self
+    }
+
     /// Checks the policy (ttl range, every SID in the default grants) and builds.
     pub fn build(self) -> Result<TokenService, TokenError> {
         if !(1..=MAX_TTL).contains(&self.ttl) {
@@ -369,6 +378,9 @@ impl TokenServiceBuilder {
         for grant in &grants {
             grant.validate()?;
         }
+        if let Some(users) = &self.users {
+            users.check().map_err(Box::new)?;
+        }
         Ok(TokenService {
             inner: Arc::new(Inner {
                 metrics: Metrics::default(),
@@ -382,6 +394,7 @@ impl TokenServiceBuilder {
                     resolve_timeout: self.resolve_timeout,
                     strict_identity: self.strict_identity,
                     cors: self.cors,
+                    users: self.users,
                 },
             }),
         })
@@ -424,6 +437,7 @@ impl TokenService {
             resolve_timeout: DEFAULT_RESOLVE_TIMEOUT,
             strict_identity: false,
             cors: None,
+            users: None,
         }
     }
 
@@ -556,7 +570,7 @@ impl TokenService {
             Rejection::method_not_allowed().reply()
         } else {
             match self.authenticate(req).await {
-                Ok(resolved) => self.issue(&resolved),
+                Ok(resolved) => self.issue_for(Some(req), &resolved),
                 Err(rejection) => rejection.reply(),
             }
         };
@@ -568,6 +582,12 @@ impl TokenService {
 
     /// Mints the token for an already resolved user and renders the 200 reply.
     pub fn issue(&self, resolved: &Resolved) -> HttpReply {
+        self.issue_for(None, resolved)
+    }
+
+    /// As [`issue`](Self::issue), with the request at hand for the user policy's device
+    /// header.
+    pub fn issue_for(&self, req: Option<&IncomingRequest>, resolved: &Resolved) -> HttpReply {
         let policy = &self.inner.policy;
         let token = match resolved.grants() {
             None => policy.template.clone(),
@@ -577,6 +597,20 @@ impl TokenService {
         }
         .identity(resolved.identity())
         .ttl(resolved.ttl().unwrap_or(policy.ttl));
+        let token = match &policy.users {
+            None => token,
+            Some(users) => match users.apply(req, resolved, token) {
+                Decision::Mint(token) => token,
+                Decision::Deny => {
+                    self.inner.metrics.error(ErrorCode::Forbidden);
+                    return Rejection::new(
+                        ErrorCode::Forbidden,
+                        "this user's role may not have a token",
+                    )
+                    .reply();
+                }
+            },
+        };
         let _span = tracing::debug_span!("mint", identity = resolved.identity()).entered();
         let minted = match self.inner.issuer.load().mint(&token) {
             Ok(minted) => {

@@ -12,7 +12,7 @@ use chat_token_axum::ResolvedIdentity;
 use chat_token_core::env::{DEMO_USERS, ENV_USERS, EnvSetup};
 use chat_token_core::{
     CorsPolicy, IdentityResolver, IpNet, JwtBearerResolver, SecretString, StaticUsers,
-    TokenService, TrustedHeader,
+    TokenService, TrustedHeader, UserPolicy,
 };
 use clap::Args;
 
@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// Send Access-Control-Allow-Credentials: true to allowed origins.
     #[arg(long, requires = "cors_origin")]
     cors_credentials: bool,
+    /// Vary ttl, chat role and endpoint id by identity, role claim or device header (JSON;
+    /// see `UserPolicy` in chat-token-core).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
     /// Serve Prometheus metrics at /metrics (tokens minted, errors by code, resolver latency).
     #[arg(long)]
     metrics: bool,
@@ -156,6 +160,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         let policy = CorsPolicy::try_new(args.cors_origin.iter().cloned())?
             .allow_credentials(args.cors_credentials)?;
         builder = builder.cors(policy);
+    }
+    if let Some(path) = &args.policy {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --policy {}", path.display()))?;
+        let policy = UserPolicy::from_json(&text)
+            .with_context(|| format!("parsing --policy {}", path.display()))?;
+        builder = builder.user_policy(policy);
     }
     let service = builder.build()?;
     reload_on_sighup(service.clone(), setup.clone());

@@ -191,3 +191,80 @@ fn serve_exposes_metrics_when_asked() {
     );
     assert_eq!(request(without.addr, "GET", "/metrics", &[]).status, 404);
 }
+
+#[test]
+fn serve_applies_a_user_policy_file() {
+    let dir = std::env::temp_dir().join(format!("chat-token-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let secret_file = dir.join("idp-secret");
+    std::fs::write(&secret_file, "idp-shared-secret").expect("write");
+    let policy_file = dir.join("policy.json");
+    std::fs::write(
+        &policy_file,
+        r#"{"role_claim": "roles",
+            "roles": {"agent": {"ttl": 7200, "chat_deployment_role_sid": "RLaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+                      "banned": {"deny": true}},
+            "endpoint_id_header": "X-Device-Id"}"#,
+    )
+    .expect("write");
+    let (secret, policy) = (
+        secret_file.to_string_lossy().into_owned(),
+        policy_file.to_string_lossy().into_owned(),
+    );
+    let server = serve(
+        &["--jwt-hs256-secret-file", &secret, "--policy", &policy],
+        &CREDS,
+    );
+    let agent = hs256(
+        b"idp-shared-secret",
+        serde_json::json!({"sub": "ann", "roles": ["agent"], "exp": now() + 300}),
+    );
+    let r = request(
+        server.addr,
+        "GET",
+        "/token",
+        &[
+            ("Authorization", &format!("Bearer {agent}")),
+            ("X-Device-Id", "phone-1"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["expires_in"], 7200);
+    let token = r.json()["token"].as_str().unwrap_or_default().to_owned();
+    use base64::Engine as _;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap_or_default())
+            .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(
+        claims["grants"]["chat"]["deployment_role_sid"],
+        "RLaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    );
+    assert_eq!(claims["grants"]["chat"]["endpoint_id"], "ann:phone-1");
+
+    let banned = hs256(
+        b"idp-shared-secret",
+        serde_json::json!({"sub": "eve", "roles": "banned", "exp": now() + 300}),
+    );
+    let r = request(
+        server.addr,
+        "GET",
+        "/token",
+        &[("Authorization", &format!("Bearer {banned}"))],
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"], "forbidden");
+
+    std::fs::write(&policy_file, r#"{"roles": {"a": {"ttl": 999999}}}"#).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-token"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--policy", &policy])
+        .envs(CREDS)
+        .env("CHAT_TOKEN_USERS", "t=x")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ttl 999999"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

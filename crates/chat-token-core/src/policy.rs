@@ -1,0 +1,297 @@
+//! [`UserPolicy`]: grants and lifetimes that vary by user, by role, or by device, without
+//! code: a JSON document (what `chat-token serve --policy FILE` reads) or a value built
+//! in Rust.
+//!
+//! ```json
+//! {
+//!   "role_claim": "roles",
+//!   "roles": {
+//!     "agent":    { "ttl": 28800, "chat_deployment_role_sid": "RLaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" },
+//!     "banned":   { "deny": true }
+//!   },
+//!   "identities": { "alice": { "ttl": 600 } },
+//!   "endpoint_id_header": "X-Device-Id"
+//! }
+//! ```
+//!
+//! A rule for the identity wins over role rules; among roles, the first of the user's
+//! roles (the claim may be a string or an array) that has a rule applies. A rule can
+//! refuse the user (403), set the ttl, and set the chat grant's deployment role. With
+//! `endpoint_id_header`, the chat grant's endpoint id becomes `identity:device` from
+//! that request header (visible ASCII, at most 128 bytes), so each device of a user gets
+//! its own push registration.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::grants::Grant;
+use crate::request::IncomingRequest;
+use crate::resolver::Resolved;
+use crate::sid::{SidError, SidKind};
+use crate::token::{AccessToken, MAX_TTL};
+
+/// What one rule does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRule {
+    /// Refuse a token (403 `forbidden`).
+    #[serde(default)]
+    pub deny: bool,
+    /// The token lifetime in seconds (1..=86400).
+    #[serde(default)]
+    pub ttl: Option<u64>,
+    /// The chat grant's `deployment_role_sid` (`RL...`).
+    #[serde(default)]
+    pub chat_deployment_role_sid: Option<String>,
+}
+
+/// Per-user choices layered over the service's defaults (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPolicy {
+    /// The claim that lists the user's roles (a string or an array of strings).
+    #[serde(default)]
+    pub role_claim: Option<String>,
+    /// Rules by role.
+    #[serde(default)]
+    pub roles: BTreeMap<String, PolicyRule>,
+    /// Rules by identity; they win over role rules.
+    #[serde(default)]
+    pub identities: BTreeMap<String, PolicyRule>,
+    /// A request header naming the device; the chat endpoint id becomes `identity:device`.
+    #[serde(default)]
+    pub endpoint_id_header: Option<String>,
+}
+
+/// Why a policy was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The document is not valid policy JSON.
+    #[error("the policy is not valid: {0}")]
+    Json(String),
+    /// A rule's ttl is out of range.
+    #[error("policy rule {rule}: ttl {ttl} is outside 1..=86400 seconds")]
+    Ttl {
+        /// Which rule.
+        rule: String,
+        /// The ttl.
+        ttl: u64,
+    },
+    /// A rule's SID is malformed.
+    #[error("policy rule {rule}: {source}")]
+    Sid {
+        /// Which rule.
+        rule: String,
+        /// What is wrong.
+        source: Box<SidError>,
+    },
+}
+
+/// What the policy decided for one request.
+pub(crate) enum Decision {
+    /// Mint this token.
+    Mint(AccessToken),
+    /// Refuse the user.
+    Deny,
+}
+
+impl UserPolicy {
+    /// Parses and checks a JSON policy document.
+    pub fn from_json(text: &str) -> Result<Self, PolicyError> {
+        let policy: Self =
+            serde_json::from_str(text).map_err(|e| PolicyError::Json(e.to_string()))?;
+        policy.check()?;
+        Ok(policy)
+    }
+
+    /// Checks every rule's ttl and SIDs.
+    pub fn check(&self) -> Result<(), PolicyError> {
+        let named = self
+            .roles
+            .iter()
+            .map(|(k, r)| (format!("roles.{k}"), r))
+            .chain(
+                self.identities
+                    .iter()
+                    .map(|(k, r)| (format!("identities.{k}"), r)),
+            );
+        for (rule, r) in named {
+            if let Some(ttl) = r.ttl.filter(|t| !(1..=MAX_TTL).contains(t)) {
+                return Err(PolicyError::Ttl { rule, ttl });
+            }
+            if let Some(sid) = &r.chat_deployment_role_sid {
+                SidKind::Role
+                    .check("chat_deployment_role_sid", sid)
+                    .map_err(|source| PolicyError::Sid {
+                        rule,
+                        source: Box::new(source),
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn rule_for(&self, resolved: &Resolved) -> Option<&PolicyRule> {
+        if let Some(rule) = self.identities.get(resolved.identity()) {
+            return Some(rule);
+        }
+        let claim = resolved.claims()?.get(self.role_claim.as_deref()?)?;
+        let roles: Vec<&str> = match claim {
+            serde_json::Value::String(role) => vec![role.as_str()],
+            serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        roles.into_iter().find_map(|role| self.roles.get(role))
+    }
+
+    /// Applies the policy to the token the service would otherwise mint.
+    pub(crate) fn apply(
+        &self,
+        req: Option<&IncomingRequest>,
+        resolved: &Resolved,
+        mut token: AccessToken,
+    ) -> Decision {
+        let rule = self.rule_for(resolved);
+        if rule.is_some_and(|r| r.deny) {
+            return Decision::Deny;
+        }
+        if let Some(ttl) = rule
+            .and_then(|r| r.ttl)
+            .filter(|_| resolved.ttl().is_none())
+        {
+            token = token.ttl(ttl);
+        }
+        let role_sid = rule.and_then(|r| r.chat_deployment_role_sid.as_deref());
+        let device = self
+            .endpoint_id_header
+            .as_deref()
+            .and_then(|h| req?.header(h))
+            .map(str::trim)
+            .filter(|d| {
+                !d.is_empty() && d.len() <= 128 && d.bytes().all(|b| (0x21..0x7f).contains(&b))
+            });
+        if role_sid.is_none() && device.is_none() {
+            return Decision::Mint(token);
+        }
+        let chat = token.grant_list().iter().find_map(|g| match g {
+            Grant::Chat(chat) => Some(chat.clone()),
+            _ => None,
+        });
+        if let Some(mut chat) = chat {
+            if let Some(sid) = role_sid {
+                chat = chat.deployment_role_sid(sid);
+            }
+            if let Some(device) = device {
+                chat = chat.endpoint_id(format!("{}:{device}", resolved.identity()));
+            }
+            token = token.grant(chat);
+        }
+        Decision::Mint(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grants::ChatGrant;
+
+    const RL: &str = "RLaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn policy() -> UserPolicy {
+        UserPolicy::from_json(&format!(
+            r#"{{"role_claim":"roles","roles":{{"agent":{{"ttl":28800,"chat_deployment_role_sid":"{RL}"}},"banned":{{"deny":true}}}},
+                "identities":{{"alice":{{"ttl":600}}}},"endpoint_id_header":"X-Device-Id"}}"#
+        ))
+        .unwrap()
+    }
+
+    fn base() -> AccessToken {
+        AccessToken::new().grant(ChatGrant::new().service_sid("ISdddddddddddddddddddddddddddddddd"))
+    }
+
+    fn with_roles(identity: &str, roles: serde_json::Value) -> Resolved {
+        let mut claims = serde_json::Map::new();
+        claims.insert("roles".into(), roles);
+        Resolved::new(identity).with_claims(claims)
+    }
+
+    fn chat(token: &AccessToken) -> ChatGrant {
+        match &token.grant_list()[0] {
+            Grant::Chat(c) => c.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn roles_identities_and_devices() {
+        let p = policy();
+        let Decision::Mint(t) = p.apply(
+            None,
+            &with_roles("bob", serde_json::json!(["x", "agent"])),
+            base(),
+        ) else {
+            panic!("denied")
+        };
+        assert_eq!(t.ttl_seconds(), 28800);
+        assert_eq!(
+            chat(&t),
+            ChatGrant::new()
+                .service_sid("ISdddddddddddddddddddddddddddddddd")
+                .deployment_role_sid(RL)
+        );
+
+        let Decision::Mint(t) = p.apply(
+            None,
+            &with_roles("alice", serde_json::json!("agent")),
+            base(),
+        ) else {
+            panic!("denied")
+        };
+        assert_eq!(t.ttl_seconds(), 600, "identity rules win");
+
+        assert!(matches!(
+            p.apply(
+                None,
+                &with_roles("eve", serde_json::json!("banned")),
+                base()
+            ),
+            Decision::Deny
+        ));
+
+        let req = IncomingRequest::new("GET", "/token").with_header("x-device-id", "ipad-7");
+        let Decision::Mint(t) = p.apply(Some(&req), &Resolved::new("carol"), base()) else {
+            panic!("denied")
+        };
+        assert_eq!(t.ttl_seconds(), 3600);
+        assert_eq!(
+            chat(&t),
+            ChatGrant::new()
+                .service_sid("ISdddddddddddddddddddddddddddddddd")
+                .endpoint_id("carol:ipad-7")
+        );
+
+        let odd = IncomingRequest::new("GET", "/token").with_header("x-device-id", "has space");
+        let Decision::Mint(t) = p.apply(Some(&odd), &Resolved::new("carol"), base()) else {
+            panic!("denied")
+        };
+        assert_eq!(chat(&t), chat(&base()));
+    }
+
+    #[test]
+    fn bad_policies_are_refused() {
+        assert!(matches!(
+            UserPolicy::from_json("{\"rolez\":{}}"),
+            Err(PolicyError::Json(_))
+        ));
+        assert!(matches!(
+            UserPolicy::from_json(r#"{"roles":{"a":{"ttl":0}}}"#),
+            Err(PolicyError::Ttl { .. })
+        ));
+        assert!(matches!(
+            UserPolicy::from_json(r#"{"roles":{"a":{"chat_deployment_role_sid":"IS1"}}}"#),
+            Err(PolicyError::Sid { .. })
+        ));
+    }
+}
