@@ -324,13 +324,7 @@ impl Server {
 
     fn rss_kib(&self) -> Result<u64> {
         // taskset execs the server, so the child's pid is the server's.
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .context("VmRSS")
+        crate::rss_kib(self.child.id())
     }
 }
 

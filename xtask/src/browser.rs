@@ -56,14 +56,7 @@ pub fn run(root: &Path) -> Result<()> {
         "--ttl",
         "12",
     ]);
-    for var in [
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_API_KEY",
-        "TWILIO_API_SECRET",
-        "TWILIO_API_SECRET_FILE",
-        "TWILIO_CHAT_SERVICE_SID",
-        "CHAT_TOKEN_USERS",
-    ] {
+    for var in crate::CHAT_TOKEN_VARS {
         serve.env_remove(var);
     }
     let _server = Killed(serve.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?);

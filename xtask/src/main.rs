@@ -26,6 +26,8 @@ mod bench;
 mod browser;
 #[path = "../../crates/chat-token-core/tests/support/case.rs"]
 mod case;
+#[path = "../../crates/chat-token-core/tests/support/rng.rs"]
+mod rng;
 mod smoke;
 mod soak;
 
@@ -87,6 +89,28 @@ fn run(cmd: &mut Command) -> Result<()> {
         bail!("{cmd:?} failed with {status}");
     }
     Ok(())
+}
+
+/// The variables chat-token reads; cleared for servers that must start in development
+/// mode whatever the caller's environment holds.
+const CHAT_TOKEN_VARS: [&str; 6] = [
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_API_KEY",
+    "TWILIO_API_SECRET",
+    "TWILIO_API_SECRET_FILE",
+    "TWILIO_CHAT_SERVICE_SID",
+    "CHAT_TOKEN_USERS",
+];
+
+/// The resident set size of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .context("VmRSS in /proc")
 }
 
 fn cargo() -> Command {
@@ -374,20 +398,12 @@ fn handpicked() -> Vec<Case> {
     vec![reference, region, no_nbf, explicit, astral, voice, all, day]
 }
 
-/// A small deterministic generator (SplitMix64), so that a seed names a case set.
-struct Rng(u64);
+/// The shared SplitMix64 generator with the helpers case generation needs.
+struct Rng(rng::SplitMix64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.below(n as usize) as u64
     }
 
     fn chance(&mut self, percent: u64) -> bool {
@@ -425,7 +441,7 @@ const TEXTS: &[&str] = &[
 const VOICE_IDS: &[&str] = &["alice", "alice_01", "A", "user_123_XYZ", "bob"];
 
 fn generate(count: usize, seed: u64) -> Vec<Case> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(rng::SplitMix64(seed));
     let mut out = Vec::new();
     let mut attempts = 0;
     while out.len() < count && attempts < count * 20 {

@@ -30,13 +30,7 @@ impl Drop for Running {
 }
 
 fn start(name: &'static str, mut cmd: Command, port: u16) -> Result<Running> {
-    for var in [
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_API_KEY",
-        "TWILIO_API_SECRET",
-        "TWILIO_CHAT_SERVICE_SID",
-        "CHAT_TOKEN_USERS",
-    ] {
+    for var in crate::CHAT_TOKEN_VARS {
         cmd.env_remove(var);
     }
     let child = cmd

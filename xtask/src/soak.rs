@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{cargo, run as run_cmd};
+use crate::{cargo, rss_kib, run as run_cmd};
 
 /// The fast traffic mix (six clients cycle through it): bearer token and the status it
 /// must get.
@@ -102,16 +102,6 @@ struct Tally {
     by_status: BTreeMap<u16, u64>,
     connection_errors: u64,
     unexpected: u64,
-}
-
-fn rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .context("VmRSS")
 }
 
 struct Server(Child);
