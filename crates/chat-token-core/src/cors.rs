@@ -24,6 +24,17 @@ pub enum CorsError {
 }
 
 /// Which browser origins may call the token endpoint.
+///
+/// ```
+/// use chat_token_core::CorsPolicy;
+///
+/// let policy = CorsPolicy::try_new(["https://app.example.com", "http://localhost:5173"])?
+///     .allow_credentials(true)?
+///     .max_age(3600);
+/// assert!(CorsPolicy::try_new(["app.example.com"]).is_err()); // no scheme
+/// # let _ = policy;
+/// # Ok::<(), chat_token_core::CorsError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorsPolicy {
     origins: Vec<String>,

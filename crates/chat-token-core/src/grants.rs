@@ -11,6 +11,16 @@ use crate::json::{write_map, write_str};
 use crate::sid::{SidError, SidKind};
 
 /// Chat and Conversations: the `chat` grant.
+///
+/// ```
+/// use chat_token_core::ChatGrant;
+///
+/// let grant = ChatGrant::new()
+///     .service_sid("ISdddddddddddddddddddddddddddddddd")
+///     .endpoint_id("app:alice:ios")
+///     .push_credential_sid("CReeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
+/// assert_eq!(grant.service(), Some("ISdddddddddddddddddddddddddddddddd"));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChatGrant {
     service_sid: Option<String>,

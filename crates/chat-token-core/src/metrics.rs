@@ -22,6 +22,17 @@ const CODES: [ErrorCode; 6] = [
 ];
 
 /// The counters. Cheap to update (relaxed atomics), read with [`Metrics::render`].
+///
+/// ```
+/// # use chat_token_core::{Credentials, StaticUsers, TokenIssuer, TokenService};
+/// # let issuer = TokenIssuer::new(Credentials::try_new(
+/// #     "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "fake-secret")?);
+/// # let users: StaticUsers = "t=alice".parse()?;
+/// let service = TokenService::builder(issuer, users).build()?;
+/// let text = service.metrics().render(); // Prometheus text format
+/// assert!(text.contains("chat_token_tokens_minted_total 0"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct Metrics {
     minted: AtomicU64,

@@ -47,6 +47,18 @@ pub struct PolicyRule {
 }
 
 /// Per-user choices layered over the service's defaults (see the module docs).
+///
+/// ```
+/// use chat_token_core::UserPolicy;
+///
+/// let policy = UserPolicy::from_json(r#"{
+///     "role_claim": "roles",
+///     "roles": { "agent": { "ttl": 28800 }, "banned": { "deny": true } },
+///     "endpoint_id_header": "X-Device-Id"
+/// }"#)?;
+/// assert_eq!(policy.roles["agent"].ttl, Some(28800));
+/// # Ok::<(), chat_token_core::PolicyError>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserPolicy {

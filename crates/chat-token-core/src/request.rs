@@ -15,6 +15,17 @@ pub const MAX_BEARER_LEN: usize = 4096;
 
 /// An owned snapshot of one HTTP request: method, path, query, headers, peer address.
 ///
+/// ```
+/// use chat_token_core::IncomingRequest;
+///
+/// let req = IncomingRequest::new("GET", "/token")
+///     .with_header("Authorization", "bearer tok-123")
+///     .with_header("Cookie", "theme=dark; session=abc");
+/// assert_eq!(req.bearer_token()?, "tok-123");
+/// assert_eq!(req.cookie("session"), Some("abc"));
+/// # Ok::<(), chat_token_core::ResolveError>(())
+/// ```
+///
 /// Header names are kept in lower case; values are kept as raw bytes, since a client may
 /// send bytes that are not UTF-8. All names and values share one buffer, so that a
 /// snapshot costs a couple of allocations however many headers the request has.

@@ -68,6 +68,16 @@ where
 }
 
 /// A resolver's answer: the identity and, optionally, per-user choices.
+///
+/// ```
+/// use chat_token_core::{Resolved, VideoGrant};
+///
+/// // A support agent: an 8-hour token with video only.
+/// let agent = Resolved::new("agent_42")
+///     .with_ttl(8 * 3600)
+///     .with_grants([VideoGrant::new().into()]);
+/// assert_eq!(agent.ttl(), Some(28_800));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolved {
     identity: String,
@@ -424,6 +434,15 @@ impl std::fmt::Display for IpNet {
 ///
 /// A request from any other address is refused (401 `invalid_credentials`) even when it
 /// carries the header, so that clients cannot name themselves.
+///
+/// ```
+/// use chat_token_core::{IpNet, TrustedHeader};
+///
+/// let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse()?, "::1".parse()?];
+/// let resolver = TrustedHeader::new("X-Forwarded-User", proxies);
+/// assert_eq!(resolver.header(), "x-forwarded-user");
+/// # Ok::<(), chat_token_core::IpNetParseError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct TrustedHeader {
     header: String,
