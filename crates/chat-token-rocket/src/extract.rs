@@ -72,13 +72,22 @@ fn json_catcher<'r>(status: Status, req: &'r Request<'_>) -> BoxFuture<'r> {
         .0
         .clone()
         .unwrap_or_else(|| {
-            let code = match status.code {
-                401 => ErrorCode::InvalidCredentials,
-                403 => ErrorCode::Forbidden,
-                503 => ErrorCode::Unavailable,
-                _ => ErrorCode::Internal,
+            let (code, message) = match status.code {
+                401 => (
+                    ErrorCode::InvalidCredentials,
+                    "the request could not be authenticated",
+                ),
+                403 => (ErrorCode::Forbidden, "the request is not allowed"),
+                503 => (
+                    ErrorCode::Unavailable,
+                    "the service is unavailable; try again shortly",
+                ),
+                _ => (
+                    ErrorCode::Internal,
+                    "the server failed; the details are in its log",
+                ),
             };
-            Rejection::new(code, "the request could not be authenticated")
+            Rejection::new(code, message)
         });
     Box::pin(async move { Ok(render(rejection.reply())) })
 }
