@@ -24,10 +24,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub fn configure_at(path: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     let path = path.trim_end_matches('/');
     move |cfg| {
-        cfg.service(
-            web::resource([path.to_owned(), format!("{path}/")])
-                .default_service(web::to(token_endpoint)),
-        );
+        // Two static resources: a resource with several paths is matched by regex.
+        for path in [path.to_owned(), format!("{path}/")] {
+            cfg.service(web::resource(path).default_service(web::to(token_endpoint)));
+        }
     }
 }
 

@@ -31,7 +31,7 @@ pub const MAX_BEARER_LEN: usize = 4096;
 /// snapshot costs a couple of allocations however many headers the request has.
 #[derive(Clone, Default)]
 pub struct IncomingRequest {
-    method: String,
+    method: Cow<'static, str>,
     path: String,
     query: Option<String>,
     /// Every header name and value, back to back.
@@ -61,9 +61,18 @@ impl std::fmt::Debug for IncomingRequest {
 impl IncomingRequest {
     /// A request with this method and path, no headers. Methods are case-sensitive
     /// (`GET`, not `get`), as in HTTP.
-    pub fn new(method: impl Into<String>, path: impl Into<String>) -> Self {
+    pub fn new(method: impl AsRef<str>, path: impl Into<String>) -> Self {
+        let method = method.as_ref();
+        // The usual methods cost no allocation.
+        let method = match method {
+            "GET" => Cow::Borrowed("GET"),
+            "POST" => Cow::Borrowed("POST"),
+            "HEAD" => Cow::Borrowed("HEAD"),
+            "OPTIONS" => Cow::Borrowed("OPTIONS"),
+            other => Cow::Owned(other.to_owned()),
+        };
         Self {
-            method: method.into(),
+            method,
             path: path.into(),
             ..Self::default()
         }
