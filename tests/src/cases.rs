@@ -82,23 +82,6 @@ pub fn success_get<H: Harness>() {
     assert_eq!(claims["grants"]["chat"]["service_sid"], CHAT_SERVICE_SID);
 }
 
-/// POST /token (with a body, which is ignored) works as GET does.
-pub fn success_post<H: Harness>() {
-    let (server, _) = start::<H>();
-    let value = format!("Bearer {ALICE}");
-    let r = send(
-        server.addr,
-        "POST",
-        "/token",
-        &[
-            ("Authorization", value.as_bytes()),
-            ("Content-Type", b"application/json"),
-        ],
-        br#"{"identity":"mallory"}"#,
-    );
-    assert_token_ok(&r, "alice");
-}
-
 /// The 200 carries JSON, `Cache-Control: no-store`, and the four documented fields.
 pub fn success_headers<H: Harness>() {
     let (server, _) = start::<H>();

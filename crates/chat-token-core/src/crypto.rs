@@ -33,7 +33,8 @@ impl HmacKey {
         #[cfg(feature = "rust-crypto")]
         {
             use hmac::Mac;
-            // `new_from_slice` cannot fail for HMAC: any key length is accepted.
+            // `new_from_slice` cannot fail for HMAC: keys of any length are accepted
+            // (longer ones are hashed, shorter ones padded), so the error arm is dead.
             let keyed = match hmac::Hmac::<sha2::Sha256>::new_from_slice(secret) {
                 Ok(k) => k,
                 Err(_) => unreachable_hmac(),

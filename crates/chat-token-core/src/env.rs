@@ -113,10 +113,14 @@ impl EnvSetup {
     pub fn users_or_demo(&self) -> (StaticUsers, bool) {
         match &self.users {
             Some(users) => (users.clone(), false),
-            None => match DEMO_USERS.parse() {
-                Ok(users) => (users, true),
-                Err(_) => unreachable!("the demo users table is valid"),
-            },
+            None => (
+                StaticUsers::from_checked_pairs(
+                    DEMO_USERS
+                        .split(',')
+                        .filter_map(|entry| entry.split_once('=')),
+                ),
+                true,
+            ),
         }
     }
 
@@ -152,6 +156,18 @@ impl EnvSetup {
 mod tests {
     use super::*;
     use std::env::VarError;
+
+    #[test]
+    fn the_demo_users_pass_the_checked_parser() {
+        let checked: StaticUsers = DEMO_USERS.parse().unwrap();
+        let setup = EnvSetup::from_lookup(|_| Err(VarError::NotPresent)).unwrap();
+        let (demo, _) = setup.users_or_demo();
+        assert_eq!(
+            checked.identities().collect::<Vec<_>>(),
+            demo.identities().collect::<Vec<_>>()
+        );
+        assert_eq!(demo.lookup("demo-bob"), Some("bob"));
+    }
 
     #[test]
     fn nothing_set_is_development() {

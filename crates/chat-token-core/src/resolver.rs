@@ -294,6 +294,19 @@ impl StaticUsers {
         Ok(Self { users })
     }
 
+    /// A table from pairs known to be valid (the crate's own demo users), without the
+    /// checks of [`try_new`](Self::try_new); a test holds them to the checked parser.
+    pub(crate) fn from_checked_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
+        Self {
+            users: pairs
+                .into_iter()
+                .map(|(token, identity)| (token.as_bytes().to_vec(), identity.to_owned()))
+                .collect(),
+        }
+    }
+
     /// How many users the table holds.
     pub fn len(&self) -> usize {
         self.users.len()
