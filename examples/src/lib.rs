@@ -5,7 +5,8 @@
 //!   and `TWILIO_CHAT_SERVICE_SID`; without them, development credentials (tokens Twilio
 //!   refuses) and a loud warning.
 //! - Users from `CHAT_TOKEN_USERS="token=identity,..."`; without it, the demo users
-//!   `demo-alice=alice,demo-bob=bob`.
+//!   `demo-alice=alice,demo-bob=bob`, in development mode only: with real credentials
+//!   and no `CHAT_TOKEN_USERS`, the example refuses to start.
 //! - The port from `PORT` (default 3000), always on 127.0.0.1.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -27,7 +28,7 @@ pub fn init_tracing() {
 pub fn service_from_env() -> Result<TokenService, Box<dyn std::error::Error>> {
     let setup = EnvSetup::from_env()?;
     setup.warn();
-    let (users, _demo) = setup.users_or_demo();
+    let (users, _demo) = setup.users_or_demo()?;
     Ok(TokenService::builder(setup.issuer, users).build()?)
 }
 

@@ -90,7 +90,7 @@ pub fn proxy_service(proxies: &[&str]) -> TokenService {
         .collect();
     TokenService::builder(
         issuer(),
-        chat_token_core::TrustedHeader::new("X-Forwarded-User", nets),
+        chat_token_core::TrustedHeader::try_new("X-Forwarded-User", nets).expect("proxy resolver"),
     )
     .build()
     .expect("service")

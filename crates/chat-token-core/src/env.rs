@@ -5,20 +5,30 @@
 //! |---|---|
 //! | `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY`, `TWILIO_API_SECRET` | the credentials; all three, or none for development mode |
 //! | `TWILIO_API_SECRET_FILE` | a file holding the secret, instead of `TWILIO_API_SECRET` |
+//! | `TWILIO_API_KEY_FILE` | a file holding the API key SID, instead of `TWILIO_API_KEY` |
 //! | `TWILIO_CHAT_SERVICE_SID` | the Conversations/Chat service of the default chat grant |
-//! | `CHAT_TOKEN_USERS` | `token=identity,...` for [`StaticUsers`]; demo users when unset |
+//! | `CHAT_TOKEN_USERS` | `token=identity,...` for [`StaticUsers`]; demo users when unset, in development mode only |
+//!
+//! The demo users' bearer tokens are public. They are handed out only with the public
+//! development credentials, whose tokens Twilio refuses: with real credentials and no
+//! users, [`EnvSetup::users_or_demo`] is an error that names `CHAT_TOKEN_USERS`.
+
+use secrecy::ExposeSecret as _;
 
 use crate::issuer::{
-    ConfigError, Credentials, ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_SECRET, ENV_API_SECRET_FILE,
-    ENV_CHAT_SERVICE_SID, TokenIssuer,
+    ConfigError, Credentials, ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_KEY_FILE, ENV_API_SECRET,
+    ENV_API_SECRET_FILE, ENV_CHAT_SERVICE_SID, TokenIssuer,
 };
-use crate::resolver::{StaticUsers, UsersParseError};
+use crate::resolvers::{StaticUsers, UsersParseError};
 
 /// The variable holding the static users table.
 pub const ENV_USERS: &str = "CHAT_TOKEN_USERS";
 
 /// The demo users of development mode (bearer token = identity).
 pub const DEMO_USERS: &str = "demo-alice=alice,demo-bob=bob";
+
+/// [`DEMO_USERS`] as pairs; a test holds the two to each other.
+const DEMO_PAIRS: [(&str, &str); 2] = [("demo-alice", "alice"), ("demo-bob", "bob")];
 
 /// The development Account SID: not an account, Twilio refuses its tokens.
 pub const DEV_ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
@@ -39,6 +49,21 @@ pub enum EnvError {
     /// `CHAT_TOKEN_USERS` does not parse.
     #[error("CHAT_TOKEN_USERS: {0}")]
     Users(#[from] UsersParseError),
+    /// Real credentials are set but no users: the public demo users are refused.
+    #[error(
+        "CHAT_TOKEN_USERS is not set: with real Twilio credentials the public demo users are refused; set CHAT_TOKEN_USERS=\"token=identity,...\" (tokens of 16 characters or more)"
+    )]
+    NoUsers,
+    /// A reload found a new secret under the same API key SID.
+    #[error(
+        "the API key secret changed but the API key SID did not; a Twilio API key's secret never changes, so a new secret belongs to a new key: update TWILIO_API_KEY_FILE with the new key SID together with TWILIO_API_SECRET_FILE"
+    )]
+    SecretWithoutNewKey,
+    /// A reload found a secret with the shape of an Auth Token.
+    #[error(
+        "the new API key secret has the shape of an account Auth Token (32 lower-case hex characters), which Twilio refuses (20107); use the secret of an API key"
+    )]
+    SecretLooksLikeAuthToken,
 }
 
 /// The issuer and users the environment describes.
@@ -66,6 +91,7 @@ impl EnvSetup {
         let development = ![
             ENV_ACCOUNT_SID,
             ENV_API_KEY,
+            ENV_API_KEY_FILE,
             ENV_API_SECRET,
             ENV_API_SECRET_FILE,
         ]
@@ -109,28 +135,50 @@ impl EnvSetup {
         })
     }
 
-    /// The configured users, or the demo users (and `true`) when none are configured.
-    pub fn users_or_demo(&self) -> (StaticUsers, bool) {
-        match &self.users {
-            Some(users) => (users.clone(), false),
-            None => (
-                StaticUsers::from_checked_pairs(
-                    DEMO_USERS
-                        .split(',')
-                        .filter_map(|entry| entry.split_once('=')),
-                ),
-                true,
-            ),
+    /// The configured users, or, in development mode only, the demo users (and `true`).
+    ///
+    /// With real credentials and no `CHAT_TOKEN_USERS`, [`EnvError::NoUsers`]: the demo
+    /// users' tokens are public and must never get a token Twilio accepts.
+    pub fn users_or_demo(&self) -> Result<(StaticUsers, bool), EnvError> {
+        match (&self.users, self.development) {
+            (Some(users), _) => Ok((users.clone(), false)),
+            (None, true) => Ok((StaticUsers::demo(&DEMO_PAIRS), true)),
+            (None, false) => Err(EnvError::NoUsers),
         }
     }
 
-    /// Reads the credentials again (a rotated `TWILIO_API_SECRET_FILE`, say) and returns
-    /// an issuer with them and this setup's chat service and clock settings.
-    pub fn reload_issuer(&self) -> Result<TokenIssuer, EnvError> {
+    /// Reads the credentials again (a rotation written to `TWILIO_API_KEY_FILE` and
+    /// `TWILIO_API_SECRET_FILE`, say) and returns an issuer with them and this setup's
+    /// chat service.
+    ///
+    /// Refused, so that the caller keeps `current`: credentials that do not check, a
+    /// secret with an Auth Token's shape, and a new secret under `current`'s API key SID
+    /// (Twilio never changes a key's secret, so tokens signed that way would all be
+    /// refused).
+    pub fn reload_issuer(&self, current: &TokenIssuer) -> Result<TokenIssuer, EnvError> {
+        self.reload_issuer_from(current, std::env::var)
+    }
+
+    /// [`reload_issuer`](Self::reload_issuer) with the variables read through `lookup`.
+    pub fn reload_issuer_from(
+        &self,
+        current: &TokenIssuer,
+        lookup: impl Fn(&'static str) -> Result<String, std::env::VarError>,
+    ) -> Result<TokenIssuer, EnvError> {
         if self.development {
             return Ok(self.issuer.clone());
         }
-        let issuer = TokenIssuer::new(Credentials::from_env()?);
+        let credentials = Credentials::from_lookup(lookup)?;
+        if credentials.secret_looks_like_auth_token() {
+            return Err(EnvError::SecretLooksLikeAuthToken);
+        }
+        let old = current.credentials();
+        let same_key = credentials.api_key_sid() == old.api_key_sid();
+        let same_secret = credentials.secret().expose_secret() == old.secret().expose_secret();
+        if same_key && !same_secret {
+            return Err(EnvError::SecretWithoutNewKey);
+        }
+        let issuer = TokenIssuer::new(credentials);
         Ok(match self.issuer.chat_service_sid() {
             Some(sid) => issuer.with_chat_service_sid(sid)?,
             None => issuer,
@@ -144,7 +192,7 @@ impl EnvSetup {
                 "DEVELOPMENT MODE: no Twilio credentials are set, so tokens are signed with public development credentials and Twilio will refuse them; set {ENV_ACCOUNT_SID}, {ENV_API_KEY} and {ENV_API_SECRET}"
             );
         }
-        if self.users.is_none() {
+        if self.users.is_none() && self.development {
             tracing::warn!(
                 "DEMO USERS: {ENV_USERS} is not set, so anyone with a demo token gets a token: {DEMO_USERS}"
             );
@@ -158,15 +206,111 @@ mod tests {
     use std::env::VarError;
 
     #[test]
-    fn the_demo_users_pass_the_checked_parser() {
-        let checked: StaticUsers = DEMO_USERS.parse().unwrap();
+    fn the_demo_pairs_are_the_documented_demo_users() {
+        let listed: Vec<(&str, &str)> = DEMO_USERS
+            .split(',')
+            .filter_map(|e| e.split_once('='))
+            .collect();
+        assert_eq!(listed, DEMO_PAIRS);
         let setup = EnvSetup::from_lookup(|_| Err(VarError::NotPresent)).unwrap();
-        let (demo, _) = setup.users_or_demo();
-        assert_eq!(
-            checked.identities().collect::<Vec<_>>(),
-            demo.identities().collect::<Vec<_>>()
-        );
+        let (demo, _) = setup.users_or_demo().unwrap();
+        assert_eq!(demo.identities().collect::<Vec<_>>(), ["alice", "bob"]);
         assert_eq!(demo.lookup("demo-bob"), Some("bob"));
+    }
+
+    const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const KEY_1: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const KEY_2: &str = "SKcccccccccccccccccccccccccccccccc";
+
+    fn vars<'a>(
+        list: &'a [(&'static str, &'a str)],
+    ) -> impl Fn(&'static str) -> Result<String, VarError> + 'a {
+        move |v| {
+            list.iter()
+                .find(|(k, _)| *k == v)
+                .map(|(_, value)| (*value).to_owned())
+                .ok_or(VarError::NotPresent)
+        }
+    }
+
+    #[test]
+    fn real_credentials_never_get_the_demo_users() {
+        let setup = EnvSetup::from_lookup(vars(&[
+            (ENV_ACCOUNT_SID, ACCOUNT),
+            (ENV_API_KEY, KEY_1),
+            (ENV_API_SECRET, "a-real-looking-secret-Xy7"),
+        ]))
+        .unwrap();
+        assert!(!setup.development);
+        let err = setup.users_or_demo().unwrap_err();
+        assert_eq!(err, EnvError::NoUsers);
+        assert!(err.to_string().contains("CHAT_TOKEN_USERS"), "{err}");
+        let with_users = EnvSetup::from_lookup(vars(&[
+            (ENV_ACCOUNT_SID, ACCOUNT),
+            (ENV_API_KEY, KEY_1),
+            (ENV_API_SECRET, "a-real-looking-secret-Xy7"),
+            (ENV_USERS, "user-token-0123456789=carol"),
+        ]))
+        .unwrap();
+        let (users, demo) = with_users.users_or_demo().unwrap();
+        assert!(!demo);
+        assert_eq!(users.lookup("demo-alice"), None);
+    }
+
+    #[test]
+    fn a_reload_takes_the_key_sid_with_the_secret() {
+        let dir = std::env::temp_dir().join(format!("chat-token-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key_file = dir.join("key");
+        let secret_file = dir.join("secret");
+        std::fs::write(&key_file, format!("{KEY_1}\n")).unwrap();
+        std::fs::write(&secret_file, "first-secret-Aa1\n").unwrap();
+        let (key_path, secret_path) = (
+            key_file.to_str().unwrap().to_owned(),
+            secret_file.to_str().unwrap().to_owned(),
+        );
+        let list = [
+            (ENV_ACCOUNT_SID, ACCOUNT),
+            (ENV_API_KEY_FILE, key_path.as_str()),
+            (ENV_API_SECRET_FILE, secret_path.as_str()),
+        ];
+        let setup = EnvSetup::from_lookup(vars(&list)).unwrap();
+        assert_eq!(setup.issuer.credentials().api_key_sid().as_str(), KEY_1);
+        let current = setup.issuer.clone();
+        // A real rotation: new key SID and its secret.
+        std::fs::write(&key_file, KEY_2).unwrap();
+        std::fs::write(&secret_file, "second-secret-Bb2").unwrap();
+        let rotated = setup.reload_issuer_from(&current, vars(&list)).unwrap();
+        assert_eq!(rotated.credentials().api_key_sid().as_str(), KEY_2);
+        // Only the secret changed: refused, the caller keeps the current issuer.
+        std::fs::write(&secret_file, "third-secret-Cc3").unwrap();
+        assert_eq!(
+            setup.reload_issuer_from(&rotated, vars(&list)).unwrap_err(),
+            EnvError::SecretWithoutNewKey
+        );
+        // An Auth Token's shape: refused.
+        std::fs::write(&key_file, KEY_1).unwrap();
+        std::fs::write(&secret_file, "0123456789abcdef0123456789abcdef").unwrap();
+        assert_eq!(
+            setup.reload_issuer_from(&rotated, vars(&list)).unwrap_err(),
+            EnvError::SecretLooksLikeAuthToken
+        );
+        // Nothing changed: fine.
+        std::fs::write(&key_file, KEY_2).unwrap();
+        std::fs::write(&secret_file, "second-secret-Bb2").unwrap();
+        assert!(setup.reload_issuer_from(&rotated, vars(&list)).is_ok());
+        // Both key variables: refused.
+        let both = [
+            (ENV_ACCOUNT_SID, ACCOUNT),
+            (ENV_API_KEY, KEY_1),
+            (ENV_API_KEY_FILE, key_path.as_str()),
+            (ENV_API_SECRET_FILE, secret_path.as_str()),
+        ];
+        assert!(matches!(
+            EnvSetup::from_lookup(vars(&both)).unwrap_err(),
+            EnvError::Config(ConfigError::AmbiguousKey)
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -174,7 +318,7 @@ mod tests {
         let setup = EnvSetup::from_lookup(|_| Err(VarError::NotPresent)).unwrap();
         assert!(setup.development);
         assert_eq!(setup.issuer.chat_service_sid(), Some(DEV_CHAT_SERVICE_SID));
-        let (users, demo) = setup.users_or_demo();
+        let (users, demo) = setup.users_or_demo().unwrap();
         assert!(demo);
         assert_eq!(users.lookup("demo-alice"), Some("alice"));
     }

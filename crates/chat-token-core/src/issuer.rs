@@ -28,6 +28,10 @@ pub const ENV_API_SECRET: &str = "TWILIO_API_SECRET";
 /// The environment variable naming a file that holds the API key secret (a container
 /// secret mount), as an alternative to [`ENV_API_SECRET`].
 pub const ENV_API_SECRET_FILE: &str = "TWILIO_API_SECRET_FILE";
+/// The environment variable naming a file that holds the API key SID, as an alternative
+/// to [`ENV_API_KEY`]. With it and [`ENV_API_SECRET_FILE`], a key rotation (a new key SID
+/// and its secret) is two file writes and a reload.
+pub const ENV_API_KEY_FILE: &str = "TWILIO_API_KEY_FILE";
 /// The environment variable holding the default Chat/Conversations service SID (`IS...`).
 pub const ENV_CHAT_SERVICE_SID: &str = "TWILIO_CHAT_SERVICE_SID";
 
@@ -86,6 +90,17 @@ pub enum ConfigError {
     /// Both `TWILIO_API_SECRET` and `TWILIO_API_SECRET_FILE` are set.
     #[error("both TWILIO_API_SECRET and TWILIO_API_SECRET_FILE are set; set only one")]
     AmbiguousSecret,
+    /// Both `TWILIO_API_KEY` and `TWILIO_API_KEY_FILE` are set.
+    #[error("both TWILIO_API_KEY and TWILIO_API_KEY_FILE are set; set only one")]
+    AmbiguousKey,
+    /// The key SID file could not be read.
+    #[error("TWILIO_API_KEY_FILE {path} could not be read: {reason}")]
+    KeyFile {
+        /// The file's path.
+        path: String,
+        /// Why (the I/O error, never the content).
+        reason: String,
+    },
     /// The secret file could not be read.
     #[error("TWILIO_API_SECRET_FILE {path} could not be read: {reason}")]
     SecretFile {
@@ -152,7 +167,21 @@ impl Credentials {
             Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode { var }),
         };
         let account = get(ENV_ACCOUNT_SID, "Account SID (AC...)")?;
-        let key = get(ENV_API_KEY, "API key SID (SK...)")?;
+        let key = match (lookup(ENV_API_KEY), lookup(ENV_API_KEY_FILE)) {
+            (Ok(_), Ok(_)) => return Err(ConfigError::AmbiguousKey),
+            (Err(std::env::VarError::NotPresent), Ok(path)) => std::fs::read_to_string(&path)
+                .map(|text| text.trim().to_owned())
+                .map_err(|e| ConfigError::KeyFile {
+                    path,
+                    reason: e.kind().to_string(),
+                })?,
+            (Err(std::env::VarError::NotPresent), Err(std::env::VarError::NotUnicode(_))) => {
+                return Err(ConfigError::NotUnicode {
+                    var: ENV_API_KEY_FILE,
+                });
+            }
+            _ => get(ENV_API_KEY, "API key SID (SK...)")?,
+        };
         let secret = match (lookup(ENV_API_SECRET), lookup(ENV_API_SECRET_FILE)) {
             (Ok(_), Ok(_)) => return Err(ConfigError::AmbiguousSecret),
             (Err(std::env::VarError::NotPresent), Ok(path)) => read_secret_file(&path)?,
@@ -179,6 +208,17 @@ impl Credentials {
     /// The API key secret; handle with care.
     pub fn secret(&self) -> &SecretString {
         &self.secret
+    }
+
+    /// Whether the secret has the shape of an account Auth Token (32 lower-case hex
+    /// characters) rather than an API key secret: a common mistake, which Twilio answers
+    /// with error 20107 on every token.
+    pub fn secret_looks_like_auth_token(&self) -> bool {
+        let secret = self.secret.expose_secret();
+        secret.len() == 32
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     }
 }
 
@@ -537,7 +577,7 @@ mod tests {
             ConfigError::SecretLooksLikeSid { .. }
         ));
         let err = Credentials::from_lookup(|v| {
-            if v == ENV_API_SECRET || v == ENV_API_SECRET_FILE {
+            if v == ENV_API_SECRET || v == ENV_API_SECRET_FILE || v == ENV_API_KEY_FILE {
                 Err(std::env::VarError::NotPresent)
             } else if v == ENV_ACCOUNT_SID {
                 Ok(AC.into())

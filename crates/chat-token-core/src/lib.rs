@@ -12,9 +12,11 @@ mod issuer;
 mod json;
 mod jwt;
 mod metrics;
+mod net;
 mod policy;
 mod request;
 mod resolver;
+pub mod resolvers;
 mod service;
 mod sid;
 mod token;
@@ -31,7 +33,8 @@ pub use inspect::{
     InspectError, Inspection, MAX_TOKEN_LEN, Problem, SignatureCheck, TwilioErrorCode, inspect,
 };
 pub use issuer::{
-    ConfigError, Credentials, ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_SECRET, ENV_API_SECRET_FILE,
+    ConfigError, Credentials, ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_KEY_FILE, ENV_API_SECRET,
+    ENV_API_SECRET_FILE,
     ENV_CHAT_SERVICE_SID, MintedToken, TokenIssuer,
 };
 #[cfg(feature = "jwks")]
@@ -40,9 +43,10 @@ pub use jwt::{JwksSource, JwtBearerBuilder, JwtBearerResolver, JwtConfigError};
 pub use metrics::Metrics;
 pub use policy::{PolicyError, PolicyRule, UserPolicy};
 pub use request::{IncomingRequest, MAX_BEARER_LEN};
-pub use resolver::{
-    IdentityResolver, IpNet, IpNetParseError, ResolveError, Resolved, StaticUsers, TrustedHeader,
-    UsersParseError,
+pub use net::{IpNet, IpNetParseError};
+pub use resolver::{IdentityResolver, ResolveError, Resolved};
+pub use resolvers::{
+    MIN_STATIC_TOKEN_LEN, StaticUsers, TrustedHeader, TrustedHeaderError, UsersParseError,
 };
 pub use service::{
     ALLOWED_METHODS, DEFAULT_RESOLVE_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_TOKEN_PATH, ErrorCode,

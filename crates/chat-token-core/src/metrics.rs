@@ -28,7 +28,7 @@ const CODES: [ErrorCode; 6] = [
 /// # use chat_token_core::{Credentials, StaticUsers, TokenIssuer, TokenService};
 /// # let issuer = TokenIssuer::new(Credentials::try_new(
 /// #     "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "fake-secret")?);
-/// # let users: StaticUsers = "t=alice".parse()?;
+/// # let users: StaticUsers = "tok-alice-0123456789=alice".parse()?;
 /// let service = TokenService::builder(issuer, users).build()?;
 /// let text = service.metrics().render(); // Prometheus text format
 /// assert!(text.contains("chat_token_tokens_minted_total 0"));

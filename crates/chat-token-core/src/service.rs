@@ -275,11 +275,11 @@ struct Inner {
 ///     "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
 ///     "not-a-real-secret-for-docs",
 /// )?);
-/// let users: StaticUsers = "tok1=alice".parse()?;
+/// let users: StaticUsers = "tok-alice-0123456789=alice".parse()?;
 /// let service = TokenService::builder(issuer, users).build()?;
 ///
 /// let reply = service
-///     .handle(&IncomingRequest::new("GET", "/token").with_header("authorization", "Bearer tok1"))
+///     .handle(&IncomingRequest::new("GET", "/token").with_header("authorization", "Bearer tok-alice-0123456789"))
 ///     .await;
 /// assert_eq!(reply.status, 200);
 /// let reply = service.handle(&IncomingRequest::new("GET", "/token")).await;

@@ -1,0 +1,353 @@
+//! [`StaticUsers`]: a fixed table of bearer tokens and the identities they stand for.
+//!
+//! The table keeps a keyed SHA-256 digest of each token, never the token itself, in a
+//! hash map. A lookup computes one digest of the presented token and one map probe, so
+//! its cost does not grow with the table, and its timing tells nothing about the other
+//! entries or about how long the valid tokens are.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::crypto::HmacKey;
+use crate::request::IncomingRequest;
+use crate::resolver::{IdentityResolver, ResolveError, Resolved};
+
+/// The shortest bearer token [`StaticUsers::try_new`] accepts, in characters: shorter
+/// ones can be guessed.
+pub const MIN_STATIC_TOKEN_LEN: usize = 16;
+
+/// Why a users table (`CHAT_TOKEN_USERS`, `--users-file`) was refused. No message
+/// repeats a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsersParseError {
+    /// An entry has no `=`.
+    #[error(
+        "users entry {entry} has no '='; write entries as token=identity, separated by commas or new lines"
+    )]
+    MissingEquals {
+        /// The entry's position, from 1.
+        entry: usize,
+    },
+    /// An entry's token is empty or not visible ASCII.
+    #[error(
+        "users entry {entry} has an empty token, or one with characters other than visible ASCII"
+    )]
+    BadToken {
+        /// The entry's position, from 1.
+        entry: usize,
+    },
+    /// An entry's token is too short to be safe from guessing.
+    #[error(
+        "users entry {entry} has a token shorter than {min} characters; use long random tokens (e.g. `openssl rand -hex 24`)"
+    )]
+    ShortToken {
+        /// The entry's position, from 1.
+        entry: usize,
+        /// The shortest length accepted.
+        min: usize,
+    },
+    /// An entry's identity is not a valid identity.
+    #[error("users entry {entry} has an invalid identity: {source}")]
+    BadIdentity {
+        /// The entry's position, from 1.
+        entry: usize,
+        /// Why.
+        source: crate::identity::IdentityError,
+    },
+    /// Two entries have the same token.
+    #[error("users entries {first} and {second} have the same token; every token must be unique")]
+    DuplicateToken {
+        /// The first entry, from 1.
+        first: usize,
+        /// The second entry, from 1.
+        second: usize,
+    },
+    /// The list has no entry.
+    #[error("the users list is empty; give at least one token=identity entry")]
+    Empty,
+}
+
+/// The fixed key of the token digests. Secrecy is not needed: the digest only has to
+/// be one-way and fixed-size.
+const DIGEST_KEY: &[u8] = b"chat-token static users v1";
+
+type Digest = [u8; 32];
+
+struct Entry {
+    identity: String,
+    position: usize,
+}
+
+/// A fixed table of bearer tokens and the identities they stand for. For development,
+/// demos and small or large internal deployments: a lookup costs one digest and one
+/// hash-map probe, whatever the table's size.
+///
+/// ```
+/// use chat_token_core::StaticUsers;
+///
+/// let users: StaticUsers = "tok-1-9f8e7d6c5b4a=alice, tok-2-0a1b2c3d4e5f=bob@example.com".parse()?;
+/// assert_eq!(users.len(), 2);
+/// assert_eq!(users.lookup("tok-2-0a1b2c3d4e5f"), Some("bob@example.com"));
+/// # Ok::<(), chat_token_core::UsersParseError>(())
+/// ```
+#[derive(Clone)]
+pub struct StaticUsers {
+    key: std::sync::Arc<HmacKey>,
+    users: std::sync::Arc<HashMap<Digest, Entry>>,
+}
+
+impl fmt::Debug for StaticUsers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticUsers")
+            .field("identities", &self.identities().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StaticUsers {
+    /// Builds the table from `(token, identity)` pairs, checking each: tokens of visible
+    /// ASCII, at least [`MIN_STATIC_TOKEN_LEN`] characters, unique; identities valid.
+    pub fn try_new<T, I>(pairs: impl IntoIterator<Item = (T, I)>) -> Result<Self, UsersParseError>
+    where
+        T: Into<String>,
+        I: Into<String>,
+    {
+        let key = HmacKey::new(DIGEST_KEY);
+        let mut users: HashMap<Digest, Entry> = HashMap::new();
+        for (n, (token, identity)) in pairs.into_iter().enumerate() {
+            let entry = n + 1;
+            let token: String = token.into();
+            let identity: String = identity.into();
+            if token.is_empty() || !token.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+                return Err(UsersParseError::BadToken { entry });
+            }
+            if token.len() < MIN_STATIC_TOKEN_LEN {
+                return Err(UsersParseError::ShortToken {
+                    entry,
+                    min: MIN_STATIC_TOKEN_LEN,
+                });
+            }
+            crate::identity::IdentityRules::basic()
+                .check(&identity)
+                .map_err(|source| UsersParseError::BadIdentity { entry, source })?;
+            let digest = key.sign(token.as_bytes());
+            if let Some(first) = users.get(&digest) {
+                return Err(UsersParseError::DuplicateToken {
+                    first: first.position,
+                    second: entry,
+                });
+            }
+            users.insert(
+                digest,
+                Entry {
+                    identity,
+                    position: entry,
+                },
+            );
+        }
+        if users.is_empty() {
+            return Err(UsersParseError::Empty);
+        }
+        Ok(Self {
+            key: std::sync::Arc::new(key),
+            users: std::sync::Arc::new(users),
+        })
+    }
+
+    /// The development mode's demo users, whose tokens are public and short: only
+    /// [`EnvSetup`](crate::env::EnvSetup) hands them out, and only in development mode.
+    pub(crate) fn demo(pairs: &[(&str, &str)]) -> Self {
+        let key = HmacKey::new(DIGEST_KEY);
+        let users = pairs
+            .iter()
+            .enumerate()
+            .map(|(n, (token, identity))| {
+                (
+                    key.sign(token.as_bytes()),
+                    Entry {
+                        identity: (*identity).to_owned(),
+                        position: n + 1,
+                    },
+                )
+            })
+            .collect();
+        Self {
+            key: std::sync::Arc::new(key),
+            users: std::sync::Arc::new(users),
+        }
+    }
+
+    /// How many users the table holds.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether the table is empty (never true for a table built by `try_new`).
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// The identities, in table order.
+    pub fn identities(&self) -> impl Iterator<Item = &str> {
+        let mut entries: Vec<&Entry> = self.users.values().collect();
+        entries.sort_unstable_by_key(|e| e.position);
+        entries.into_iter().map(|e| e.identity.as_str())
+    }
+
+    /// The identity for `token`: one digest of `token`, one hash-map probe.
+    pub fn lookup(&self, token: &str) -> Option<&str> {
+        self.users
+            .get(&self.key.sign(token.as_bytes()))
+            .map(|e| e.identity.as_str())
+    }
+}
+
+impl std::str::FromStr for StaticUsers {
+    type Err = UsersParseError;
+
+    /// Parses `token=identity` entries separated by commas or new lines; blank entries
+    /// and lines starting with `#` are skipped; white space around each part is trimmed.
+    fn from_str(s: &str) -> Result<Self, UsersParseError> {
+        let mut pairs = Vec::new();
+        let entries = s
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && !e.starts_with('#'));
+        for (n, entry) in entries.enumerate() {
+            let (token, identity) = entry
+                .split_once('=')
+                .ok_or(UsersParseError::MissingEquals { entry: n + 1 })?;
+            pairs.push((token.trim().to_owned(), identity.trim().to_owned()));
+        }
+        Self::try_new(pairs)
+    }
+}
+
+#[async_trait]
+impl IdentityResolver for StaticUsers {
+    async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
+        let token = req.bearer_token()?;
+        match self.lookup(token) {
+            Some(identity) => Ok(Resolved::new(identity)),
+            None => Err(ResolveError::invalid("unknown bearer token")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T1: &str = "tok1-aaaaaaaaaaaaaaaa";
+    const T2: &str = "tok2-bbbbbbbbbbbbbbbb";
+    const T3: &str = "tok3-cccccccccccccccc";
+
+    #[test]
+    fn parses_users() {
+        let users: StaticUsers =
+            format!("{T1}=alice,{T2}=bob@example.com\n# comment\n {T3} = carol ,")
+                .parse()
+                .unwrap();
+        assert_eq!(users.len(), 3);
+        assert_eq!(users.lookup(T1), Some("alice"));
+        assert_eq!(users.lookup(T3), Some("carol"));
+        assert_eq!(users.lookup(&T1[..T1.len() - 1]), None);
+        assert_eq!(users.lookup(""), None);
+        assert_eq!(
+            users.identities().collect::<Vec<_>>(),
+            ["alice", "bob@example.com", "carol"]
+        );
+    }
+
+    #[test]
+    fn rejects_bad_lists_without_echoing_tokens() {
+        assert_eq!(
+            "".parse::<StaticUsers>().unwrap_err(),
+            UsersParseError::Empty
+        );
+        assert_eq!(
+            "secret-tok".parse::<StaticUsers>().unwrap_err(),
+            UsersParseError::MissingEquals { entry: 1 }
+        );
+        assert_eq!(
+            format!("{T1}=x,=y").parse::<StaticUsers>().unwrap_err(),
+            UsersParseError::BadToken { entry: 2 }
+        );
+        assert!(matches!(
+            format!("{T1}=").parse::<StaticUsers>().unwrap_err(),
+            UsersParseError::BadIdentity { entry: 1, .. }
+        ));
+        let err = "dup-secret-0123456789=x,dup-secret-0123456789=y"
+            .parse::<StaticUsers>()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            UsersParseError::DuplicateToken {
+                first: 1,
+                second: 2
+            }
+        );
+        assert!(!err.to_string().contains("dup-secret"));
+        let users: StaticUsers = "hidden-token-0123456789=alice".parse().unwrap();
+        assert!(!format!("{users:?}").contains("hidden-token"));
+    }
+
+    #[test]
+    fn short_tokens_are_refused() {
+        let err = "t1=alice".parse::<StaticUsers>().unwrap_err();
+        assert_eq!(
+            err,
+            UsersParseError::ShortToken {
+                entry: 1,
+                min: MIN_STATIC_TOKEN_LEN
+            }
+        );
+        assert!(!err.to_string().contains("t1="), "{err}");
+        let fifteen = "a".repeat(MIN_STATIC_TOKEN_LEN - 1);
+        assert!(format!("{fifteen}=alice").parse::<StaticUsers>().is_err());
+        let sixteen = "a".repeat(MIN_STATIC_TOKEN_LEN);
+        assert!(format!("{sixteen}=alice").parse::<StaticUsers>().is_ok());
+    }
+
+    #[test]
+    fn large_tables_build_and_look_up() {
+        let pairs: Vec<(String, String)> = (0..50_000)
+            .map(|n| (format!("tok-{n:016}"), format!("user{n}")))
+            .collect();
+        let users = StaticUsers::try_new(pairs).unwrap();
+        assert_eq!(users.len(), 50_000);
+        assert_eq!(users.lookup("tok-0000000000049999"), Some("user49999"));
+        assert_eq!(users.lookup("tok-0000000000050000"), None);
+        let mut dup: Vec<(String, String)> = (0..1000)
+            .map(|n| (format!("tok-{n:016}"), format!("user{n}")))
+            .collect();
+        dup.push(("tok-0000000000000007".into(), "again".into()));
+        assert_eq!(
+            StaticUsers::try_new(dup).unwrap_err(),
+            UsersParseError::DuplicateToken {
+                first: 8,
+                second: 1001
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn resolves_bearer_tokens() {
+        let users: StaticUsers = format!("{T1}=alice").parse().unwrap();
+        let ok = IncomingRequest::new("GET", "/").with_header("authorization", format!("Bearer {T1}"));
+        assert_eq!(users.resolve(&ok).await.unwrap().identity(), "alice");
+        let bad = IncomingRequest::new("GET", "/").with_header("authorization", format!("Bearer {T2}"));
+        assert!(matches!(
+            users.resolve(&bad).await,
+            Err(ResolveError::InvalidCredentials(_))
+        ));
+        let none = IncomingRequest::new("GET", "/");
+        assert!(matches!(
+            users.resolve(&none).await,
+            Err(ResolveError::MissingCredentials(_))
+        ));
+    }
+}
