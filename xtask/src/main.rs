@@ -342,6 +342,11 @@ fn handpicked() -> Vec<Case> {
     region.region = Some("ie1".into());
     region.grants = vec![reference_chat.clone()];
 
+    // Twilio's helpers leave `twr` out for an empty region; so does this crate.
+    let mut empty_region = base("region-empty");
+    empty_region.region = Some(String::new());
+    empty_region.grants = vec![reference_chat.clone()];
+
     let mut no_nbf = base("nbf-omitted");
     no_nbf.nbf = json!("omit");
     no_nbf.grants = vec![grant("video", json!({"room": "standup"}))];
@@ -395,7 +400,17 @@ fn handpicked() -> Vec<Case> {
     day.secret = "sécret-ünïcode-🦀".into();
     day.grants = vec![grant("chat", json!({}))];
 
-    vec![reference, region, no_nbf, explicit, astral, voice, all, day]
+    vec![
+        reference,
+        region,
+        no_nbf,
+        explicit,
+        astral,
+        voice,
+        all,
+        day,
+        empty_region,
+    ]
 }
 
 /// The shared SplitMix64 generator with the helpers case generation needs.

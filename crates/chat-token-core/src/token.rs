@@ -182,9 +182,12 @@ impl AccessToken {
         self
     }
 
-    /// The Twilio region (`twr` header), for example `ie1`.
+    /// The Twilio region (`twr` header), for example `ie1`. An empty region means no
+    /// region, as in Twilio's helpers: the header has no `twr`, and the token is the one
+    /// minted without calling this.
     pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.region = Some(region.into());
+        let region = region.into();
+        self.region = (!region.is_empty()).then_some(region);
         self
     }
 
@@ -514,7 +517,23 @@ mod tests {
             chat().region("IE 1").plan(1),
             Err(TokenError::InvalidRegion { len: 4 })
         );
-        assert!(chat().region("").plan(1).is_err());
+        for bad in ["US", " us1", "us1 ", "ie1\n", &"a".repeat(33)] {
+            assert_eq!(
+                chat().region(bad).plan(1),
+                Err(TokenError::InvalidRegion {
+                    len: bad.chars().count()
+                }),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_region_is_no_region() {
+        assert_eq!(chat().region(""), chat());
+        assert_eq!(chat().region("ie1").region(""), chat());
+        assert_eq!(chat().region("").region_str(), None);
+        assert!(chat().region("").plan(1).is_ok());
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub struct MintArgs {
     /// Fix the issue time, Unix seconds (reproducible tokens).
     #[arg(long, value_name = "UNIX")]
     issued_at: Option<u64>,
-    /// Twilio region for the twr header, e.g. ie1.
+    /// Twilio region for the twr header, e.g. ie1 (empty: no region).
     #[arg(long)]
     region: Option<String>,
     /// Chat/Conversations service SID (IS...).

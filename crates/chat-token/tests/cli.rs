@@ -286,3 +286,26 @@ fn serve_without_users_outside_development_is_an_error() {
         stderr(&out)
     );
 }
+
+#[test]
+fn mint_with_an_empty_region_is_the_token_without_one() {
+    let mut args = reference_args();
+    args.extend(["--region", ""]);
+    let out = run(&CREDS, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{REFERENCE}\n"));
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn mint_refuses_a_malformed_region() {
+    for bad in ["US", " us1"] {
+        let mut args = reference_args();
+        args.extend(["--region", bad]);
+        assert_fails(
+            &CREDS,
+            &args,
+            "region must be a Twilio region code such as us1, ie1 or au1",
+        );
+    }
+}
