@@ -2,7 +2,11 @@
 //!
 //! Twilio's SDKs identify a user by the token's `identity`. It must be present for
 //! Chat/Conversations, Video, Voice and Sync, it must not be empty, and control
-//! characters break clients in ways that are hard to trace. Voice is stricter still:
+//! characters break clients in ways that are hard to trace. Invisible format characters
+//! (Unicode category Cf: zero-width spaces, bidirectional overrides such as U+202E) and
+//! the line and paragraph separators are refused too: they make two identities look
+//! alike, or one look like another, in every list and log that shows them. The one
+//! exception is a zero-width joiner inside an emoji sequence (`👩‍💻`). Voice is stricter still:
 //! only ASCII letters, digits and `_`, at most 121 of them. Twilio also advises against
 //! a set of URL-reserved characters; that check is opt-in ([`IdentityRules::strict`]).
 
@@ -26,6 +30,17 @@ pub enum IdentityError {
         "identity contains a control character (U+{code:04X}) at character {position}; remove control characters such as newlines and tabs"
     )]
     ControlCharacter {
+        /// The code point of the offending character.
+        code: u32,
+        /// Its position, counted in characters from 0.
+        position: usize,
+    },
+    /// The identity holds an invisible format character (Unicode category Cf, such as
+    /// U+200B or U+202E) or a line or paragraph separator (U+2028, U+2029).
+    #[error(
+        "identity contains the invisible character U+{code:04X} at character {position}; remove format characters such as zero-width spaces and direction overrides"
+    )]
+    FormatCharacter {
         /// The code point of the offending character.
         code: u32,
         /// Its position, counted in characters from 0.
@@ -81,13 +96,28 @@ impl IdentityRules {
         if identity.is_empty() {
             return Err(IdentityError::Empty);
         }
-        for (position, c) in identity.chars().enumerate() {
+        let mut previous = None;
+        let mut chars = identity.chars().enumerate().peekable();
+        while let Some((position, c)) = chars.next() {
             if c.is_control() {
                 return Err(IdentityError::ControlCharacter {
                     code: c as u32,
                     position,
                 });
             }
+            if is_format(c) {
+                let next = chars.peek().map(|(_, n)| *n);
+                let joins_emoji = c == ZWJ
+                    && previous.is_some_and(|p| is_pictographic(p) || p == VS16)
+                    && next.is_some_and(is_pictographic);
+                if !joins_emoji {
+                    return Err(IdentityError::FormatCharacter {
+                        code: c as u32,
+                        position,
+                    });
+                }
+            }
+            previous = Some(c);
         }
         if self.voice {
             let count = identity.chars().count();
@@ -112,6 +142,48 @@ impl IdentityRules {
         }
         Ok(())
     }
+}
+
+const ZWJ: char = '\u{200D}';
+const VS16: char = '\u{FE0F}';
+
+/// Unicode's format characters (general category Cf, Unicode 16), plus the line and
+/// paragraph separators (Zl, Zp), as inclusive ranges.
+const FORMAT_CHARACTERS: &[(u32, u32)] = &[
+    (0x00AD, 0x00AD),
+    (0x0600, 0x0605),
+    (0x061C, 0x061C),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x2028, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+];
+
+fn is_format(c: char) -> bool {
+    let c = c as u32;
+    FORMAT_CHARACTERS
+        .iter()
+        .any(|(first, last)| (*first..=*last).contains(&c))
+}
+
+/// Symbols and pictographs that emoji sequences join (arrows to dingbats, and the
+/// supplementary emoji blocks).
+fn is_pictographic(c: char) -> bool {
+    matches!(c as u32, 0x2190..=0x2BFF | 0x1F000..=0x1FAFF)
 }
 
 /// A user identity that passed the basic rules (non-empty, no control character).
@@ -213,5 +285,38 @@ mod tests {
             assert!(IdentityRules::strict().check(&format!("x{c}")).is_err());
         }
         assert!(IdentityRules::strict().check("alice.smith-1_x").is_ok());
+    }
+
+    #[test]
+    fn invisible_characters_are_refused() {
+        let rules = IdentityRules::basic();
+        for (identity, code) in [
+            ("admin\u{202E}txt", 0x202E),
+            ("al\u{200B}ice", 0x200B),
+            ("\u{FEFF}alice", 0xFEFF),
+            ("alice\u{2028}", 0x2028),
+            ("bob\u{2029}x", 0x2029),
+            ("ad\u{200D}min", 0x200D),
+            ("\u{200D}\u{1F4BB}", 0x200D),
+            ("soft\u{00AD}hyphen", 0x00AD),
+            ("tag\u{E0041}", 0xE0041),
+            ("\u{2066}isolate", 0x2066),
+        ] {
+            assert!(
+                matches!(
+                    rules.check(identity),
+                    Err(IdentityError::FormatCharacter { code: c, .. }) if c == code
+                ),
+                "{identity:?}"
+            );
+        }
+        for fine in [
+            "emoji \u{1F469}\u{200D}\u{1F4BB} zwj",
+            "\u{1F469}\u{200D}\u{2764}\u{FE0F}\u{200D}\u{1F468}",
+            "Zo\u{eb} \u{1F980}",
+            "\u{65e5}\u{672c}",
+        ] {
+            assert_eq!(rules.check(fine), Ok(()), "{fine:?}");
+        }
     }
 }

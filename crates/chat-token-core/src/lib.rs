@@ -10,7 +10,6 @@ mod identity;
 mod inspect;
 mod issuer;
 mod json;
-mod jwt;
 mod metrics;
 mod net;
 mod policy;
@@ -34,18 +33,17 @@ pub use inspect::{
 };
 pub use issuer::{
     ConfigError, Credentials, ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_KEY_FILE, ENV_API_SECRET,
-    ENV_API_SECRET_FILE,
-    ENV_CHAT_SERVICE_SID, MintedToken, TokenIssuer,
+    ENV_API_SECRET_FILE, ENV_CHAT_SERVICE_SID, MintedToken, TokenIssuer,
 };
-#[cfg(feature = "jwks")]
-pub use jwt::HttpJwks;
-pub use jwt::{JwksSource, JwtBearerBuilder, JwtBearerResolver, JwtConfigError};
 pub use metrics::Metrics;
+pub use net::{IpNet, IpNetParseError};
 pub use policy::{PolicyError, PolicyRule, UserPolicy};
 pub use request::{IncomingRequest, MAX_BEARER_LEN};
-pub use net::{IpNet, IpNetParseError};
 pub use resolver::{IdentityResolver, ResolveError, Resolved};
+#[cfg(feature = "jwks")]
+pub use resolvers::HttpJwks;
 pub use resolvers::{
+    JwksSource, JwtBearerBuilder, JwtBearerResolver, JwtConfigError, MIN_HS256_SECRET_LEN,
     MIN_STATIC_TOKEN_LEN, StaticUsers, TrustedHeader, TrustedHeaderError, UsersParseError,
 };
 pub use service::{

@@ -14,12 +14,20 @@
 //! }
 //! ```
 //!
-//! A rule for the identity wins over role rules; among roles, the first of the user's
-//! roles (the claim may be a string or an array) that has a rule applies. A rule can
-//! refuse the user (403), set the ttl, and set the chat grant's deployment role. With
-//! `endpoint_id_header`, the chat grant's endpoint id becomes `identity:device` from
-//! that request header (visible ASCII, at most 128 bytes), so each device of a user gets
-//! its own push registration.
+//! Every rule that matches the user applies: the rule for the identity and the rule of
+//! each of the user's roles (the role claim may be a string or an array). They combine
+//! so that no order of roles can loosen a refusal:
+//!
+//! - `deny`: if any matching rule denies, the user is refused (403).
+//! - `ttl`: the shortest ttl among the matching rules wins (a resolver's own per-user
+//!   ttl still comes first).
+//! - `chat_deployment_role_sid`: the identity rule's, else that of the first of the
+//!   user's roles, in claim order, that sets one.
+//!
+//! With `endpoint_id_header`, the chat grant's endpoint id becomes `identity:device`
+//! from that request header (1 to 128 of `A-Z a-z 0-9 . _ ~ -`, so never a `:`: the part
+//! after the last `:` is always the device), so each device of a user gets its own push
+//! registration.
 
 use std::collections::BTreeMap;
 
@@ -145,17 +153,28 @@ impl UserPolicy {
         Ok(())
     }
 
-    fn rule_for(&self, resolved: &Resolved) -> Option<&PolicyRule> {
-        if let Some(rule) = self.identities.get(resolved.identity()) {
-            return Some(rule);
+    /// Every rule that matches: the identity's first, then the roles' in claim order.
+    fn rules_for<'a>(&'a self, resolved: &Resolved) -> Vec<&'a PolicyRule> {
+        let mut rules: Vec<&PolicyRule> = self
+            .identities
+            .get(resolved.identity())
+            .into_iter()
+            .collect();
+        let claim = self
+            .role_claim
+            .as_deref()
+            .and_then(|name| resolved.claims()?.get(name));
+        match claim {
+            Some(serde_json::Value::String(role)) => rules.extend(self.roles.get(role.as_str())),
+            Some(serde_json::Value::Array(items)) => rules.extend(
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str())
+                    .filter_map(|role| self.roles.get(role)),
+            ),
+            _ => {}
         }
-        let claim = resolved.claims()?.get(self.role_claim.as_deref()?)?;
-        let roles: Vec<&str> = match claim {
-            serde_json::Value::String(role) => vec![role.as_str()],
-            serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str()).collect(),
-            _ => Vec::new(),
-        };
-        roles.into_iter().find_map(|role| self.roles.get(role))
+        rules
     }
 
     /// Applies the policy to the token the service would otherwise mint.
@@ -165,24 +184,31 @@ impl UserPolicy {
         resolved: &Resolved,
         mut token: AccessToken,
     ) -> Decision {
-        let rule = self.rule_for(resolved);
-        if rule.is_some_and(|r| r.deny) {
+        let rules = self.rules_for(resolved);
+        if rules.iter().any(|r| r.deny) {
             return Decision::Deny;
         }
-        if let Some(ttl) = rule
-            .and_then(|r| r.ttl)
+        if let Some(ttl) = rules
+            .iter()
+            .filter_map(|r| r.ttl)
+            .min()
             .filter(|_| resolved.ttl().is_none())
         {
             token = token.ttl(ttl);
         }
-        let role_sid = rule.and_then(|r| r.chat_deployment_role_sid.as_deref());
+        let role_sid = rules
+            .iter()
+            .find_map(|r| r.chat_deployment_role_sid.as_deref());
         let device = self
             .endpoint_id_header
             .as_deref()
             .and_then(|h| req?.header(h))
             .map(str::trim)
             .filter(|d| {
-                !d.is_empty() && d.len() <= 128 && d.bytes().all(|b| (0x21..0x7f).contains(&b))
+                !d.is_empty()
+                    && d.len() <= 128
+                    && d.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
             });
         if role_sid.is_none() && device.is_none() {
             return Decision::Mint(token);
@@ -305,5 +331,82 @@ mod tests {
             UserPolicy::from_json(r#"{"roles":{"a":{"chat_deployment_role_sid":"IS1"}}}"#),
             Err(PolicyError::Sid { .. })
         ));
+    }
+
+    #[test]
+    fn a_deny_holds_whatever_the_order_of_rules() {
+        let p = UserPolicy::from_json(
+            r#"{"role_claim":"roles","roles":{"agent":{"ttl":28800},"banned":{"deny":true}},"identities":{"vip":{"ttl":600}}}"#,
+        )
+        .unwrap();
+        for (identity, roles) in [
+            ("eve", serde_json::json!(["banned"])),
+            ("eve", serde_json::json!(["agent", "banned"])),
+            ("eve", serde_json::json!(["banned", "agent"])),
+            ("vip", serde_json::json!("banned")),
+            ("vip", serde_json::json!(["agent", "banned"])),
+        ] {
+            assert!(
+                matches!(
+                    p.apply(None, &with_roles(identity, roles.clone()), base()),
+                    Decision::Deny
+                ),
+                "{identity} {roles}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_shortest_ttl_wins_and_the_identity_role_sid_first() {
+        const RL2: &str = "RLbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        let p = UserPolicy::from_json(&format!(
+            r#"{{"role_claim":"roles","roles":{{"agent":{{"ttl":28800,"chat_deployment_role_sid":"{RL}"}},"trial":{{"ttl":300}}}},
+                "identities":{{"vip":{{"ttl":600,"chat_deployment_role_sid":"{RL2}"}}}}}}"#
+        ))
+        .unwrap();
+        let mint = |identity: &str, roles| match p.apply(None, &with_roles(identity, roles), base())
+        {
+            Decision::Mint(t) => t,
+            Decision::Deny => panic!("denied"),
+        };
+        let t = mint("bob", serde_json::json!(["agent", "trial"]));
+        assert_eq!(t.ttl_seconds(), 300);
+        let is = "ISdddddddddddddddddddddddddddddddd";
+        assert_eq!(
+            chat(&t),
+            ChatGrant::new().service_sid(is).deployment_role_sid(RL)
+        );
+        let t = mint("bob", serde_json::json!(["trial", "agent"]));
+        assert_eq!(t.ttl_seconds(), 300);
+        let t = mint("vip", serde_json::json!(["agent"]));
+        assert_eq!(t.ttl_seconds(), 600);
+        assert_eq!(
+            chat(&t),
+            ChatGrant::new().service_sid(is).deployment_role_sid(RL2)
+        );
+        let t = mint("vip", serde_json::json!(["trial"]));
+        assert_eq!(t.ttl_seconds(), 300);
+    }
+
+    #[test]
+    fn a_device_id_cannot_hold_a_colon() {
+        let p = policy();
+        for device in ["a:b", "x y", "caf\u{e9}", ""] {
+            let req = IncomingRequest::new("GET", "/token").with_header("x-device-id", device);
+            let Decision::Mint(t) = p.apply(Some(&req), &Resolved::new("carol"), base()) else {
+                panic!("denied")
+            };
+            assert_eq!(chat(&t), chat(&base()), "{device:?}");
+        }
+        let req = IncomingRequest::new("GET", "/token").with_header("x-device-id", "ipad_7.2~x-1");
+        let Decision::Mint(t) = p.apply(Some(&req), &Resolved::new("a:b"), base()) else {
+            panic!("denied")
+        };
+        assert_eq!(
+            chat(&t),
+            ChatGrant::new()
+                .service_sid("ISdddddddddddddddddddddddddddddddd")
+                .endpoint_id("a:b:ipad_7.2~x-1")
+        );
     }
 }

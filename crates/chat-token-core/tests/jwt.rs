@@ -1,15 +1,17 @@
-//! `JwtBearerResolver` against a JWKS server on loopback started here: ES256 and RS256
-//! keys, key rotation, the refresh interval, an unreachable JWKS (503), and every way a
-//! token can be wrong (401). Keys: `tests/data/jwt/` (test-only).
+//! `JwtBearerResolver` against a JWKS server on loopback started here: ES256, RS256 and
+//! PS256 keys, key rotation, the refetch budget, an unreachable, redirecting, oversized
+//! or empty JWKS, and every way a token can be wrong (401). Keys: `tests/data/jwt/`
+//! (test-only).
 
 #![cfg(feature = "jwks")]
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chat_token_core::{
-    IdentityResolver, IncomingRequest, JwtBearerResolver, ResolveError, SecretString,
+    IdentityResolver, IncomingRequest, JwtBearerResolver, JwtConfigError, ResolveError,
+    SecretString,
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -46,6 +48,17 @@ fn sign(kid: &str, claims: Value) -> String {
             Algorithm::RS256,
             EncodingKey::from_rsa_pem(pem(kid)).expect("rsa key"),
         )
+    } else if kid == "ps1" {
+        (
+            Algorithm::PS256,
+            EncodingKey::from_rsa_pem(pem("rsa1")).expect("rsa key"),
+        )
+    } else if !["key1", "key2"].contains(&kid) {
+        // Any other key id: signed with key2, which no test JWKS publishes under it.
+        (
+            Algorithm::ES256,
+            EncodingKey::from_ec_pem(pem("key2")).expect("ec key"),
+        )
     } else {
         (
             Algorithm::ES256,
@@ -77,12 +90,19 @@ fn request(token: &str) -> IncomingRequest {
     IncomingRequest::new("GET", "/token").with_header("authorization", format!("Bearer {token}"))
 }
 
-/// A JWKS server on loopback: serves the current key set, counts fetches, can go down.
+/// How the test JWKS server answers.
+const SERVE: u8 = 0;
+const DOWN: u8 = 1;
+const REDIRECT: u8 = 2;
+const HUGE: u8 = 3;
+
+/// A JWKS server on loopback: serves the current key set, counts fetches, and can go
+/// down, redirect, or send a body over the size limit without a length.
 struct Jwks {
     url: String,
     keys: Arc<Mutex<Vec<Value>>>,
     fetches: Arc<AtomicUsize>,
-    down: Arc<AtomicBool>,
+    mode: Arc<AtomicU8>,
 }
 
 impl Jwks {
@@ -96,22 +116,38 @@ impl Jwks {
         );
         let keys = Arc::new(Mutex::new(kids.iter().map(|k| jwk(k)).collect::<Vec<_>>()));
         let fetches = Arc::new(AtomicUsize::new(0));
-        let down = Arc::new(AtomicBool::new(false));
-        let (k, f, d) = (keys.clone(), fetches.clone(), down.clone());
+        let mode = Arc::new(AtomicU8::new(SERVE));
+        let (k, f, m) = (keys.clone(), fetches.clone(), mode.clone());
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
                 let mut buf = [0u8; 2048];
                 let _ = stream.read(&mut buf).await;
                 f.fetch_add(1, Ordering::SeqCst);
-                let response = if d.load(Ordering::SeqCst) {
-                    "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        .to_owned()
-                } else {
+                let response = match m.load(Ordering::SeqCst) {
+                    DOWN => "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_owned(),
+                    REDIRECT => "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/evil.json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_owned(),
+                    HUGE => {
+                        // No Content-Length: the client must stop reading by itself.
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{\"keys\":[")
+                            .await;
+                        let pad = vec![b' '; 64 * 1024];
+                        for _ in 0..40 {
+                            if stream.write_all(&pad).await.is_err() {
+                                break;
+                            }
+                        }
+                        String::new()
+                    }
+                    _ => {
                     let body = json!({ "keys": *k.lock().expect("keys") }).to_string();
                     format!(
                         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                         body.len()
                     )
+                    }
                 };
                 let _ = stream.write_all(response.as_bytes()).await;
             }
@@ -120,20 +156,24 @@ impl Jwks {
             url,
             keys,
             fetches,
-            down,
+            mode,
         }
     }
 
-    fn resolver(&self) -> JwtBearerResolver {
-        self.resolver_refreshing_every(Duration::from_millis(200))
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
     }
 
-    fn resolver_refreshing_every(&self, interval: Duration) -> JwtBearerResolver {
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// With the default refetch budget (10 a minute).
+    fn resolver(&self) -> JwtBearerResolver {
         JwtBearerResolver::jwks_url(&self.url)
             .issuer(ISSUER)
             .audience(AUDIENCE)
             .identity_claim("email")
-            .min_refresh_interval(interval)
             .build()
             .expect("resolver")
     }
@@ -175,23 +215,23 @@ async fn rs256_keys_work_too() {
 }
 
 #[tokio::test]
-async fn a_rotated_key_is_fetched_once_on_first_sight() {
+async fn a_key_added_right_after_start_is_accepted_on_first_use() {
     let jwks = Jwks::start(&["key1"]).await;
     let resolver = jwks.resolver();
     resolver
         .resolve(&request(&sign("key1", claims())))
         .await
         .expect("key1");
-    assert_eq!(jwks.fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(jwks.fetches(), 1);
 
-    // The provider rotates: key2 is added, later key1 is retired.
+    // The provider rotates a second later: key2 is added, later key1 is retired.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     jwks.keys.lock().expect("keys").push(jwk("key2"));
-    tokio::time::sleep(Duration::from_millis(250)).await;
     resolver
         .resolve(&request(&sign("key2", claims())))
         .await
-        .expect("key2 after rotation");
-    assert_eq!(jwks.fetches.load(Ordering::SeqCst), 2);
+        .expect("key2 on its first use");
+    assert_eq!(jwks.fetches(), 2);
     // Cached now: no more fetches for either key.
     for kid in ["key1", "key2", "key2"] {
         resolver
@@ -199,31 +239,137 @@ async fn a_rotated_key_is_fetched_once_on_first_sight() {
             .await
             .expect("cached");
     }
-    assert_eq!(jwks.fetches.load(Ordering::SeqCst), 2);
+    assert_eq!(jwks.fetches(), 2);
 }
 
 #[tokio::test]
-async fn unknown_key_ids_cannot_hammer_the_provider() {
+async fn a_thousand_unknown_key_ids_stay_within_the_budget() {
     let jwks = Jwks::start(&["key1"]).await;
-    let resolver = jwks.resolver_refreshing_every(Duration::from_secs(60));
-    // Signed with key2, which the JWKS does not publish.
-    for _ in 0..20 {
-        invalid_because(
-            resolver.resolve(&request(&sign("key2", claims()))).await,
-            "unknown key",
-        );
+    let resolver = Arc::new(jwks.resolver());
+    resolver
+        .resolve(&request(&sign("key1", claims())))
+        .await
+        .expect("key1");
+    let mut tasks = Vec::new();
+    for n in 0..1000 {
+        let resolver = resolver.clone();
+        let token = sign(&format!("forged-{n}"), claims());
+        tasks.push(tokio::spawn(async move {
+            resolver.resolve(&request(&token)).await
+        }));
     }
-    assert_eq!(
-        jwks.fetches.load(Ordering::SeqCst),
-        1,
-        "one fetch per interval"
-    );
+    for task in tasks {
+        invalid_because(task.await.expect("task"), "unknown key");
+    }
+    assert!(jwks.fetches() <= 10, "{} fetches", jwks.fetches());
+    // The known key still works, without a fetch.
+    let before = jwks.fetches();
+    resolver
+        .resolve(&request(&sign("key1", claims())))
+        .await
+        .expect("key1");
+    assert_eq!(jwks.fetches(), before);
+}
+
+#[tokio::test]
+async fn a_provider_that_was_down_at_start_is_used_as_soon_as_it_answers() {
+    let jwks = Jwks::start(&["key1"]).await;
+    jwks.set(DOWN);
+    let resolver = jwks.resolver();
+    assert!(matches!(
+        resolver.resolve(&request(&sign("key1", claims()))).await,
+        Err(ResolveError::Unavailable { .. })
+    ));
+    jwks.set(SERVE);
+    resolver
+        .resolve(&request(&sign("key1", claims())))
+        .await
+        .expect("the provider answers again");
+    assert_eq!(jwks.fetches(), 2);
+}
+
+#[tokio::test]
+async fn while_down_cached_keys_work_and_unknown_keys_are_unavailable() {
+    let jwks = Jwks::start(&["key1"]).await;
+    let resolver = jwks.resolver();
+    resolver
+        .resolve(&request(&sign("key1", claims())))
+        .await
+        .expect("key1");
+    jwks.set(DOWN);
+    for _ in 0..30 {
+        resolver
+            .resolve(&request(&sign("key1", claims())))
+            .await
+            .expect("cached key while down");
+        assert!(matches!(
+            resolver.resolve(&request(&sign("key2", claims()))).await,
+            Err(ResolveError::Unavailable { .. })
+        ));
+    }
+    assert!(jwks.fetches() <= 10, "{} fetches", jwks.fetches());
+}
+
+#[tokio::test]
+async fn redirects_oversized_and_empty_key_sets_keep_the_cached_keys() {
+    let jwks = Jwks::start(&["key1"]).await;
+    let resolver = jwks.resolver();
+    resolver
+        .resolve(&request(&sign("key1", claims())))
+        .await
+        .expect("key1");
+    for mode in [REDIRECT, HUGE] {
+        jwks.set(mode);
+        assert!(
+            matches!(
+                resolver.resolve(&request(&sign("key2", claims()))).await,
+                Err(ResolveError::Unavailable { .. })
+            ),
+            "mode {mode}"
+        );
+        resolver
+            .resolve(&request(&sign("key1", claims())))
+            .await
+            .expect("the cached key survives");
+    }
+    // A key set with nothing usable (empty, or only an encryption key) is not taken.
+    jwks.set(SERVE);
+    let mut encryption_only = jwk("key2");
+    encryption_only["use"] = json!("enc");
+    *jwks.keys.lock().expect("keys") = vec![encryption_only];
+    assert!(matches!(
+        resolver.resolve(&request(&sign("key2", claims()))).await,
+        Err(ResolveError::Unavailable { .. })
+    ));
+    *jwks.keys.lock().expect("keys") = Vec::new();
+    assert!(matches!(
+        resolver.resolve(&request(&sign("key2", claims()))).await,
+        Err(ResolveError::Unavailable { .. })
+    ));
+    resolver
+        .resolve(&request(&sign("key1", claims())))
+        .await
+        .expect("key1 still cached");
+}
+
+#[tokio::test]
+async fn ps256_keys_declared_in_the_jwks_work() {
+    let mut ps = jwk("rsa1");
+    ps["kid"] = json!("ps1");
+    ps["alg"] = json!("PS256");
+    let jwks = Jwks::start(&[]).await;
+    jwks.keys.lock().expect("keys").push(ps);
+    let resolver = jwks.resolver();
+    resolver
+        .resolve(&request(&sign("ps1", claims())))
+        .await
+        .expect("PS256");
 }
 
 #[tokio::test]
 async fn an_unreachable_jwks_is_unavailable() {
     let jwks = Jwks::start(&["key1"]).await;
-    jwks.down.store(true, Ordering::SeqCst);
+    jwks.set(DOWN);
     match jwks
         .resolver()
         .resolve(&request(&sign("key1", claims())))
@@ -234,27 +380,14 @@ async fn an_unreachable_jwks_is_unavailable() {
     }
     // Nothing listening at all.
     let gone = JwtBearerResolver::jwks_url("http://127.0.0.1:9/jwks.json")
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
         .build()
         .expect("resolver");
     assert!(matches!(
         gone.resolve(&request(&sign("key1", claims()))).await,
         Err(ResolveError::Unavailable { .. })
     ));
-}
-
-#[tokio::test]
-async fn cached_keys_keep_working_while_the_jwks_is_down() {
-    let jwks = Jwks::start(&["key1"]).await;
-    let resolver = jwks.resolver();
-    resolver
-        .resolve(&request(&sign("key1", claims())))
-        .await
-        .expect("first");
-    jwks.down.store(true, Ordering::SeqCst);
-    resolver
-        .resolve(&request(&sign("key1", claims())))
-        .await
-        .expect("cached key while down");
 }
 
 #[tokio::test]
@@ -271,6 +404,18 @@ async fn every_wrong_token_is_401_with_a_reason() {
         (with(claims(), "nbf", json!(now() + 3600)), "not valid yet"),
         (with(claims(), "email", json!(null)), "email claim"),
         (with(claims(), "email", json!("")), "email claim"),
+        (
+            with(claims(), "email_verified", json!(false)),
+            "not verified",
+        ),
+        (
+            with(claims(), "email_verified", json!("false")),
+            "not verified",
+        ),
+        (
+            with(claims(), "email_verified", json!(null)),
+            "not verified",
+        ),
     ];
     for (claims, reason) in cases {
         invalid_because(r.resolve(&request(&sign("key1", claims))).await, reason);
@@ -316,15 +461,16 @@ async fn hs256_tokens_cannot_pass_as_jwks_keys() {
 
 #[tokio::test]
 async fn hs256_with_a_shared_secret() {
-    let resolver = JwtBearerResolver::hs256(SecretString::from("app-session-secret"))
+    let resolver = JwtBearerResolver::hs256(SecretString::from(HS_SECRET))
         .audience(AUDIENCE)
+        .issuer(ISSUER)
         .build()
         .expect("resolver");
     chat_token_core::crypto::ensure_jsonwebtoken_provider();
     let good = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims(),
-        &EncodingKey::from_secret(b"app-session-secret"),
+        &EncodingKey::from_secret(HS_SECRET.as_bytes()),
     )
     .expect("sign");
     assert_eq!(
@@ -352,4 +498,128 @@ async fn hs256_with_a_shared_secret() {
             .await,
         Err(ResolveError::MissingCredentials(_))
     ));
+}
+
+const HS_SECRET: &str = "app-session-secret-of-at-least-32-bytes";
+
+#[tokio::test]
+async fn email_verified_true_or_absent_passes() {
+    let jwks = Jwks::start(&["key1"]).await;
+    let r = jwks.resolver();
+    for verified in [json!(true), json!("true")] {
+        r.resolve(&request(&sign(
+            "key1",
+            with(claims(), "email_verified", verified),
+        )))
+        .await
+        .expect("verified");
+    }
+    // `sub` as the identity: email_verified does not matter.
+    let by_sub = JwtBearerResolver::jwks_url(&jwks.url)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .build()
+        .expect("resolver");
+    by_sub
+        .resolve(&request(&sign(
+            "key1",
+            with(claims(), "email_verified", json!(false)),
+        )))
+        .await
+        .expect("sub identity");
+}
+
+#[tokio::test]
+async fn a_crit_header_is_refused() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let jwks = Jwks::start(&["key1"]).await;
+    let token = sign("key1", claims());
+    let mut header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').next().expect("header"))
+            .expect("b64"),
+    )
+    .expect("json");
+    header["crit"] = json!(["exp-ext"]);
+    header["exp-ext"] = json!(1);
+    chat_token_core::crypto::ensure_jsonwebtoken_provider();
+    // Signed again over the new header, so that only `crit` can be the reason.
+    let key = EncodingKey::from_ec_pem(pem("key1")).expect("ec key");
+    let head = URL_SAFE_NO_PAD.encode(header.to_string());
+    let body = token.split('.').nth(1).expect("payload");
+    let signing_input = format!("{head}.{body}");
+    let signature =
+        jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, Algorithm::ES256).expect("sign");
+    let forged = format!("{signing_input}.{signature}");
+    invalid_because(jwks.resolver().resolve(&request(&forged)).await, "crit");
+}
+
+#[test]
+fn audience_and_issuer_are_required_unless_waived() {
+    let secret = || SecretString::from(HS_SECRET);
+    assert_eq!(
+        JwtBearerResolver::hs256(secret())
+            .issuer(ISSUER)
+            .build()
+            .unwrap_err(),
+        JwtConfigError::MissingAudience
+    );
+    assert_eq!(
+        JwtBearerResolver::hs256(secret())
+            .audience(AUDIENCE)
+            .build()
+            .unwrap_err(),
+        JwtConfigError::MissingIssuer
+    );
+    assert!(
+        JwtBearerResolver::hs256(secret())
+            .insecure_any_audience()
+            .insecure_any_issuer()
+            .build()
+            .is_ok()
+    );
+    assert_eq!(
+        JwtBearerResolver::hs256(SecretString::from("short-secret"))
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .build()
+            .unwrap_err(),
+        JwtConfigError::ShortSecret { len: 12 }
+    );
+}
+
+#[test]
+fn jwks_urls_must_be_https_or_loopback() {
+    let build = |url: &str| {
+        JwtBearerResolver::jwks_url(url)
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .build()
+            .map(|_| ())
+    };
+    for ok in [
+        "https://login.example.test/.well-known/jwks.json",
+        "http://127.0.0.1:8080/jwks.json",
+        "http://localhost/jwks.json",
+        "http://[::1]:9/jwks.json",
+    ] {
+        assert_eq!(build(ok), Ok(()), "{ok}");
+    }
+    for bad in [
+        "http://login.example.test/jwks.json",
+        "http://10.0.0.5/jwks.json",
+        "http://169.254.169.254/latest/meta-data",
+        "ftp://login.example.test/jwks.json",
+        "file:///etc/passwd",
+        "https://user:hunter2@login.example.test/jwks.json",
+        "not a url",
+    ] {
+        let err = build(bad).unwrap_err();
+        assert!(
+            matches!(err, JwtConfigError::JwksUrl { .. }),
+            "{bad}: {err}"
+        );
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
 }

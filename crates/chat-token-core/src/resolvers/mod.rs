@@ -1,9 +1,15 @@
 //! Ready resolvers: [`StaticUsers`] (bearer tokens from a table), [`TrustedHeader`]
-//! (behind an authenticating proxy) and, in [`crate::JwtBearerResolver`], the identity
-//! provider's JWTs.
+//! (behind an authenticating proxy) and [`JwtBearerResolver`] (the identity provider's
+//! JWTs).
 
+mod jwt_bearer;
 mod static_users;
 mod trusted_header;
 
+#[cfg(feature = "jwks")]
+pub use jwt_bearer::HttpJwks;
+pub use jwt_bearer::{
+    JwksSource, JwtBearerBuilder, JwtBearerResolver, JwtConfigError, MIN_HS256_SECRET_LEN,
+};
 pub use static_users::{MIN_STATIC_TOKEN_LEN, StaticUsers, UsersParseError};
 pub use trusted_header::{BROAD_PROXY_PREFIX, TrustedHeader, TrustedHeaderError};

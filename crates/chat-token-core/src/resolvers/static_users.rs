@@ -337,9 +337,11 @@ mod tests {
     #[tokio::test]
     async fn resolves_bearer_tokens() {
         let users: StaticUsers = format!("{T1}=alice").parse().unwrap();
-        let ok = IncomingRequest::new("GET", "/").with_header("authorization", format!("Bearer {T1}"));
+        let ok =
+            IncomingRequest::new("GET", "/").with_header("authorization", format!("Bearer {T1}"));
         assert_eq!(users.resolve(&ok).await.unwrap().identity(), "alice");
-        let bad = IncomingRequest::new("GET", "/").with_header("authorization", format!("Bearer {T2}"));
+        let bad =
+            IncomingRequest::new("GET", "/").with_header("authorization", format!("Bearer {T2}"));
         assert!(matches!(
             users.resolve(&bad).await,
             Err(ResolveError::InvalidCredentials(_))

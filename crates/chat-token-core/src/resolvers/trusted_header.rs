@@ -151,7 +151,9 @@ mod tests {
             "alice"
         );
         assert!(matches!(
-            resolver.resolve(&from("10.0.0.2:4000", Some("alice"))).await,
+            resolver
+                .resolve(&from("10.0.0.2:4000", Some("alice")))
+                .await,
             Err(ResolveError::InvalidCredentials(_))
         ));
         assert!(matches!(
@@ -167,9 +169,18 @@ mod tests {
         let net: IpNet = "::ffff:10.9.9.9".parse().unwrap();
         let resolver = TrustedHeader::try_new("X-Forwarded-User", [net]).unwrap();
         for peer in ["10.9.9.9:1", "[::ffff:10.9.9.9]:1"] {
-            assert!(resolver.resolve(&from(peer, Some("a"))).await.is_ok(), "{peer}");
+            assert!(
+                resolver.resolve(&from(peer, Some("a"))).await.is_ok(),
+                "{peer}"
+            );
         }
-        for peer in ["127.0.0.1:1", "10.9.9.8:1", "1.2.3.4:1", "[::1]:1", "[::ffff:127.0.0.1]:1"] {
+        for peer in [
+            "127.0.0.1:1",
+            "10.9.9.8:1",
+            "1.2.3.4:1",
+            "[::1]:1",
+            "[::ffff:127.0.0.1]:1",
+        ] {
             assert!(
                 matches!(
                     resolver.resolve(&from(peer, Some("mallory"))).await,
