@@ -170,3 +170,65 @@ bad_inputs! {
     http10_request: format!("GET /token HTTP/1.0\r\nAuthorization: Bearer {ALICE}\r\n\r\n").into_bytes() => Expect::Token;
     absolute_form_target: raw("GET", "http://localhost/token", &[&bearer_alice()], b"") => Expect::Token;
 }
+
+/// Starts `H` with a service that trusts `X-Forwarded-User` from `proxies`, sends it from
+/// the test client (peer 127.0.0.1) and checks the answer.
+fn check_proxy<H: Harness>(proxies: &[&str], expect: Expect) {
+    crate::logs::install();
+    let server = H::start(crate::fixtures::proxy_service(proxies));
+    let r = crate::http::send(
+        server.addr,
+        "GET",
+        "/token",
+        &[("X-Forwarded-User", b"alice")],
+        b"",
+    );
+    verify(&r, expect, &format!("trusted proxies {proxies:?}"));
+}
+
+macro_rules! proxy_forms {
+    ($($name:ident: $proxies:expr => $expect:expr;)*) => {
+        $(
+            #[doc = concat!("Trusted-proxy address form `", stringify!($name), "`.")]
+            pub fn $name<H: Harness>() {
+                check_proxy::<H>(&$proxies, $expect);
+            }
+        )*
+    };
+}
+
+// The client is 127.0.0.1. Only a network that holds it, in whatever form it is
+// written, lets its user header through.
+proxy_forms! {
+    proxy_mapped_other_address: ["::ffff:10.9.9.9"] => Expect::Error(401, "invalid_credentials");
+    proxy_mapped_client_address: ["::ffff:127.0.0.1"] => Expect::Token;
+    proxy_mapped_client_network: ["::ffff:127.0.0.0/104"] => Expect::Token;
+    proxy_mapped_other_network: ["::ffff:10.0.0.0/104"] => Expect::Error(401, "invalid_credentials");
+    proxy_ipv6_loopback_only: ["::1"] => Expect::Error(401, "invalid_credentials");
+    proxy_ipv6_network_over_mapped_space: ["::/64"] => Expect::Error(401, "invalid_credentials");
+    proxy_neighbour_address: ["127.0.0.2"] => Expect::Error(401, "invalid_credentials");
+    proxy_client_among_others: ["10.9.9.9", "::ffff:127.0.0.1/128"] => Expect::Token;
+}
+
+/// A connection that sends half a header line and then nothing holds no other request
+/// up: good requests on other connections keep getting tokens while it stays open.
+pub fn slow_header_does_not_block_good_requests<H: Harness>() {
+    use std::io::Write as _;
+    let (server, _) = crate::cases::start_server::<H>();
+    let mut idle: Vec<std::net::TcpStream> = Vec::new();
+    for _ in 0..8 {
+        let mut stream = std::net::TcpStream::connect(server.addr).expect("connect");
+        stream
+            .write_all(b"GET /token HTTP/1.1\r\nHost: localhost\r\nAuthor")
+            .expect("half a header");
+        idle.push(stream);
+    }
+    for _ in 0..5 {
+        let r = get(server.addr, "/token", Some(ALICE));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["identity"], "alice");
+    }
+    drop(idle);
+    let again = get(server.addr, "/token", Some(ALICE));
+    assert_eq!(again.status, 200);
+}

@@ -57,7 +57,11 @@ macro_rules! suite {
                 post_empty_body, get_with_body, query_identity_ignored, query_2kb,
                 query_percent_encoded, query_empty, path_trailing_slash, path_upper_case,
                 path_nul_escape, path_dot_segments, path_suffix, path_sub_resource,
-                http10_request, absolute_form_target
+                http10_request, absolute_form_target, proxy_mapped_other_address,
+                proxy_mapped_client_address, proxy_mapped_client_network,
+                proxy_mapped_other_network, proxy_ipv6_loopback_only,
+                proxy_ipv6_network_over_mapped_space, proxy_neighbour_address,
+                proxy_client_among_others, slow_header_does_not_block_good_requests
             );
         }
     };
