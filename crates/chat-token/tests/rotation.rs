@@ -1,6 +1,9 @@
-//! Key rotation without downtime: `chat-token serve` reads `TWILIO_API_SECRET_FILE`,
-//! reloads it on SIGHUP while requests keep coming, and keeps the old credentials when
-//! the new file is bad. Measured: every request across both reloads succeeds.
+//! Key rotation without downtime: `chat-token serve` reads `TWILIO_API_KEY_FILE` and
+//! `TWILIO_API_SECRET_FILE`, reloads both on SIGHUP while requests keep coming, and keeps
+//! the current credentials when the new files are bad, or when only the secret changed
+//! (a Twilio API key's secret never changes: a new secret belongs to a new key SID).
+//! Measured: every request across the reloads succeeds, each token's `iss` is the key
+//! SID whose secret signed it.
 
 #![cfg(unix)]
 
@@ -16,6 +19,9 @@ use chat_token_core::{SecretString, SignatureCheck, inspect};
 
 const OLD: &str = "old-secret-0000000000000000000000";
 const NEW: &str = "new-secret-1111111111111111111111";
+const OLD_KEY: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const NEW_KEY: &str = "SKcccccccccccccccccccccccccccccccc";
+const USER: &str = "user-token-0123456789";
 
 /// `GET /token` with the user's bearer token: (status, body).
 fn get_token(addr: SocketAddr) -> (u16, String) {
@@ -23,7 +29,7 @@ fn get_token(addr: SocketAddr) -> (u16, String) {
         addr,
         "GET",
         "/token",
-        &[("Authorization", "Bearer user-tok")],
+        &[("Authorization", &format!("Bearer {USER}"))],
     );
     (reply.status, reply.body)
 }
@@ -31,10 +37,14 @@ fn get_token(addr: SocketAddr) -> (u16, String) {
 fn signed_with(body: &str) -> Option<&'static str> {
     let json: serde_json::Value = serde_json::from_str(body).ok()?;
     let jwt = json["token"].as_str()?;
-    [OLD, NEW].into_iter().find(|secret| {
-        inspect(jwt, Some(&SecretString::from(*secret)), 1_800_000_000)
-            .is_ok_and(|i| i.signature() == SignatureCheck::Valid)
-    })
+    [(OLD, OLD_KEY), (NEW, NEW_KEY)]
+        .into_iter()
+        .find(|(secret, key)| {
+            inspect(jwt, Some(&SecretString::from(*secret)), 1_800_000_000).is_ok_and(|i| {
+                i.signature() == SignatureCheck::Valid && i.claims()["iss"] == *key
+            })
+        })
+        .map(|(secret, _)| secret)
 }
 
 fn write_secret(path: &std::path::Path, content: &str) {
@@ -54,24 +64,27 @@ fn hup(pid: u32) {
 }
 
 #[test]
-fn sighup_rotates_the_secret_without_failing_a_request() {
+fn sighup_rotates_the_key_and_secret_without_failing_a_request() {
     let dir = std::env::temp_dir().join(format!("chat-token-rotation-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let secret_file = dir.join("api-secret");
+    let key_file = dir.join("api-key");
     write_secret(&secret_file, &format!("{OLD}\n"));
+    write_secret(&key_file, &format!("{OLD_KEY}\n"));
 
     let secret_path = secret_file.to_string_lossy().into_owned();
+    let key_path = key_file.to_string_lossy().into_owned();
     let mut server = common::serve(
         &[],
         &[
             ("TWILIO_ACCOUNT_SID", "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
-            ("TWILIO_API_KEY", "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
+            ("TWILIO_API_KEY_FILE", &key_path),
             ("TWILIO_API_SECRET_FILE", &secret_path),
             (
                 "TWILIO_CHAT_SERVICE_SID",
                 "ISdddddddddddddddddddddddddddddddd",
             ),
-            ("CHAT_TOKEN_USERS", "user-tok=alice"),
+            ("CHAT_TOKEN_USERS", &format!("{USER}=alice")),
         ],
     );
     let (addr, pid, log) = (server.addr, server.child.id(), server.log.clone());
@@ -110,7 +123,13 @@ fn sighup_rotates_the_secret_without_failing_a_request() {
 
     wait_for(OLD);
     std::thread::sleep(Duration::from_millis(300));
+    // Only the secret changes: refused, the old key and secret stay.
     write_secret(&secret_file, &format!("{NEW}\n"));
+    hup(pid);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(latest(), Some(OLD));
+    // The real rotation: the new key SID with its secret.
+    write_secret(&key_file, &format!("{NEW_KEY}\n"));
     hup(pid);
     wait_for(NEW);
     std::thread::sleep(Duration::from_millis(300));
@@ -151,6 +170,10 @@ fn sighup_rotates_the_secret_without_failing_a_request() {
     assert!(text.contains("credentials reloaded"), "{text}");
     assert!(text.contains("keeping the current ones"), "{text}");
     assert!(text.contains("TWILIO_API_SECRET is empty"), "{text}");
+    assert!(
+        text.contains("the API key secret changed but the API key SID did not"),
+        "{text}"
+    );
     for secret in [OLD, NEW] {
         assert!(!text.contains(secret), "a secret was logged");
     }
