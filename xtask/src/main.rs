@@ -1,7 +1,8 @@
 //! Project automation: `cargo xtask <command>`.
 //!
 //! - `ci`: everything CI checks (fmt, clippy, tests with each crypto backend and both,
-//!   conformance, smoke, the browser test, cargo-deny, docs). `.ci/run` calls this.
+//!   conformance, smoke, the browser test, cargo-deny, docs, packaging, the MSRV).
+//!   `.ci/run` calls this.
 //! - `browser`: the development console clicked through in headless Chromium.
 //! - `deny`: licences, bans and sources with cargo-deny (installed when missing).
 //! - `golden`: regenerates `crates/chat-token-core/tests/data/golden.jsonl` with Twilio's
@@ -12,6 +13,9 @@
 //!   writes `BENCHMARKS.md`.
 //! - `soak [--secs N]`: each adapter under mixed good and failing traffic; reports
 //!   statuses, connection errors and RSS.
+//! - `package`: packages every publishable crate and builds each from its package.
+//! - `msrv`: checks the workspace with the declared `rust-version` (installed with rustup
+//!   when missing), in `target/msrv`.
 //! - `smoke`: starts the three examples and `chat-token serve` as the README says and
 //!   checks that they answer the same requests the same way.
 
@@ -26,6 +30,8 @@ mod bench;
 mod browser;
 #[path = "../../crates/chat-token-core/tests/support/case.rs"]
 mod case;
+mod msrv;
+mod package;
 #[path = "../../crates/chat-token-core/tests/support/rng.rs"]
 mod rng;
 mod smoke;
@@ -42,6 +48,8 @@ fn main() -> Result<()> {
         Some("golden") => golden(&root),
         Some("smoke") => smoke::run(&root),
         Some("deny") => deny(),
+        Some("package") => package::run(&root),
+        Some("msrv") => msrv::run(&root),
         Some("browser") => browser::run(&root),
         Some("soak") => soak::run(&root, flag(&args, "--secs")?.unwrap_or(60)),
         Some("bench") => bench::run(&root, args.iter().any(|a| a == "--quick")),
@@ -52,7 +60,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | browser | bench [--quick] | soak [--secs N]>"
+                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | browser | package | msrv | bench [--quick] | soak [--secs N]>"
             );
             std::process::exit(2);
         }
@@ -153,6 +161,8 @@ fn ci() -> Result<()> {
     run(cargo()
         .args(["doc", "--workspace", "--no-deps"])
         .env("RUSTDOCFLAGS", "-D warnings"))?;
+    package::run(&workspace_root())?;
+    msrv::run(&workspace_root())?;
     eprintln!("xtask ci: all checks passed");
     Ok(())
 }
