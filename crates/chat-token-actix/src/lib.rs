@@ -4,6 +4,10 @@
 mod extract;
 mod route;
 
-pub use chat_token_core::{DEFAULT_TOKEN_PATH, TokenService};
+pub use chat_token_core::{
+    DEFAULT_TOKEN_PATH, HttpReply, IncomingRequest, Rejection, ResolveError, Resolved, TokenService,
+};
 pub use extract::{ResolvedIdentity, TokenRejection};
-pub use route::{configure, configure_at, token_endpoint};
+pub use route::{
+    TokenReply, configure, configure_at, configure_with, configure_with_at, token_endpoint,
+};

@@ -4,8 +4,13 @@ use std::borrow::Cow;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
-use chat_token_core::{DEFAULT_TOKEN_PATH, HttpReply, IncomingRequest, Rejection, TokenService};
+use std::future::Future;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder, web};
+use chat_token_core::{
+    DEFAULT_TOKEN_PATH, HttpReply, IncomingRequest, Rejection, ResolveError, Resolved, TokenService,
+};
 
 /// What to add when no [`TokenService`] is registered; logged with the 500.
 pub(crate) const HOW_TO_REGISTER: &str =
@@ -74,4 +79,98 @@ pub(crate) fn render(reply: HttpReply) -> HttpResponse {
         }
     }
     response.body(reply.body)
+}
+
+/// The token route at [`DEFAULT_TOKEN_PATH`], the caller identified by the app's own
+/// login: `E` is any extractor the app already uses (`actix_session::Session`,
+/// `actix_identity::Identity`, its own), and `identify` turns it into the
+/// identification, async (a database lookup, say). When `E` itself fails, a 5xx error
+/// is answered 500 `internal` (logged), a 403 `forbidden`, anything else 401
+/// `missing_credentials`. `identify`'s errors map as a resolver's do; the resolve
+/// timeout and the panic guard apply to both.
+///
+/// ```
+/// use actix_web::{App, HttpRequest, web};
+/// use chat_token_actix::{ResolveError, Resolved, TokenService};
+///
+/// // The app's own login: here, a header set by an earlier middleware.
+/// async fn identify(req: HttpRequest) -> Result<Resolved, ResolveError> {
+///     match req.headers().get("x-demo-user").and_then(|v| v.to_str().ok()) {
+///         Some(user) => Ok(Resolved::new(user)),
+///         None => Err(ResolveError::missing("sign in first")),
+///     }
+/// }
+///
+/// fn app(service: TokenService) {
+///     let _ = App::new()
+///         .app_data(web::Data::new(service))
+///         .configure(chat_token_actix::configure_with(identify));
+/// }
+/// ```
+pub fn configure_with<E, F, Fut>(identify: F) -> impl FnOnce(&mut web::ServiceConfig)
+where
+    E: FromRequest + 'static,
+    F: Fn(E) -> Fut + Clone + 'static,
+    Fut: Future<Output = Result<Resolved, ResolveError>> + 'static,
+{
+    configure_with_at(DEFAULT_TOKEN_PATH, identify)
+}
+
+/// As [`configure_with`], at `path` (and `path/`).
+pub fn configure_with_at<E, F, Fut>(path: &str, identify: F) -> impl FnOnce(&mut web::ServiceConfig)
+where
+    E: FromRequest + 'static,
+    F: Fn(E) -> Fut + Clone + 'static,
+    Fut: Future<Output = Result<Resolved, ResolveError>> + 'static,
+{
+    let path = path.trim_end_matches('/').to_owned();
+    move |cfg| {
+        for path in [path.clone(), format!("{path}/")] {
+            let identify = identify.clone();
+            cfg.service(
+                web::resource(path).default_service(web::to(move |req: HttpRequest| {
+                    let identify = identify.clone();
+                    async move { login_endpoint(req, identify).await }
+                })),
+            );
+        }
+    }
+}
+
+async fn login_endpoint<E, F, Fut>(req: HttpRequest, identify: F) -> HttpResponse
+where
+    E: FromRequest,
+    F: Fn(E) -> Fut,
+    Fut: Future<Output = Result<Resolved, ResolveError>>,
+{
+    let Some(service) = service(&req) else {
+        return render(Rejection::not_configured(HOW_TO_REGISTER).reply());
+    };
+    let incoming = snapshot(&req);
+    let outcome = async {
+        let extracted = E::from_request(&req, &mut Payload::None)
+            .await
+            .map_err(|err| {
+                let err: actix_web::Error = err.into();
+                err.as_response_error().status_code().as_u16()
+            });
+        match extracted {
+            Ok(extracted) => identify(extracted).await,
+            Err(status) => Err(ResolveError::from_login_status(status)),
+        }
+    };
+    render(service.answer(&incoming, outcome).await)
+}
+
+/// The core's reply as an actix-web response: what a hand-written handler returns after
+/// [`TokenService::answer`].
+#[derive(Debug, Clone)]
+pub struct TokenReply(pub HttpReply);
+
+impl Responder for TokenReply {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, _req: &HttpRequest) -> HttpResponse {
+        render(self.0)
+    }
 }

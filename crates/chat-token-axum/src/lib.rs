@@ -4,6 +4,8 @@
 mod extract;
 mod route;
 
-pub use chat_token_core::{DEFAULT_TOKEN_PATH, TokenService};
+pub use chat_token_core::{
+    DEFAULT_TOKEN_PATH, HttpReply, IncomingRequest, Rejection, ResolveError, Resolved, TokenService,
+};
 pub use extract::{ResolvedIdentity, TokenRejection};
-pub use route::{router, router_at, token_endpoint};
+pub use route::{TokenReply, router, router_at, router_with, router_with_at, token_endpoint};

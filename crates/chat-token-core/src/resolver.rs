@@ -193,4 +193,18 @@ impl ResolveError {
     pub fn internal(message: impl Into<Cow<'static, str>>) -> Self {
         Self::Internal(message.into())
     }
+
+    /// The answer for an app's own login extractor or guard that refused the request
+    /// with HTTP `status`: 403 stays `Forbidden`; a 5xx (the session store is down, the
+    /// session layer is missing) is `Internal`, logged; anything else means nobody is
+    /// signed in, `MissingCredentials`. The adapters' framework-native routes use it.
+    pub fn from_login_status(status: u16) -> Self {
+        match status {
+            403 => Self::forbidden("this user may not have a token"),
+            500..=599 => Self::internal(format!(
+                "the app's login extractor or guard failed with HTTP {status}"
+            )),
+            _ => Self::missing("no user is signed in; sign in first"),
+        }
+    }
 }

@@ -6,8 +6,15 @@
 //! `Retry-After` and `Cache-Control` headers, and both JSON bodies. Adapters only copy
 //! the request in and the reply out.
 //!
-//! The resolver runs under a timeout (a hung backend becomes 503 `unavailable`) and a
-//! panic guard (a panicking resolver becomes 500 `internal`, and the server keeps going).
+//! One step answers every token request, [`TokenService::answer`]: this request, and
+//! the outcome of identifying its caller, in, the reply out (405, CORS, user policy,
+//! minting, metrics, spans, bodies and headers). The outcome is a future, awaited only
+//! once the method and CORS checks have passed: [`TokenService::handle`] passes the
+//! resolver's, the adapters' framework-native routes pass the app's own login (a
+//! session, an extractor, a guard), and a hand-written handler may pass its own.
+//!
+//! The identification runs under a timeout (a hung backend becomes 503 `unavailable`)
+//! and a panic guard (a panic becomes 500 `internal`, and the server keeps going).
 //! Internal details go to `tracing`, never into a reply.
 
 use std::borrow::Cow;
@@ -256,7 +263,8 @@ pub struct TokenPolicy {
 
 struct Inner {
     metrics: Metrics,
-    resolver: Arc<dyn IdentityResolver>,
+    /// `None` when identity only ever comes from the app's own login.
+    resolver: Option<Arc<dyn IdentityResolver>>,
     /// Replaceable at run time (key rotation) without stopping requests.
     issuer: ArcSwap<TokenIssuer>,
     policy: TokenPolicy,
@@ -304,7 +312,7 @@ impl fmt::Debug for TokenService {
 
 /// Builds a [`TokenService`].
 pub struct TokenServiceBuilder {
-    resolver: Arc<dyn IdentityResolver>,
+    resolver: Option<Arc<dyn IdentityResolver>>,
     issuer: TokenIssuer,
     grants: Option<Vec<Grant>>,
     ttl: u64,
@@ -429,8 +437,19 @@ impl TokenService {
         issuer: TokenIssuer,
         resolver: Arc<dyn IdentityResolver>,
     ) -> TokenServiceBuilder {
+        let mut builder = Self::without_resolver(issuer);
+        builder.resolver = Some(resolver);
+        builder
+    }
+
+    /// Starts a builder for a service whose callers are identified only by the app's
+    /// own login, through the adapters' framework-native routes (or
+    /// [`answer`](Self::answer) in a hand-written handler). [`handle`](Self::handle) and
+    /// [`authenticate`](Self::authenticate) on such a service answer 500 `internal` and
+    /// log that no resolver is configured.
+    pub fn without_resolver(issuer: TokenIssuer) -> TokenServiceBuilder {
         TokenServiceBuilder {
-            resolver,
+            resolver: None,
             issuer,
             grants: None,
             ttl: crate::token::DEFAULT_TTL,
@@ -458,16 +477,44 @@ impl TokenService {
         tracing::info!("token issuer replaced; new tokens use the new credentials");
     }
 
+    /// The resolver's answer for `req`, as a future that [`identify`](Self::identify)
+    /// and [`answer`](Self::answer) take.
+    async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
+        match &self.inner.resolver {
+            Some(resolver) => resolver.resolve(req).await,
+            None => Err(ResolveError::internal(
+                "this TokenService was built without a resolver: it answers only through the adapter's framework-native token route, where the app's own login identifies the caller",
+            )),
+        }
+    }
+
     /// Runs the resolver on `req` (with timeout and panic guard) and checks the identity.
     /// Adapters' `ResolvedIdentity` extractors call this.
     pub async fn authenticate(&self, req: &IncomingRequest) -> Result<Resolved, Rejection> {
+        self.identify(req, self.resolve(req)).await
+    }
+
+    /// Awaits `outcome`, the identification of `req`'s caller by any means (a resolver,
+    /// the app's session), under the resolve timeout and a panic guard, records the
+    /// metrics and span, and checks the identity.
+    pub async fn identify<F>(
+        &self,
+        req: &IncomingRequest,
+        outcome: F,
+    ) -> Result<Resolved, Rejection>
+    where
+        F: std::future::Future<Output = Result<Resolved, ResolveError>>,
+    {
         let span = tracing::debug_span!(
             "resolve",
             identity = tracing::field::Empty,
             outcome = tracing::field::Empty
         );
         let started = std::time::Instant::now();
-        let result = self.authenticate_inner(req).instrument(span.clone()).await;
+        let result = self
+            .identify_inner(req, outcome)
+            .instrument(span.clone())
+            .await;
         self.inner.metrics.resolved_in(started.elapsed());
         match &result {
             Ok(resolved) => {
@@ -482,10 +529,16 @@ impl TokenService {
         result
     }
 
-    async fn authenticate_inner(&self, req: &IncomingRequest) -> Result<Resolved, Rejection> {
+    async fn identify_inner<F>(
+        &self,
+        req: &IncomingRequest,
+        outcome: F,
+    ) -> Result<Resolved, Rejection>
+    where
+        F: std::future::Future<Output = Result<Resolved, ResolveError>>,
+    {
         let policy = &self.inner.policy;
-        let mut call =
-            std::pin::pin!(AssertUnwindSafe(self.inner.resolver.resolve(req)).catch_unwind());
+        let mut call = std::pin::pin!(AssertUnwindSafe(outcome).catch_unwind());
         // Most resolvers answer at once (a table lookup, a header): poll once before
         // arming the timer, so that they pay nothing for the timeout.
         let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
@@ -547,6 +600,40 @@ impl TokenService {
     /// `Access-Control-Request-Method`) is answered 204 (allowed origin) or 403, and
     /// every other answer to an allowed origin carries its CORS headers.
     pub async fn handle(&self, req: &IncomingRequest) -> HttpReply {
+        self.answer(req, self.resolve(req)).await
+    }
+
+    /// Answers one request to the token endpoint whose caller `outcome` identifies: the
+    /// one step behind [`handle`](Self::handle), the adapters' framework-native routes
+    /// and hand-written handlers. `outcome` is awaited only for GET and POST (after the
+    /// CORS preflight), under the resolve timeout and a panic guard; then the user
+    /// policy, minting, metrics and the reply, with CORS headers.
+    ///
+    /// ```
+    /// use chat_token_core::{Credentials, IncomingRequest, Resolved, TokenIssuer, TokenService};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let issuer = TokenIssuer::new(Credentials::try_new(
+    ///     "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    ///     "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+    ///     "not-a-real-secret-for-docs",
+    /// )?);
+    /// let service = TokenService::without_resolver(issuer).build()?;
+    /// // The app's own login said who this is.
+    /// let req = IncomingRequest::new("GET", "/token");
+    /// let reply = service.answer(&req, async { Ok(Resolved::new("alice")) }).await;
+    /// assert_eq!(reply.status, 200);
+    /// let reply = service
+    ///     .answer(&IncomingRequest::new("DELETE", "/token"), async { Ok(Resolved::new("alice")) })
+    ///     .await;
+    /// assert_eq!(reply.status, 405);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn answer<F>(&self, req: &IncomingRequest, outcome: F) -> HttpReply
+    where
+        F: std::future::Future<Output = Result<Resolved, ResolveError>>,
+    {
         let cors = self.inner.policy.cors.as_ref();
         let origin = req.header("origin");
         if let (Some(cors), Some(origin), "OPTIONS") = (cors, origin, req.method())
@@ -569,8 +656,8 @@ impl TokenService {
             self.inner.metrics.error(ErrorCode::MethodNotAllowed);
             Rejection::method_not_allowed().reply()
         } else {
-            match self.authenticate(req).await {
-                Ok(resolved) => self.issue_for(Some(req), &resolved),
+            match self.identify(req, outcome).await {
+                Ok(resolved) => self.mint_reply(req, &resolved),
                 Err(rejection) => rejection.reply(),
             }
         };
@@ -580,14 +667,9 @@ impl TokenService {
         reply
     }
 
-    /// Mints the token for an already resolved user and renders the 200 reply.
-    pub fn issue(&self, resolved: &Resolved) -> HttpReply {
-        self.issue_for(None, resolved)
-    }
-
-    /// As [`issue`](Self::issue), with the request at hand for the user policy's device
-    /// header.
-    pub fn issue_for(&self, req: Option<&IncomingRequest>, resolved: &Resolved) -> HttpReply {
+    /// Mints the token for an identified user and renders the 200 reply (or the 403 of
+    /// the user policy, or a logged 500). Only [`answer`](Self::answer) calls it.
+    fn mint_reply(&self, req: &IncomingRequest, resolved: &Resolved) -> HttpReply {
         let policy = &self.inner.policy;
         let token = match resolved.grants() {
             None => policy.template.clone(),
@@ -599,7 +681,7 @@ impl TokenService {
         .ttl(resolved.ttl().unwrap_or(policy.ttl));
         let token = match &policy.users {
             None => token,
-            Some(users) => match users.apply(req, resolved, token) {
+            Some(users) => match users.apply(Some(req), resolved, token) {
                 Decision::Mint(token) => token,
                 Decision::Deny => {
                     self.inner.metrics.error(ErrorCode::Forbidden);

@@ -91,3 +91,11 @@ fn json_catcher<'r>(status: Status, req: &'r Request<'_>) -> BoxFuture<'r> {
         });
     Box::pin(async move { Ok(render(rejection.reply())) })
 }
+
+/// A route that takes `Result<ResolvedIdentity, TokenRejection>` answers the rejection
+/// itself, as the JSON error of the token endpoint, without any catcher.
+impl<'r> rocket::response::Responder<'r, 'static> for TokenRejection {
+    fn respond_to(self, _req: &'r Request<'_>) -> rocket::response::Result<'static> {
+        Ok(render(self.0.reply()))
+    }
+}

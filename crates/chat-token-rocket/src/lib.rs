@@ -4,6 +4,10 @@
 mod extract;
 mod route;
 
-pub use chat_token_core::{DEFAULT_TOKEN_PATH, TokenService};
+pub use chat_token_core::{
+    DEFAULT_TOKEN_PATH, HttpReply, IncomingRequest, Rejection, ResolveError, Resolved, TokenService,
+};
 pub use extract::{ResolvedIdentity, TokenRejection, catchers};
-pub use route::{TokenEndpoint, routes, routes_at};
+pub use route::{
+    LoginEndpoint, TokenEndpoint, TokenReply, routes, routes_at, routes_with, routes_with_at,
+};
