@@ -3,11 +3,30 @@
 use std::io::Read as _;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use chat_token_core::{
-    Clock as _, ENV_API_SECRET, MAX_TOKEN_LEN, SecretString, SignatureCheck, inspect,
+    Clock as _, ENV_API_SECRET, ENV_API_SECRET_FILE, MAX_TOKEN_LEN, SignatureCheck, inspect,
 };
 use clap::Args;
+
+use crate::secrets;
+
+/// Exit status: Twilio would accept the token (signature checked and valid, no problem).
+pub const EXIT_ACCEPTED: u8 = 0;
+/// Exit status: Twilio would refuse the token (a problem found, a bad signature included).
+pub const EXIT_REFUSED: u8 = 1;
+/// Exit status: no problem found in the claims, but the signature was not checked
+/// because no secret was given; a forged token looks like this.
+pub const EXIT_NOT_CHECKED: u8 = 3;
+
+/// The exit statuses, as the help text shows them.
+pub const EXIT_CODES_HELP: &str = "\
+Exit status:
+  0  Twilio would accept the token: the signature was checked and is valid, and no problem was found
+  1  Twilio would refuse the token (each problem is listed with Twilio's error code)
+  2  error: not a token, unreadable input, or a bad TWILIO_API_SECRET / TWILIO_API_SECRET_FILE
+  3  no problem found in the claims, but the signature was NOT checked (neither TWILIO_API_SECRET
+     nor TWILIO_API_SECRET_FILE is set), so the token may be forged";
 
 /// Flags of `chat-token inspect`.
 #[derive(Debug, Args)]
@@ -19,7 +38,7 @@ pub struct InspectArgs {
     token: String,
 }
 
-/// Runs `chat-token inspect`: exit 0 when Twilio would accept the token, 1 when not.
+/// Runs `chat-token inspect`; the exit status is one of [`EXIT_CODES_HELP`]'s.
 pub fn run(args: InspectArgs) -> Result<ExitCode> {
     let token = if args.token == "-" {
         let mut buf = String::new();
@@ -31,11 +50,13 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     } else {
         args.token
     };
-    let secret = match std::env::var(ENV_API_SECRET) {
-        Ok(s) if !s.is_empty() => Some(SecretString::from(s)),
-        Ok(_) | Err(std::env::VarError::NotPresent) => None,
-        Err(std::env::VarError::NotUnicode(_)) => bail!("{ENV_API_SECRET} is not valid UTF-8"),
-    };
+    let secret = secrets::api_secret_from_env()?;
+    if let Some(warning) = secrets::secret_file_warning() {
+        secrets::print_warning(&warning);
+    }
+    if secret.as_ref().is_some_and(secrets::looks_like_auth_token) {
+        secrets::print_warning(secrets::AUTH_TOKEN_WARNING);
+    }
     let now = args
         .now
         .unwrap_or_else(|| chat_token_core::SystemClock.now());
@@ -48,22 +69,25 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     match inspection.signature() {
         SignatureCheck::Valid => println!("signature: valid"),
         SignatureCheck::Invalid => println!("signature: INVALID"),
-        SignatureCheck::NotChecked => {
-            println!("signature: not checked (set {ENV_API_SECRET} to check it)");
-        }
+        SignatureCheck::NotChecked => println!(
+            "signature: NOT CHECKED (set {ENV_API_SECRET} or {ENV_API_SECRET_FILE} to check it)"
+        ),
     }
-    if inspection.problems().is_empty() {
-        if inspection.signature() == SignatureCheck::Valid {
-            println!("verdict: Twilio would accept this token");
-        } else {
-            println!("verdict: no problem found in the claims; the signature was not checked");
-        }
-        Ok(ExitCode::SUCCESS)
-    } else {
+    let refused =
+        !inspection.problems().is_empty() || inspection.signature() == SignatureCheck::Invalid;
+    if refused {
         println!("verdict: Twilio would refuse this token");
         for problem in inspection.problems() {
             println!("{} {}", problem.code, problem.message);
         }
-        Ok(ExitCode::from(1))
+        Ok(ExitCode::from(EXIT_REFUSED))
+    } else if inspection.signature() == SignatureCheck::Valid {
+        println!("verdict: Twilio would accept this token");
+        Ok(ExitCode::from(EXIT_ACCEPTED))
+    } else {
+        println!(
+            "verdict: no problem found in the claims, but the signature was not checked, so the token may be forged (exit status {EXIT_NOT_CHECKED})"
+        );
+        Ok(ExitCode::from(EXIT_NOT_CHECKED))
     }
 }

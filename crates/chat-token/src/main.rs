@@ -10,6 +10,7 @@
 
 mod inspect;
 mod mint;
+mod secrets;
 mod serve;
 
 use std::process::ExitCode;
@@ -28,7 +29,10 @@ struct Cli {
 enum Command {
     /// Print a signed Access Token (credentials from TWILIO_ACCOUNT_SID, TWILIO_API_KEY, TWILIO_API_SECRET).
     Mint(Box<mint::MintArgs>),
-    /// Decode a token and say whether Twilio would accept it (checks the signature when TWILIO_API_SECRET is set).
+    /// Decode a token and say whether Twilio would accept it (checks the signature when
+    /// TWILIO_API_SECRET or TWILIO_API_SECRET_FILE is set; exit 0 accepted, 1 refused,
+    /// 2 error, 3 signature not checked).
+    #[command(after_help = inspect::EXIT_CODES_HELP)]
     Inspect(inspect::InspectArgs),
     /// Run the token endpoint over HTTP (development mode when no credentials are configured).
     Serve(Box<serve::ServeArgs>),
@@ -37,8 +41,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Mint(args) => mint::run(*args),
+        Command::Mint(args) => {
+            warn_on_stderr();
+            mint::run(*args)
+        }
         Command::Inspect(args) => inspect::run(args),
+        // `serve` logs its warnings with the rest of its log.
         Command::Serve(args) => serve::run(*args),
     };
     match result {
@@ -47,5 +55,13 @@ fn main() -> ExitCode {
             eprintln!("chat-token: error: {err:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Prints the warnings about the credentials in the environment (never a secret) to
+/// stderr.
+fn warn_on_stderr() {
+    for warning in secrets::environment_warnings() {
+        secrets::print_warning(&warning);
     }
 }

@@ -14,6 +14,8 @@ fn cmd(env: &[(&str, &str)]) -> Command {
         "TWILIO_ACCOUNT_SID",
         "TWILIO_API_KEY",
         "TWILIO_API_SECRET",
+        "TWILIO_API_SECRET_FILE",
+        "TWILIO_API_KEY_FILE",
         "TWILIO_CHAT_SERVICE_SID",
         "CHAT_TOKEN_USERS",
     ] {
@@ -46,7 +48,21 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The warning for a secret with an Auth Token's shape, as printed.
+const AUTH_TOKEN_WARNING: &str =
+    "chat-token: warning: TWILIO_API_SECRET looks like an Auth Token; use an API key's secret";
+
+/// stderr, without the Auth Token warning: `SECRET`, which signed the reference vector,
+/// has that shape (the warning has its own test).
 fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|line| !line.starts_with(AUTH_TOKEN_WARNING))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+fn raw_stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -211,10 +227,176 @@ fn inspect_accepts_a_good_token_with_the_secret() {
 }
 
 #[test]
-fn inspect_without_the_secret_says_it_did_not_check() {
+fn inspect_without_the_secret_exits_3_not_0() {
     let out = run(&[], &["inspect", "--now", "1700000100", REFERENCE]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(stdout(&out).contains("signature: NOT CHECKED"));
+    assert!(stdout(&out).contains("may be forged"));
+    // A forged signature (well-formed: 32 bytes) is no different without the secret.
+    let forged = format!(
+        "{}.{}",
+        REFERENCE.rsplit_once('.').expect("jwt").0,
+        "A".repeat(43)
+    );
+    let out = run(&[], &["inspect", "--now", "1700000100", &forged]);
+    assert_eq!(out.status.code(), Some(3));
+    // Problems in the claims are still a refusal.
+    let out = run(&[], &["inspect", "--now", "1800000000", REFERENCE]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn inspect_help_lists_the_exit_codes() {
+    let out = run(&[], &["inspect", "--help"]);
+    assert!(out.status.success());
+    let help = stdout(&out);
+    for line in [
+        "0  Twilio would accept the token",
+        "1  Twilio would refuse the token",
+        "2  error",
+        "3  no problem found in the claims, but the signature was NOT checked",
+    ] {
+        assert!(help.contains(line), "{line} missing in:\n{help}");
+    }
+}
+
+/// A file in a fresh directory of the system's temporary directory, with `mode`.
+fn temp_file(name: &str, content: &str, mode: u32) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("chat-token-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join(name);
+    std::fs::write(&path, content).expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    path
+}
+
+#[test]
+fn inspect_reads_the_secret_from_the_secret_file() {
+    let good = temp_file("inspect-good", &format!("{SECRET}\n"), 0o600);
+    let good = good.to_string_lossy();
+    let out = run(
+        &[("TWILIO_API_SECRET_FILE", &good)],
+        &["inspect", "--now", "1700000100", REFERENCE],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("signature: valid"));
+
+    let wrong = temp_file(
+        "inspect-wrong",
+        "dddddddddddddddddddddddddddddddd\r\n",
+        0o600,
+    );
+    let out = run(
+        &[("TWILIO_API_SECRET_FILE", &wrong.to_string_lossy())],
+        &["inspect", "--now", "1700000100", REFERENCE],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("\n20107 "), "{}", stdout(&out));
+
+    let missing = std::env::temp_dir().join("chat-token-cli-no-such-file");
+    let out = run(
+        &[("TWILIO_API_SECRET_FILE", &missing.to_string_lossy())],
+        &["inspect", REFERENCE],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stdout(&out), "");
+    assert!(
+        stderr(&out).contains("TWILIO_API_SECRET_FILE")
+            && stderr(&out).contains("could not be read"),
+        "{}",
+        stderr(&out)
+    );
+
+    let empty = temp_file("inspect-empty", "\n", 0o600);
+    let out = run(
+        &[("TWILIO_API_SECRET_FILE", &empty.to_string_lossy())],
+        &["inspect", REFERENCE],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is empty"), "{}", stderr(&out));
+
+    let out = run(
+        &[
+            ("TWILIO_API_SECRET", SECRET),
+            ("TWILIO_API_SECRET_FILE", &good),
+        ],
+        &["inspect", REFERENCE],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("both TWILIO_API_SECRET and TWILIO_API_SECRET_FILE are set"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn mint_warns_when_the_secret_looks_like_an_auth_token() {
+    let out = run(&CREDS, &reference_args());
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), format!("{REFERENCE}\n"));
+    assert!(
+        raw_stderr(&out).starts_with(AUTH_TOKEN_WARNING),
+        "{}",
+        raw_stderr(&out)
+    );
+    assert_eq!(raw_stderr(&out).lines().count(), 1);
+    // inspect, which needs only the secret, warns too.
+    let out = run(&[CREDS[2]], &["inspect", "--now", "1700000100", REFERENCE]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(stdout(&out).contains("signature: not checked"));
+    assert!(raw_stderr(&out).starts_with(AUTH_TOKEN_WARNING));
+
+    let api_key_secret = "Kx8fQ2mZp4Lr7Tn1Vb6Hc3Jd9Wg5Ys0E";
+    let out = run(
+        &[CREDS[0], CREDS[1], ("TWILIO_API_SECRET", api_key_secret)],
+        &reference_args(),
+    );
+    assert!(out.status.success());
+    assert_eq!(raw_stderr(&out), "");
+}
+
+#[cfg(unix)]
+#[test]
+fn mint_warns_when_the_secret_file_is_readable_by_others() {
+    let api_key_secret = "Kx8fQ2mZp4Lr7Tn1Vb6Hc3Jd9Wg5Ys0E";
+    let open = temp_file("mint-open", &format!("{api_key_secret}\n"), 0o644);
+    let env = [
+        CREDS[0],
+        CREDS[1],
+        ("TWILIO_API_SECRET_FILE", &*open.to_string_lossy()),
+    ];
+    let out = run(&env, &reference_args());
+    assert!(out.status.success(), "{}", raw_stderr(&out));
+    assert_eq!(
+        raw_stderr(&out),
+        format!(
+            "chat-token: warning: TWILIO_API_SECRET_FILE {} can be read by other users (mode 644); make it private to the owner, e.g. chmod 600\n",
+            open.display()
+        )
+    );
+    assert!(!raw_stderr(&out).contains(api_key_secret));
+
+    let private = temp_file("mint-private", &format!("{api_key_secret}\n"), 0o600);
+    let env = [
+        CREDS[0],
+        CREDS[1],
+        ("TWILIO_API_SECRET_FILE", &*private.to_string_lossy()),
+    ];
+    let out = run(&env, &reference_args());
+    assert!(out.status.success());
+    assert_eq!(raw_stderr(&out), "");
 }
 
 #[test]
@@ -243,6 +425,7 @@ fn inspect_reads_stdin() {
         .args(["inspect", "--now", "1700000100", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
     child

@@ -1,0 +1,124 @@
+//! Where the command finds the API key secret on its own (`inspect`), and the warnings
+//! about how secrets are kept. No function here prints or returns a secret's content.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use chat_token_core::{Credentials, ENV_API_SECRET, ENV_API_SECRET_FILE, SecretString};
+use secrecy::ExposeSecret as _;
+
+/// The warning for a secret with an account Auth Token's shape.
+pub const AUTH_TOKEN_WARNING: &str = "TWILIO_API_SECRET looks like an Auth Token; use an API key's secret (32 lower-case hex characters is the shape of an Account Auth Token, and Twilio refuses every token signed with one: error 20107)";
+
+/// The API key secret from `TWILIO_API_SECRET` or the file named by
+/// `TWILIO_API_SECRET_FILE`, or `None` when neither is set (or `TWILIO_API_SECRET` is
+/// empty). Both set at once is an error, as it is for the credentials of `mint` and
+/// `serve`; a file loses one trailing line break, as there.
+pub fn api_secret_from_env() -> Result<Option<SecretString>> {
+    use std::env::VarError;
+    match (
+        std::env::var(ENV_API_SECRET),
+        std::env::var(ENV_API_SECRET_FILE),
+    ) {
+        (Err(VarError::NotPresent), Err(VarError::NotPresent)) => Ok(None),
+        (Err(VarError::NotPresent), Ok(path)) => read_secret_file(Path::new(&path)).map(Some),
+        (Err(VarError::NotPresent), Err(VarError::NotUnicode(_))) => {
+            bail!("{ENV_API_SECRET_FILE} is not valid UTF-8")
+        }
+        (Ok(secret), Err(VarError::NotPresent)) if secret.is_empty() => Ok(None),
+        (Ok(secret), Err(VarError::NotPresent)) => Ok(Some(SecretString::from(secret))),
+        (Err(VarError::NotUnicode(_)), Err(VarError::NotPresent)) => {
+            bail!("{ENV_API_SECRET} is not valid UTF-8")
+        }
+        _ => bail!("both {ENV_API_SECRET} and {ENV_API_SECRET_FILE} are set; set only one"),
+    }
+}
+
+/// Reads a secret file: one trailing line break dropped; empty, unreadable or padded with
+/// white space is an error that names the file but never shows its content.
+fn read_secret_file(path: &Path) -> Result<SecretString> {
+    if path.as_os_str().is_empty() {
+        bail!("{ENV_API_SECRET_FILE} is empty; set it to the path of the file holding the secret");
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => SecretString::from(text),
+        Err(err) => bail!(
+            "{ENV_API_SECRET_FILE} {} could not be read: {err}",
+            path.display()
+        ),
+    };
+    let exposed = text.expose_secret();
+    let secret = exposed
+        .strip_suffix("\r\n")
+        .or_else(|| exposed.strip_suffix('\n'))
+        .unwrap_or(exposed);
+    if secret.is_empty() {
+        bail!("{ENV_API_SECRET_FILE} {} is empty", path.display());
+    }
+    if secret.trim() != secret {
+        bail!(
+            "the secret in {ENV_API_SECRET_FILE} {} has leading or trailing white space; remove it",
+            path.display()
+        );
+    }
+    Ok(SecretString::from(secret))
+}
+
+/// A warning when `path` (the file named by `what`) can be read by users other than its
+/// owner (any group or other permission bit set). Unix only; `None` elsewhere, when the
+/// file cannot be examined (reading it will say why) or when it is private.
+pub fn readable_by_others(what: &str, path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let mode = std::fs::metadata(path).ok()?.mode();
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "{what} {} can be read by other users (mode {:03o}); make it private to the owner, e.g. chmod 600",
+                path.display(),
+                mode & 0o777
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (what, path);
+        None
+    }
+}
+
+/// A warning when the file named by `TWILIO_API_SECRET_FILE` can be read by others.
+pub fn secret_file_warning() -> Option<String> {
+    let path = std::env::var(ENV_API_SECRET_FILE).ok()?;
+    if path.is_empty() {
+        return None;
+    }
+    readable_by_others(ENV_API_SECRET_FILE, Path::new(&path))
+}
+
+/// The warnings about the credentials in the environment (for `mint` and `serve`): a
+/// secret file others can read, and a secret with an Auth Token's shape (only checked
+/// when the credentials are complete and valid; otherwise the command's own error says
+/// what is wrong).
+pub fn environment_warnings() -> Vec<String> {
+    let mut warnings: Vec<String> = secret_file_warning().into_iter().collect();
+    if let Ok(credentials) = Credentials::from_env()
+        && credentials.secret_looks_like_auth_token()
+    {
+        warnings.push(AUTH_TOKEN_WARNING.to_owned());
+    }
+    warnings
+}
+
+/// Whether `secret` alone has an account Auth Token's shape, by the core's rule (which
+/// it applies to complete credentials; the development SIDs stand in for the others).
+pub fn looks_like_auth_token(secret: &SecretString) -> bool {
+    use chat_token_core::env::{DEV_ACCOUNT_SID, DEV_API_KEY_SID};
+    Credentials::try_new(DEV_ACCOUNT_SID, DEV_API_KEY_SID, secret.expose_secret())
+        .is_ok_and(|credentials| credentials.secret_looks_like_auth_token())
+}
+
+/// Prints one warning line to stderr, as `mint` and `inspect` do.
+pub fn print_warning(warning: &str) {
+    eprintln!("chat-token: warning: {warning}");
+}
