@@ -38,7 +38,8 @@ fn decode(jwt: &str) -> (jsonwebtoken::Header, Value) {
     (data.header, data.claims)
 }
 
-fn assert_token_ok(r: &Response, identity: &str) -> Value {
+/// A 200 with a token for `identity`, verified with jsonwebtoken; its claims.
+pub fn assert_token_ok(r: &Response, identity: &str) -> Value {
     assert_eq!(r.status, 200, "{}", r.body);
     let body = r.json();
     assert_eq!(body["identity"], identity);
@@ -47,7 +48,8 @@ fn assert_token_ok(r: &Response, identity: &str) -> Value {
     claims
 }
 
-fn assert_error(r: &Response, status: u16, code: &str) -> Value {
+/// Our JSON error with `status` and `code`, and a message; the body.
+pub fn assert_error(r: &Response, status: u16, code: &str) -> Value {
     assert_eq!(r.status, status, "{}", r.body);
     assert_eq!(
         r.header("content-type"),

@@ -115,3 +115,36 @@ pub fn service() -> (TokenService, Arc<Scripted>) {
         .expect("service");
     (service, resolver)
 }
+
+/// The page the login test apps answer on their own routes when nobody is signed in:
+/// the token route must never replace it.
+pub const APP_LOGIN_PAGE: &str = "<h1>Please sign in to the app</h1>";
+
+/// What the login test apps' token route makes of the signed-in user's name, the way an
+/// app's own lookup would: most users are themselves; a few names stand for what a
+/// lookup can answer instead.
+pub async fn identify_user(user: String) -> Result<Resolved, ResolveError> {
+    match user.as_str() {
+        "forbid" => Err(ResolveError::forbidden("this user may not chat")),
+        "down" => Err(ResolveError::Unavailable {
+            message: "the user database timed out".into(),
+            retry_after: Some(Duration::from_secs(7)),
+        }),
+        "boom" => Err(ResolveError::internal(INTERNAL_DETAIL)),
+        "panic" => panic!("the login lookup panicked on purpose"),
+        "hang" => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(Resolved::new("late"))
+        }
+        _ => Ok(Resolved::new(user)),
+    }
+}
+
+/// A service without a resolver: identity comes only from the app's login. Short
+/// resolve timeout, so the hang case is quick.
+pub fn login_service() -> TokenService {
+    TokenService::without_resolver(issuer())
+        .resolve_timeout(Duration::from_millis(300))
+        .build()
+        .expect("service")
+}

@@ -14,6 +14,7 @@ pub mod cases;
 pub mod fixtures;
 pub mod harness;
 pub mod http;
+pub mod login;
 pub mod logs;
 
 pub use harness::{Harness, Server};
@@ -43,6 +44,16 @@ macro_rules! suite {
             trusted_proxy_without_or_with_two_user_headers, cors_preflight_from_an_allowed_origin,
             cors_preflight_from_another_origin_is_refused, cors_headers_on_tokens_and_errors
         );
+        mod login {
+            $crate::suite!(@login $h;
+                login_session_gives_a_token, login_without_session_is_missing_credentials,
+                login_tampered_truncated_or_foreign_cookie_is_refused, login_signed_out_is_refused,
+                login_lookup_errors_map_as_a_resolvers_do,
+                login_panicking_or_hanging_lookup_and_the_server_survives, login_delete_is_405,
+                login_cors_preflight_and_headers, login_user_policy_applies,
+                login_app_routes_keep_their_own_pages
+            );
+        }
         mod bad_input {
             $crate::suite!(@bad $h;
                 auth_no_scheme, auth_two_spaces, auth_tab_separator, auth_trailing_garbage,
@@ -64,6 +75,14 @@ macro_rules! suite {
                 proxy_client_among_others, slow_header_does_not_block_good_requests
             );
         }
+    };
+    (@login $h:ty; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::login::$case::<$h>();
+            }
+        )*
     };
     (@bad $h:ty; $($case:ident),* $(,)?) => {
         $(

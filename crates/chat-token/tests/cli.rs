@@ -449,6 +449,25 @@ fn inspect_garbage_is_a_clear_error() {
 }
 
 #[test]
+fn serve_refuses_jwt_settings_without_a_key_source() {
+    for args in [
+        ["--jwt-issuer", "https://idp.example.test/"],
+        ["--jwt-audience", "chat"],
+        ["--identity-claim", "email"],
+    ] {
+        let mut all = vec!["serve", "--bind", "127.0.0.1:0"];
+        all.extend(args);
+        let out = run(&CREDS, &all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("--jwks-url") && err.contains("--jwt-hs256-secret-file"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn serve_refuses_a_public_bind_in_development_mode() {
     let out = run(&[], &["serve", "--bind", "0.0.0.0:0"]);
     assert_eq!(out.status.code(), Some(2));

@@ -1,8 +1,13 @@
-//! `chat-token serve` configured from its flags: bearer JWTs, CORS, metrics.
+//! `chat-token serve` configured from its flags: bearer JWTs, CORS, metrics, connection
+//! limits and timeouts, the development console's protections.
 
 mod common;
 
-use common::{request, serve};
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{exchange, read_until, request, serve};
 
 const CREDS: [(&str, &str); 4] = [
     ("TWILIO_ACCOUNT_SID", "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
@@ -13,6 +18,17 @@ const CREDS: [(&str, &str); 4] = [
         "ISdddddddddddddddddddddddddddddddd",
     ),
 ];
+
+/// A static user, and its `Authorization` header.
+const USERS: &str = "alice-token-0123456789=alice";
+const ALICE: &str = "Bearer alice-token-0123456789";
+
+/// The credentials and a static user.
+fn with_users() -> Vec<(&'static str, &'static str)> {
+    let mut env = CREDS.to_vec();
+    env.push(("CHAT_TOKEN_USERS", USERS));
+    env
+}
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -40,7 +56,7 @@ fn serve_verifies_bearer_jwts_from_the_identity_provider() {
     let dir = std::env::temp_dir().join(format!("chat-token-jwt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let secret_file = dir.join("idp-secret");
-    std::fs::write(&secret_file, "idp-shared-secret\n").expect("write");
+    std::fs::write(&secret_file, "idp-shared-secret-of-at-least-32-bytes\n").expect("write");
     let path = secret_file.to_string_lossy().into_owned();
     let server = serve(
         &[
@@ -59,7 +75,7 @@ fn serve_verifies_bearer_jwts_from_the_identity_provider() {
         "iss": "https://idp.example.test/", "aud": "chat", "exp": now() + 300,
         "sub": "u-1", "preferred_username": "alice_smith",
     });
-    let good = hs256(b"idp-shared-secret", claims.clone());
+    let good = hs256(b"idp-shared-secret-of-at-least-32-bytes", claims.clone());
     let r = request(
         server.addr,
         "GET",
@@ -71,7 +87,7 @@ fn serve_verifies_bearer_jwts_from_the_identity_provider() {
 
     let mut wrong_aud = claims.clone();
     wrong_aud["aud"] = "other".into();
-    let bad = hs256(b"idp-shared-secret", wrong_aud);
+    let bad = hs256(b"idp-shared-secret-of-at-least-32-bytes", wrong_aud);
     let r = request(
         server.addr,
         "GET",
@@ -91,8 +107,21 @@ fn serve_verifies_bearer_jwts_from_the_identity_provider() {
 
 #[test]
 fn serve_with_an_unreachable_jwks_answers_503() {
-    let server = serve(&["--jwks-url", "http://127.0.0.1:9/jwks.json"], &CREDS);
-    let jwt = hs256(b"x", serde_json::json!({"sub": "a", "exp": now() + 60}));
+    let server = serve(
+        &[
+            "--jwks-url",
+            "http://127.0.0.1:9/jwks.json",
+            "--jwt-issuer",
+            "https://idp.example.test/",
+            "--jwt-audience",
+            "chat",
+        ],
+        &CREDS,
+    );
+    let jwt = hs256(
+        b"x",
+        serde_json::json!({"sub": "a", "iss": "https://idp.example.test/", "aud": "chat", "exp": now() + 60}),
+    );
     // No key is cached, and the JWKS that would provide one cannot be reached.
     let r = request(
         server.addr,
@@ -118,7 +147,7 @@ fn serve_answers_cors_preflights_for_its_origins() {
             CREDS[1],
             CREDS[2],
             CREDS[3],
-            ("CHAT_TOKEN_USERS", "t1=alice"),
+            ("CHAT_TOKEN_USERS", USERS),
         ],
     );
     let r = request(
@@ -147,16 +176,11 @@ fn serve_exposes_metrics_when_asked() {
             CREDS[1],
             CREDS[2],
             CREDS[3],
-            ("CHAT_TOKEN_USERS", "t1=alice"),
+            ("CHAT_TOKEN_USERS", USERS),
         ],
     );
     for _ in 0..3 {
-        let r = request(
-            server.addr,
-            "GET",
-            "/token",
-            &[("Authorization", "Bearer t1")],
-        );
+        let r = request(server.addr, "GET", "/token", &[("Authorization", ALICE)]);
         assert_eq!(r.status, 200);
     }
     request(server.addr, "GET", "/token", &[]);
@@ -186,7 +210,7 @@ fn serve_exposes_metrics_when_asked() {
             CREDS[1],
             CREDS[2],
             CREDS[3],
-            ("CHAT_TOKEN_USERS", "t1=alice"),
+            ("CHAT_TOKEN_USERS", USERS),
         ],
     );
     assert_eq!(request(without.addr, "GET", "/metrics", &[]).status, 404);
@@ -197,7 +221,7 @@ fn serve_applies_a_user_policy_file() {
     let dir = std::env::temp_dir().join(format!("chat-token-policy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let secret_file = dir.join("idp-secret");
-    std::fs::write(&secret_file, "idp-shared-secret").expect("write");
+    std::fs::write(&secret_file, "idp-shared-secret-of-at-least-32-bytes").expect("write");
     let policy_file = dir.join("policy.json");
     std::fs::write(
         &policy_file,
@@ -212,12 +236,21 @@ fn serve_applies_a_user_policy_file() {
         policy_file.to_string_lossy().into_owned(),
     );
     let server = serve(
-        &["--jwt-hs256-secret-file", &secret, "--policy", &policy],
+        &[
+            "--jwt-hs256-secret-file",
+            &secret,
+            "--jwt-issuer",
+            "https://idp.example.test/",
+            "--jwt-audience",
+            "chat",
+            "--policy",
+            &policy,
+        ],
         &CREDS,
     );
     let agent = hs256(
-        b"idp-shared-secret",
-        serde_json::json!({"sub": "ann", "roles": ["agent"], "exp": now() + 300}),
+        b"idp-shared-secret-of-at-least-32-bytes",
+        serde_json::json!({"sub": "ann", "iss": "https://idp.example.test/", "aud": "chat", "roles": ["agent"], "exp": now() + 300}),
     );
     let r = request(
         server.addr,
@@ -245,8 +278,8 @@ fn serve_applies_a_user_policy_file() {
     assert_eq!(claims["grants"]["chat"]["endpoint_id"], "ann:phone-1");
 
     let banned = hs256(
-        b"idp-shared-secret",
-        serde_json::json!({"sub": "eve", "roles": "banned", "exp": now() + 300}),
+        b"idp-shared-secret-of-at-least-32-bytes",
+        serde_json::json!({"sub": "eve", "iss": "https://idp.example.test/", "aud": "chat", "roles": "banned", "exp": now() + 300}),
     );
     let r = request(
         server.addr,
@@ -261,10 +294,351 @@ fn serve_applies_a_user_policy_file() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-token"))
         .args(["serve", "--bind", "127.0.0.1:0", "--policy", &policy])
         .envs(CREDS)
-        .env("CHAT_TOKEN_USERS", "t=x")
+        .env("CHAT_TOKEN_USERS", USERS)
         .output()
         .expect("run");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ttl 999999"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether the server has closed `stream` (end of stream or reset), reading (and
+/// dropping) whatever it sends first, such as a 408 answer.
+fn closed_by_server(stream: &mut TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn a_half_sent_request_head_is_closed_after_the_header_read_timeout() {
+    let server = serve(&["--header-read-timeout", "1"], &with_users());
+    let mut slow = TcpStream::connect(server.addr).expect("connect");
+    slow.write_all(b"GET /token HTTP/1.1\r\nHost: x\r\nAuthor")
+        .expect("write");
+    // No assertion on the exact time: a busy machine may take longer than 1 s.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut answered = 0;
+    let closed = loop {
+        let r = request(server.addr, "GET", "/token", &[("Authorization", ALICE)]);
+        assert_eq!(r.status, 200, "a good request failed meanwhile: {}", r.body);
+        answered += 1;
+        if closed_by_server(&mut slow) {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+    };
+    assert!(
+        closed,
+        "the half-sent request's connection was still open after 20 s"
+    );
+    assert!(answered >= 1);
+}
+
+#[test]
+fn an_idle_connection_is_closed_after_the_header_read_timeout() {
+    let server = serve(&["--header-read-timeout", "1"], &with_users());
+    let mut idle = TcpStream::connect(server.addr).expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !closed_by_server(&mut idle) {
+        assert!(
+            Instant::now() < deadline,
+            "a connection that sent nothing was still open after 20 s"
+        );
+    }
+}
+
+#[test]
+fn connections_over_the_limit_wait_until_one_closes() {
+    let server = serve(
+        &["--max-connections", "2", "--header-read-timeout", "60"],
+        &with_users(),
+    );
+    let healthz = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr);
+    // Two kept-alive connections, each answered once: both hold a slot.
+    let mut held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut c = TcpStream::connect(server.addr).expect("connect");
+            c.write_all(healthz.as_bytes()).expect("write");
+            let answer = read_until(&mut c, r#"{"status":"ok"}"#, Duration::from_secs(20));
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            c
+        })
+        .collect();
+    let mut third = TcpStream::connect(server.addr).expect("connect");
+    third
+        .write_all(healthz.as_bytes())
+        .expect("write to the third connection");
+    let early = read_until(&mut third, "HTTP/1.1", Duration::from_millis(1500));
+    assert_eq!(
+        early, "",
+        "the third connection was served over the limit of 2"
+    );
+    drop(held.remove(0));
+    let answer = read_until(&mut third, r#"{"status":"ok"}"#, Duration::from_secs(20));
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the waiting connection was not served once a slot was free: {answer:?}"
+    );
+    assert!(
+        server
+            .log
+            .lock()
+            .expect("log")
+            .contains("connection limit reached")
+    );
+}
+
+#[test]
+fn a_request_not_answered_in_time_is_a_json_503() {
+    // Development mode: /console/inspect waits for the whole body, which never comes.
+    let server = serve(&["--request-timeout", "1"], &[]);
+    let head = format!(
+        "POST /console/inspect HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000\r\nConnection: close\r\n\r\neyJ",
+        server.addr
+    );
+    let r = exchange(server.addr, head.as_bytes(), Duration::from_secs(20));
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.json()["error"], "unavailable");
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("within 1 s")
+    );
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+}
+
+#[test]
+fn serve_refuses_zero_limits() {
+    for flag in [
+        "--max-connections",
+        "--header-read-timeout",
+        "--request-timeout",
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-token"))
+            .args(["serve", "--bind", "127.0.0.1:0", flag, "0"])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{flag} 0");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag) && err.contains("0 is not in"), "{err}");
+    }
+}
+
+#[test]
+fn the_console_sends_a_content_security_policy_its_page_obeys() {
+    let server = serve(&[], &[]);
+    let page = request(server.addr, "GET", "/", &[]);
+    assert_eq!(page.status, 200);
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} missing in {csp:?}");
+    }
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    // The policy allows no inline script or style: the page must have none.
+    let html = &page.body;
+    assert_eq!(
+        html.matches("<script").count(),
+        html.matches("<script src=\"/console/app.js\"></script>")
+            .count(),
+        "inline script in the console page"
+    );
+    assert!(html.contains("<script src=\"/console/app.js\"></script>"));
+    for inline in ["<style", " style=", " onclick=", " onload=", "javascript:"] {
+        assert!(!html.contains(inline), "{inline} in the console page");
+    }
+    for (path, kind) in [
+        ("/console/app.js", "text/javascript"),
+        ("/console/app.css", "text/css"),
+    ] {
+        let r = request(server.addr, "GET", path, &[]);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            r.header("content-type")
+                .is_some_and(|c| c.starts_with(kind)),
+            "{path}"
+        );
+        assert_eq!(r.header("content-security-policy"), Some(csp), "{path}");
+        assert!(!r.body.is_empty(), "{path}");
+    }
+    let users = request(server.addr, "GET", "/console/users", &[]);
+    assert_eq!(users.header("x-frame-options"), Some("DENY"));
+    assert_eq!(users.header("cache-control"), Some("no-store"));
+}
+
+#[test]
+fn development_mode_answers_only_loopback_host_names() {
+    let server = serve(&[], &[]);
+    for host in [
+        "evil.example",
+        "evil.example:3000",
+        "localhost.evil.example",
+        "127.0.0.1.evil.example",
+        "10.0.0.1",
+        "[2001:db8::1]:3000",
+        "localhost:x",
+    ] {
+        for path in ["/", "/console/users", "/token"] {
+            let r = request(
+                server.addr,
+                "GET",
+                path,
+                &[("Host", host), ("Authorization", "Bearer demo-alice")],
+            );
+            assert_eq!(r.status, 403, "Host {host} {path}: {}", r.body);
+            assert_eq!(r.json()["error"], "forbidden");
+            assert!(
+                r.json()["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("localhost"))
+            );
+        }
+    }
+    for host in [
+        "localhost",
+        "LOCALHOST:3000",
+        "127.0.0.1",
+        "127.0.0.1:3000",
+        "[::1]:3000",
+        "app.localhost:8080",
+    ] {
+        let r = request(server.addr, "GET", "/", &[("Host", host)]);
+        assert_eq!(r.status, 200, "Host {host}: {}", r.body);
+    }
+    let no_host = exchange(
+        server.addr,
+        b"GET / HTTP/1.0\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert_eq!(no_host.status, 403);
+
+    // Outside development mode there is no console, and a proxy may use any name.
+    let production = serve(&[], &with_users());
+    let r = request(
+        production.addr,
+        "GET",
+        "/token",
+        &[("Host", "chat.example.com"), ("Authorization", ALICE)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn me_is_never_cached() {
+    let server = serve(&[], &with_users());
+    let r = request(server.addr, "GET", "/me", &[("Authorization", ALICE)]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["identity"], "alice");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_warns_about_secret_files_others_can_read_and_auth_token_secrets() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("chat-token-modes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let write = |name: &str, content: &str, mode: u32| {
+        let path = dir.join(name);
+        std::fs::write(&path, content).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        path.to_string_lossy().into_owned()
+    };
+    // An Auth Token's shape, in a file the group may read.
+    let api_secret = write("api-secret", "0123456789abcdef0123456789abcdef\n", 0o640);
+    let users = write("users", "users-file-token-000000=bob\n", 0o644);
+    let env = [
+        CREDS[0],
+        CREDS[1],
+        CREDS[3],
+        ("TWILIO_API_SECRET_FILE", api_secret.as_str()),
+    ];
+    let server = serve(&["--users-file", &users], &env);
+    let log = server.log.lock().expect("log").clone();
+    for needle in [
+        format!("TWILIO_API_SECRET_FILE {api_secret} can be read by other users (mode 640)"),
+        format!("--users-file {users} can be read by other users (mode 644)"),
+        "TWILIO_API_SECRET looks like an Auth Token; use an API key's secret".to_owned(),
+    ] {
+        assert!(log.contains(&needle), "{needle} missing in:\n{log}");
+    }
+    for secret in [
+        "0123456789abcdef0123456789abcdef",
+        "users-file-token-000000",
+    ] {
+        assert!(!log.contains(secret), "a secret was logged:\n{log}");
+    }
+    drop(server);
+
+    let idp = write(
+        "idp-secret",
+        "idp-shared-secret-of-at-least-32-bytes",
+        0o604,
+    );
+    let server = serve(
+        &[
+            "--jwt-hs256-secret-file",
+            &idp,
+            "--jwt-issuer",
+            "https://idp.example.test/",
+            "--jwt-audience",
+            "chat",
+        ],
+        &CREDS,
+    );
+    let log = server.log.lock().expect("log").clone();
+    assert!(
+        log.contains(&format!(
+            "--jwt-hs256-secret-file {idp} can be read by other users (mode 604)"
+        )),
+        "{log}"
+    );
+    assert!(!log.contains("idp-shared-secret-of-at-least-32-bytes"));
+    drop(server);
+
+    // Private files and an API key's secret: no warning.
+    let api_secret = write("api-secret", "Kx8fQ2mZp4Lr7Tn1Vb6Hc3Jd9Wg5Ys0E\n", 0o600);
+    let users = write("users", "users-file-token-000000=bob\n", 0o600);
+    let env = [
+        CREDS[0],
+        CREDS[1],
+        CREDS[3],
+        ("TWILIO_API_SECRET_FILE", api_secret.as_str()),
+    ];
+    let server = serve(&["--users-file", &users], &env);
+    let log = server.log.lock().expect("log").clone();
+    assert!(!log.contains("can be read by other users"), "{log}");
+    assert!(!log.contains("Auth Token"), "{log}");
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

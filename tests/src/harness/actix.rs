@@ -1,8 +1,15 @@
 //! The actix-web test app.
 
+use std::collections::HashMap;
+
+use actix_session::storage::CookieSessionStore;
+use actix_session::{Session, SessionMiddleware};
+use actix_web::cookie::Key;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chat_token_actix::ResolvedIdentity;
-use chat_token_core::TokenService;
+use chat_token_core::{ResolveError, Resolved, TokenService};
+
+use crate::fixtures::{APP_LOGIN_PAGE, identify_user};
 
 use super::{Harness, Server};
 
@@ -17,6 +24,50 @@ impl Harness for Actix {
     const NAME: &'static str = "actix-web";
 
     fn start(service: TokenService) -> Server {
+        serve(service, None)
+    }
+
+    fn start_login(service: TokenService) -> Server {
+        // A key of this server alone: another server's cookies do not open here.
+        serve(service, Some(Key::generate()))
+    }
+}
+
+/// The signed-in user, from actix-session, for the token route.
+async fn from_session(session: Session) -> Result<Resolved, ResolveError> {
+    match session.get::<String>("user") {
+        Ok(Some(user)) => identify_user(user).await,
+        Ok(None) => Err(ResolveError::missing("sign in first")),
+        Err(_) => Err(ResolveError::invalid("the session cannot be read")),
+    }
+}
+
+async fn login(session: Session, q: web::Query<HashMap<String, String>>) -> HttpResponse {
+    let user = q.get("user").cloned().unwrap_or_default();
+    session.insert("user", user).expect("session insert");
+    HttpResponse::NoContent().finish()
+}
+
+async fn logout(session: Session) -> HttpResponse {
+    session.purge();
+    HttpResponse::NoContent().finish()
+}
+
+async fn app_page(session: Session) -> HttpResponse {
+    match session.get::<String>("user") {
+        Ok(Some(user)) => HttpResponse::Ok()
+            .content_type("text/html")
+            .body(format!("hello {user}")),
+        _ => HttpResponse::Unauthorized()
+            .content_type("text/html")
+            .body(APP_LOGIN_PAGE),
+    }
+}
+
+/// The suite's app, or with `login`'s key the existing app with actix-session's
+/// `CookieSessionStore`, its own login and pages.
+fn serve(service: TokenService, login_key: Option<Key>) -> Server {
+    {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -24,16 +75,28 @@ impl Harness for Actix {
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
                 let addr = listener.local_addr().expect("addr");
                 let server = HttpServer::new(move || {
-                    App::new()
-                        .app_data(web::Data::new(service.clone()))
-                        .configure(chat_token_actix::configure)
-                        .route("/me", web::get().to(me))
-                        .route(
-                            "/",
-                            web::get().to(|| async {
-                                HttpResponse::Ok().json(serde_json::json!({"app": "ok"}))
-                            }),
-                        )
+                    let enabled = login_key.is_some();
+                    let key = login_key.clone().unwrap_or_else(Key::generate);
+                    let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key)
+                        .cookie_secure(false)
+                        .build();
+                    let app = App::new().app_data(web::Data::new(service.clone()));
+                    let app = if enabled {
+                        app.route("/login", web::post().to(login))
+                            .route("/logout", web::post().to(logout))
+                            .route("/app", web::get().to(app_page))
+                            .configure(chat_token_actix::configure_with(from_session))
+                    } else {
+                        app.configure(chat_token_actix::configure)
+                            .route("/me", web::get().to(me))
+                            .route(
+                                "/",
+                                web::get().to(|| async {
+                                    HttpResponse::Ok().json(serde_json::json!({"app": "ok"}))
+                                }),
+                            )
+                    };
+                    app.wrap(actix_web::middleware::Condition::new(enabled, sessions))
                 })
                 .workers(2)
                 .disable_signals()

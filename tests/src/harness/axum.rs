@@ -1,11 +1,15 @@
 //! The axum test app.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use axum::routing::get;
+use axum::extract::Query;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chat_token_axum::ResolvedIdentity;
-use chat_token_core::TokenService;
+use chat_token_core::{ResolveError, Resolved, TokenService};
+
+use crate::fixtures::{APP_LOGIN_PAGE, identify_user};
 
 use super::{Harness, Server};
 
@@ -20,6 +24,26 @@ impl Harness for Axum {
     const NAME: &'static str = "axum";
 
     fn start(service: TokenService) -> Server {
+        serve(
+            Router::new()
+                .route(
+                    "/",
+                    get(|| async { Json(serde_json::json!({"app": "ok"})) }),
+                )
+                .route("/me", get(me))
+                .merge(chat_token_axum::router())
+                .with_state(service),
+        )
+    }
+
+    fn start_login(service: TokenService) -> Server {
+        serve(login_app(service))
+    }
+}
+
+/// Serves `app` on a free loopback port, on a thread of its own.
+fn serve(app: Router) -> Server {
+    {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -29,14 +53,6 @@ impl Harness for Axum {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                let app = Router::new()
-                    .route(
-                        "/",
-                        get(|| async { Json(serde_json::json!({"app": "ok"})) }),
-                    )
-                    .route("/me", get(me))
-                    .merge(chat_token_axum::router())
-                    .with_state(service);
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind");
@@ -56,4 +72,50 @@ impl Harness for Axum {
         });
         Server::new(addr_rx.recv().expect("server address"), stop_tx, thread)
     }
+}
+
+/// The signed-in user, from tower-sessions, for the token route.
+async fn from_session(session: tower_sessions::Session) -> Result<Resolved, ResolveError> {
+    match session.get::<String>("user").await {
+        Ok(Some(user)) => identify_user(user).await,
+        Ok(None) => Err(ResolveError::missing("sign in first")),
+        Err(_) => Err(ResolveError::unavailable("the session store failed")),
+    }
+}
+
+/// The existing app: tower-sessions with its `MemoryStore`, its own login and pages.
+fn login_app(service: TokenService) -> Router {
+    use axum::http::StatusCode;
+    use axum::response::Html;
+    use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
+    Router::new()
+        .route(
+            "/login",
+            post(
+                |session: Session, Query(q): Query<HashMap<String, String>>| async move {
+                    let user = q.get("user").cloned().unwrap_or_default();
+                    session.insert("user", user).await.expect("session insert");
+                    StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .route(
+            "/logout",
+            post(|session: Session| async move {
+                session.flush().await.expect("session flush");
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .route(
+            "/app",
+            get(|session: Session| async move {
+                match session.get::<String>("user").await {
+                    Ok(Some(user)) => (StatusCode::OK, Html(format!("hello {user}"))),
+                    _ => (StatusCode::UNAUTHORIZED, Html(APP_LOGIN_PAGE.to_owned())),
+                }
+            }),
+        )
+        .merge(chat_token_axum::router_with(from_session))
+        .with_state(service)
+        .layer(SessionManagerLayer::new(MemoryStore::default()).with_secure(false))
 }

@@ -20,6 +20,13 @@ pub trait Harness {
     /// Serves `/token`, a guarded `/me` (`{"identity": ...}`) and an unguarded `/`
     /// (`{"app":"ok"}`) with `service`, until the returned [`Server`] is dropped.
     fn start(service: TokenService) -> Server;
+
+    /// Starts an existing app with its own login through the framework's real session
+    /// library: `POST /login?user=NAME` signs in, `POST /logout` signs out, `GET /app`
+    /// is the app's own route (its own 401 page when nobody is signed in), and the
+    /// token route is the adapter's framework-native one, fed by that session through
+    /// [`identify_user`](crate::fixtures::identify_user).
+    fn start_login(service: TokenService) -> Server;
 }
 
 /// A running test server; dropping it asks the server to stop.

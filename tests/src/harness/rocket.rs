@@ -5,7 +5,12 @@ use std::sync::Mutex;
 
 use chat_token_core::TokenService;
 use chat_token_rocket::ResolvedIdentity;
-use rocket::config::{LogLevel, Shutdown};
+use rocket::config::{LogLevel, SecretKey, Shutdown};
+use rocket::http::{CookieJar, Status};
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::response::content::RawHtml;
+
+use crate::fixtures::{APP_LOGIN_PAGE, identify_user};
 use rocket::fairing::AdHoc;
 use rocket::serde::json::{Json, Value, json};
 
@@ -46,6 +51,97 @@ impl Harness for Rocket {
     const NAME: &'static str = "rocket";
 
     fn start(service: TokenService) -> Server {
+        serve(
+            rocket::custom(test_config())
+                .manage(service)
+                .mount("/", chat_token_rocket::routes())
+                .mount("/", rocket::routes![me, index])
+                .register("/", chat_token_rocket::catchers()),
+        )
+    }
+
+    fn start_login(service: TokenService) -> Server {
+        // A key of this server alone: another server's cookies do not open here.
+        let config = rocket::Config {
+            secret_key: SecretKey::generate().expect("secret key"),
+            ..test_config()
+        };
+        // The app's own catchers at `/`, as existing apps have them: the token routes
+        // need none and must not collide with them.
+        let catchers = rocket::catchers![app_401, app_403, app_404, app_500, app_503];
+        serve(
+            rocket::custom(config)
+                .manage(service)
+                .mount(
+                    "/",
+                    chat_token_rocket::routes_with(|LoggedIn(user): LoggedIn| identify_user(user)),
+                )
+                .mount("/", rocket::routes![login, logout, app_page])
+                .register("/", catchers),
+        )
+    }
+}
+
+/// The existing app's login guard: the user name in a private cookie.
+struct LoggedIn(String);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for LoggedIn {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        match req.cookies().get_private("user") {
+            Some(cookie) => Outcome::Success(LoggedIn(cookie.value().to_owned())),
+            None => Outcome::Error((Status::Unauthorized, ())),
+        }
+    }
+}
+
+#[rocket::post("/login?<user>")]
+fn login(jar: &CookieJar<'_>, user: &str) -> Status {
+    jar.add_private(("user", user.to_owned()));
+    Status::NoContent
+}
+
+#[rocket::post("/logout")]
+fn logout(jar: &CookieJar<'_>) -> Status {
+    jar.remove_private("user");
+    Status::NoContent
+}
+
+#[rocket::get("/app")]
+fn app_page(user: LoggedIn) -> RawHtml<String> {
+    RawHtml(format!("hello {}", user.0))
+}
+
+#[rocket::catch(401)]
+fn app_401() -> RawHtml<&'static str> {
+    RawHtml(APP_LOGIN_PAGE)
+}
+
+#[rocket::catch(403)]
+fn app_403() -> RawHtml<&'static str> {
+    RawHtml("<h1>the app's own 403 page</h1>")
+}
+
+#[rocket::catch(404)]
+fn app_404() -> RawHtml<&'static str> {
+    RawHtml("<h1>the app's own 404 page</h1>")
+}
+
+#[rocket::catch(500)]
+fn app_500() -> RawHtml<&'static str> {
+    RawHtml("<h1>the app's own 500 page</h1>")
+}
+
+#[rocket::catch(503)]
+fn app_503() -> RawHtml<&'static str> {
+    RawHtml("<h1>the app's own 503 page</h1>")
+}
+
+/// Launches `rocket` on a free loopback port, on a thread of its own.
+fn serve(rocket: rocket::Rocket<rocket::Build>) -> Server {
+    {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let addr_tx = Mutex::new(Some(addr_tx));
@@ -56,20 +152,15 @@ impl Harness for Rocket {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                let rocket = rocket::custom(test_config())
-                    .manage(service)
-                    .mount("/", chat_token_rocket::routes())
-                    .mount("/", rocket::routes![me, index])
-                    .register("/", chat_token_rocket::catchers())
-                    .attach(AdHoc::on_liftoff("report the port", move |r| {
-                        let port = r.config().port;
-                        let tx = addr_tx.lock().ok().and_then(|mut t| t.take());
-                        Box::pin(async move {
-                            if let Some(tx) = tx {
-                                let _ = tx.send(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
-                            }
-                        })
-                    }));
+                let rocket = rocket.attach(AdHoc::on_liftoff("report the port", move |r| {
+                    let port = r.config().port;
+                    let tx = addr_tx.lock().ok().and_then(|mut t| t.take());
+                    Box::pin(async move {
+                        if let Some(tx) = tx {
+                            let _ = tx.send(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+                        }
+                    })
+                }));
                 let ignited = rocket.ignite().await.expect("ignite");
                 let shutdown = ignited.shutdown();
                 tokio::spawn(async move {

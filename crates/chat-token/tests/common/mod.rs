@@ -99,21 +99,57 @@ impl Reply {
     }
 }
 
-/// One request with `Connection: close`.
+/// One request with `Connection: close`; `Host` is the server's address unless `headers`
+/// has one.
 pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    let mut text = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        text.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         text.push_str(&format!("{k}: {v}\r\n"));
     }
     text.push_str("\r\n");
-    stream.write_all(text.as_bytes()).expect("write");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("read");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    exchange(addr, text.as_bytes(), Duration::from_secs(10))
+}
+
+/// Sends `raw` on a new connection and reads until the server closes it (or `wait`
+/// passes without a byte, which leaves status 0).
+pub fn exchange(addr: SocketAddr, raw: &[u8], wait: Duration) -> Reply {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(wait)).expect("timeout");
+    stream.write_all(raw).expect("write");
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    parse(&String::from_utf8_lossy(&bytes))
+}
+
+/// Reads from `stream` until `needle` has arrived or `wait` has passed; everything read.
+pub fn read_until(stream: &mut TcpStream, needle: &str, wait: Duration) -> String {
+    let deadline = Instant::now() + wait;
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while !text.contains(needle) && Instant::now() < deadline {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => text.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    text
+}
+
+/// A raw HTTP/1.1 response, parsed.
+pub fn parse(raw: &str) -> Reply {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
     let mut lines = head.lines();
     let status = lines
         .next()
