@@ -3,6 +3,7 @@
 //! Run: `cargo run -p chat-token-examples --example actix`, then
 //! `curl -H 'Authorization: Bearer demo-alice' http://127.0.0.1:3000/token`.
 
+use actix_web::http::header;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chat_token_actix::ResolvedIdentity;
 use chat_token_examples::{control_body, init_tracing, listen_addr, service_from_env};
@@ -13,9 +14,12 @@ async fn index() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "app": "actix-web example" }))
 }
 
-/// An app route protected by the same resolver as the token route.
+/// An app route protected by the same resolver as the token route; its answer is about
+/// one user, so no cache may keep it.
 async fn me(ResolvedIdentity(user): ResolvedIdentity) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "identity": user.identity() }))
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "identity": user.identity() }))
 }
 
 #[actix_web::main]

@@ -3,6 +3,8 @@
 //! Run: `cargo run -p chat-token-examples --example axum`, then
 //! `curl -H 'Authorization: Bearer demo-alice' http://127.0.0.1:3000/token`.
 
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use chat_token_axum::ResolvedIdentity;
@@ -14,9 +16,13 @@ async fn index() -> Json<Value> {
     Json(json!({ "app": "axum example" }))
 }
 
-/// An app route protected by the same resolver as the token route.
-async fn me(ResolvedIdentity(user): ResolvedIdentity) -> Json<Value> {
-    Json(json!({ "identity": user.identity() }))
+/// An app route protected by the same resolver as the token route; its answer is about
+/// one user, so no cache may keep it.
+async fn me(ResolvedIdentity(user): ResolvedIdentity) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "identity": user.identity() })),
+    )
 }
 
 #[tokio::main]

@@ -22,10 +22,21 @@ fn control(body: &rocket::State<Control>) -> (rocket::http::ContentType, String)
 /// The control route's body, made once at start-up.
 struct Control(String);
 
-/// An app route protected by the same resolver as the token route.
+/// A JSON answer no cache may keep.
+#[derive(rocket::Responder)]
+struct NoStore {
+    body: Json<Value>,
+    cache_control: rocket::http::Header<'static>,
+}
+
+/// An app route protected by the same resolver as the token route; its answer is about
+/// one user, so no cache may keep it.
 #[rocket::get("/me")]
-fn me(user: ResolvedIdentity) -> Json<Value> {
-    Json(json!({ "identity": user.0.identity() }))
+fn me(user: ResolvedIdentity) -> NoStore {
+    NoStore {
+        body: Json(json!({ "identity": user.0.identity() })),
+        cache_control: rocket::http::Header::new("Cache-Control", "no-store"),
+    }
 }
 
 #[rocket::main]
