@@ -57,8 +57,11 @@ impl<'r> FromRequest<'r> for ResolvedIdentity {
 
 /// Catchers for 401, 403, 500 and 503 that render a [`ResolvedIdentity`] failure as the
 /// token route's JSON error (with `WWW-Authenticate` or `Retry-After`); for other causes
-/// of those statuses they answer the same JSON shape. Register them with
-/// `.register("/", chat_token_rocket::catchers())`.
+/// of those statuses they answer the same JSON shape. Register them at the base of the
+/// routes that take the guard (`.register("/api", chat_token_rocket::catchers())`), not
+/// over the app's own catchers at `/`; or let those routes take
+/// `Result<ResolvedIdentity, TokenRejection>` and return the rejection, which needs no
+/// catcher.
 pub fn catchers() -> Vec<Catcher> {
     [401, 403, 500, 503]
         .into_iter()

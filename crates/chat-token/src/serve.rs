@@ -72,6 +72,13 @@ pub struct ServeArgs {
     /// --jwt-hs256-secret-file).
     #[arg(long, value_name = "AUD", requires = "jwt_keys")]
     jwt_audience: Option<String>,
+    /// UNSAFE: accept the caller's JWT whatever its audience (tokens your identity
+    /// provider minted for any other app get Twilio tokens); instead of --jwt-audience.
+    #[arg(long, requires = "jwt_keys", conflicts_with = "jwt_audience")]
+    jwt_insecure_any_audience: bool,
+    /// UNSAFE: accept the caller's JWT whatever its issuer; instead of --jwt-issuer.
+    #[arg(long, requires = "jwt_keys", conflicts_with = "jwt_issuer")]
+    jwt_insecure_any_issuer: bool,
     /// The JWT claim that becomes the Twilio identity (sub, email, preferred_username, ...;
     /// needs --jwks-url or --jwt-hs256-secret-file).
     #[arg(
@@ -185,6 +192,12 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<(Arc<dyn IdentityResol
         }
         if let Some(aud) = &args.jwt_audience {
             builder = builder.audience(aud.clone());
+        }
+        if args.jwt_insecure_any_audience {
+            builder = builder.insecure_any_audience();
+        }
+        if args.jwt_insecure_any_issuer {
+            builder = builder.insecure_any_issuer();
         }
         let description = format!(
             "bearer JWT ({}), identity from claim {}",

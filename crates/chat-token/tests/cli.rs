@@ -511,3 +511,47 @@ fn mint_refuses_a_malformed_region() {
         );
     }
 }
+
+#[test]
+fn serve_requires_a_jwt_audience_and_issuer_unless_waived() {
+    let dir = std::env::temp_dir().join(format!("chat-token-cli-aud-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let secret = dir.join("hs256");
+    std::fs::write(&secret, "an-hs256-secret-of-at-least-32-bytes\n").expect("secret");
+    let path = secret.to_string_lossy().into_owned();
+    let base = [
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--jwt-hs256-secret-file",
+        &path,
+    ];
+    let out = run(
+        &CREDS,
+        &[&base[..], &["--jwt-issuer", "https://idp.example.test/"]].concat(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no audience configured"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&CREDS, &[&base[..], &["--jwt-audience", "chat"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no issuer configured"),
+        "{}",
+        stderr(&out)
+    );
+    // Both waivers together with the values they replace: a usage error.
+    let out = run(
+        &CREDS,
+        &[
+            &base[..],
+            &["--jwt-audience", "chat", "--jwt-insecure-any-audience"],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

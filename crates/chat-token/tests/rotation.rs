@@ -40,9 +40,8 @@ fn signed_with(body: &str) -> Option<&'static str> {
     [(OLD, OLD_KEY), (NEW, NEW_KEY)]
         .into_iter()
         .find(|(secret, key)| {
-            inspect(jwt, Some(&SecretString::from(*secret)), 1_800_000_000).is_ok_and(|i| {
-                i.signature() == SignatureCheck::Valid && i.claims()["iss"] == *key
-            })
+            inspect(jwt, Some(&SecretString::from(*secret)), 1_800_000_000)
+                .is_ok_and(|i| i.signature() == SignatureCheck::Valid && i.claims()["iss"] == *key)
         })
         .map(|(secret, _)| secret)
 }
