@@ -43,8 +43,9 @@ pub use resolver::{IdentityResolver, ResolveError, Resolved};
 #[cfg(feature = "jwks")]
 pub use resolvers::HttpJwks;
 pub use resolvers::{
-    JwksSource, JwtBearerBuilder, JwtBearerResolver, JwtConfigError, MIN_HS256_SECRET_LEN,
-    MIN_STATIC_TOKEN_LEN, StaticUsers, TrustedHeader, TrustedHeaderError, UsersParseError,
+    DEFAULT_MAX_KEY_AGE, JwksSource, JwtBearerBuilder, JwtBearerResolver, JwtConfigError,
+    MIN_HS256_SECRET_LEN, MIN_STATIC_TOKEN_LEN, StaticUsers, TrustedHeader, TrustedHeaderError,
+    UsersParseError,
 };
 pub use service::{
     ALLOWED_METHODS, DEFAULT_RESOLVE_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_TOKEN_PATH, ErrorCode,

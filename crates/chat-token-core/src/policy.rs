@@ -14,6 +14,11 @@
 //! }
 //! ```
 //!
+//! Role rules need a resolver that gives claims (the bearer-JWT resolver, or your own
+//! with [`Resolved::with_claims`]); without claims a user has no roles, and only
+//! identity rules apply. The role claim is a top-level claim, or a dotted path into
+//! nested objects (`realm_access.roles`).
+//!
 //! Every rule that matches the user applies: the rule for the identity and the rule of
 //! each of the user's roles (the role claim may be a string or an array). They combine
 //! so that no order of roles can loosen a refusal:
@@ -70,7 +75,8 @@ pub struct PolicyRule {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserPolicy {
-    /// The claim that lists the user's roles (a string or an array of strings).
+    /// The claim that lists the user's roles (a string or an array of strings): a
+    /// top-level claim of that name, else a dotted path (`realm_access.roles`).
     #[serde(default)]
     pub role_claim: Option<String>,
     /// Rules by role.
@@ -115,6 +121,24 @@ pub(crate) enum Decision {
     Mint(AccessToken),
     /// Refuse the user.
     Deny,
+}
+
+/// The claim `name`: a top-level claim of that exact name (`roles`,
+/// `https://example.com/roles`), else a dotted path into nested objects
+/// (`realm_access.roles`, as Keycloak writes them).
+fn claim_at<'a>(
+    claims: &'a serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Option<&'a serde_json::Value> {
+    if let Some(value) = claims.get(name) {
+        return Some(value);
+    }
+    let mut parts = name.split('.');
+    let mut value = claims.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_object()?.get(part)?;
+    }
+    Some(value)
 }
 
 impl UserPolicy {
@@ -163,7 +187,7 @@ impl UserPolicy {
         let claim = self
             .role_claim
             .as_deref()
-            .and_then(|name| resolved.claims()?.get(name));
+            .and_then(|name| claim_at(resolved.claims()?, name));
         match claim {
             Some(serde_json::Value::String(role)) => rules.extend(self.roles.get(role.as_str())),
             Some(serde_json::Value::Array(items)) => rules.extend(
@@ -408,5 +432,31 @@ mod tests {
                 .service_sid("ISdddddddddddddddddddddddddddddddd")
                 .endpoint_id("a:b:ipad_7.2~x-1")
         );
+    }
+
+    #[test]
+    fn role_claims_by_exact_name_or_dotted_path() {
+        let p = UserPolicy::from_json(
+            r#"{"role_claim":"realm_access.roles","roles":{"banned":{"deny":true}}}"#,
+        )
+        .unwrap();
+        let mut claims = serde_json::Map::new();
+        claims.insert(
+            "realm_access".into(),
+            serde_json::json!({ "roles": ["user", "banned"] }),
+        );
+        let nested = Resolved::new("eve").with_claims(claims);
+        assert!(matches!(p.apply(None, &nested, base()), Decision::Deny));
+        let p = UserPolicy::from_json(
+            r#"{"role_claim":"https://example.com/roles","roles":{"banned":{"deny":true}}}"#,
+        )
+        .unwrap();
+        let mut claims = serde_json::Map::new();
+        claims.insert(
+            "https://example.com/roles".into(),
+            serde_json::json!(["banned"]),
+        );
+        let namespaced = Resolved::new("eve").with_claims(claims);
+        assert!(matches!(p.apply(None, &namespaced, base()), Decision::Deny));
     }
 }

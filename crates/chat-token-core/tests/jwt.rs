@@ -623,3 +623,97 @@ fn jwks_urls_must_be_https_or_loopback() {
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }
+
+impl Jwks {
+    /// With keys that go stale after `age`.
+    fn resolver_with_key_age(&self, age: Duration) -> JwtBearerResolver {
+        JwtBearerResolver::jwks_url(&self.url)
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .identity_claim("email")
+            .max_key_age(age)
+            .build()
+            .expect("resolver")
+    }
+}
+
+#[tokio::test]
+async fn a_key_the_provider_withdrew_is_refused_once_the_keys_are_stale() {
+    let jwks = Jwks::start(&["key1", "key2"]).await;
+    let resolver = jwks.resolver_with_key_age(Duration::from_millis(300));
+    for kid in ["key1", "key2"] {
+        resolver
+            .resolve(&request(&sign(kid, claims())))
+            .await
+            .expect("both keys");
+    }
+    // key2 leaks and is withdrawn.
+    jwks.keys
+        .lock()
+        .expect("keys")
+        .retain(|k| k["kid"] != "key2");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    invalid_because(
+        resolver.resolve(&request(&sign("key2", claims()))).await,
+        "unknown key",
+    );
+    resolver
+        .resolve(&request(&sign("key1", claims())))
+        .await
+        .expect("key1 stays");
+}
+
+#[tokio::test]
+async fn a_rotation_is_picked_up_while_forged_key_ids_hold_the_budget() {
+    let jwks = Jwks::start(&["key1"]).await;
+    let resolver = jwks.resolver_with_key_age(Duration::from_millis(500));
+    resolver
+        .resolve(&request(&sign("key1", claims())))
+        .await
+        .expect("key1");
+    for n in 0..30 {
+        invalid_because(
+            resolver
+                .resolve(&request(&sign(&format!("forged-{n}"), claims())))
+                .await,
+            "unknown key",
+        );
+    }
+    let spent = jwks.fetches();
+    assert!(spent <= 10, "{spent} fetches");
+    jwks.keys.lock().expect("keys").push(jwk("key2"));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    resolver
+        .resolve(&request(&sign("key2", claims())))
+        .await
+        .expect("the rotated key, once the keys are stale");
+}
+
+#[tokio::test]
+async fn stale_keys_stay_in_use_while_the_provider_is_down() {
+    let jwks = Jwks::start(&["key1"]).await;
+    let resolver = jwks.resolver_with_key_age(Duration::from_millis(200));
+    resolver
+        .resolve(&request(&sign("key1", claims())))
+        .await
+        .expect("key1");
+    jwks.set(DOWN);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let tokens: Vec<String> = (0..20).map(|_| sign("key1", claims())).collect();
+    let started = std::time::Instant::now();
+    for token in &tokens {
+        resolver
+            .resolve(&request(token))
+            .await
+            .expect("stale but cached key while down");
+    }
+    // A stale refresh is tried at most once per 200 ms (the key age), not per request:
+    // the bound counts the pauses that elapsed, so a slow machine cannot fail it.
+    let pauses = started.elapsed().as_millis() / 200;
+    let allowed = 1 + 1 + pauses as usize;
+    assert!(
+        jwks.fetches() <= allowed,
+        "{} fetches, {allowed} allowed",
+        jwks.fetches()
+    );
+}

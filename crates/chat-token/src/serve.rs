@@ -258,6 +258,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("reading --policy {}", path.display()))?;
         let policy = UserPolicy::from_json(&text)
             .with_context(|| format!("parsing --policy {}", path.display()))?;
+        let gives_claims = args.jwks_url.is_some() || args.jwt_hs256_secret_file.is_some();
+        if !policy.roles.is_empty() && !gives_claims {
+            tracing::warn!(
+                policy = %path.display(),
+                "the policy's role rules never apply: only a bearer JWT (--jwks-url or --jwt-hs256-secret-file) gives the claims that name roles; with these users only the identity rules apply"
+            );
+        }
         builder = builder.user_policy(policy);
     }
     let service = builder.build()?;

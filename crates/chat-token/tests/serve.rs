@@ -642,3 +642,29 @@ fn serve_warns_about_secret_files_others_can_read_and_auth_token_secrets() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn role_rules_without_a_claims_resolver_are_flagged() {
+    let dir = std::env::temp_dir().join(format!("chat-token-roles-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let policy_file = dir.join("policy.json");
+    std::fs::write(
+        &policy_file,
+        r#"{"role_claim": "roles", "roles": {"banned": {"deny": true}}}"#,
+    )
+    .expect("write");
+    let policy = policy_file.to_string_lossy().into_owned();
+    let server = serve(
+        &["--policy", &policy],
+        &[
+            CREDS[0],
+            CREDS[1],
+            CREDS[2],
+            CREDS[3],
+            ("CHAT_TOKEN_USERS", USERS),
+        ],
+    );
+    let log = server.log.lock().expect("log").clone();
+    assert!(log.contains("role rules never apply"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -20,8 +20,11 @@
 //! unknown key id triggers a refetch, so a rotation is picked up on the first token that
 //! uses the new key; refetches are budgeted ([`JwtBearerBuilder::refetch_budget`],
 //! default 10 per minute) so that a flood of forged key ids cannot hammer the provider.
-//! A fetch that fails, or yields no usable key, keeps the keys already cached. When no
-//! cached key fits and the JWKS cannot be fetched, the answer is 503 `unavailable`.
+//! Keys are also fetched again once they are older than
+//! [`JwtBearerBuilder::max_key_age`] (default 15 minutes), outside the budget, so a key
+//! the provider withdrew stops being accepted. A fetch that fails, or yields no usable
+//! key, keeps the keys already cached. When no cached key fits and the JWKS cannot be
+//! fetched, the answer is 503 `unavailable`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -207,6 +210,11 @@ struct JwksCache {
     /// Whether the last fetch failed (an unknown key is then 503, not 401).
     last_failed: Mutex<Option<String>>,
     budget: (usize, Duration),
+    /// Keys older than this are fetched again on the next request (outside the budget).
+    max_key_age: Duration,
+    /// When the cached keys were fetched, and when a refresh of stale keys last began.
+    fetched_at: Mutex<Option<Instant>>,
+    stale_attempt: Mutex<Option<Instant>>,
     fetching: tokio::sync::Mutex<()>,
 }
 
@@ -303,6 +311,44 @@ impl JwksCache {
         if !self.spend() {
             return Refresh::OverBudget;
         }
+        self.fetch_and_store().await
+    }
+
+    /// Whether the cached keys are older than the maximum key age.
+    fn is_stale(&self) -> bool {
+        self.fetched_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|t| t.elapsed() >= self.max_key_age)
+    }
+
+    /// Fetches keys older than the maximum key age again, so that a key the provider
+    /// withdrew stops being accepted and a rotation is picked up even while forged key
+    /// ids hold the budget. Outside the budget, but tried at most once per
+    /// `min(max_key_age, 30 s)`, and skipped while another fetch runs; a failure keeps
+    /// the cached keys.
+    async fn refresh_stale(&self) {
+        let Ok(_one_at_a_time) = self.fetching.try_lock() else {
+            return;
+        };
+        if !self.is_stale() {
+            return;
+        }
+        {
+            let mut attempt = self.stale_attempt.lock().unwrap_or_else(|e| e.into_inner());
+            let pause = self.max_key_age.min(Duration::from_secs(30));
+            if attempt.is_some_and(|t| t.elapsed() < pause) {
+                return;
+            }
+            *attempt = Some(Instant::now());
+        }
+        if let Refresh::Failed(reason) = self.fetch_and_store().await {
+            tracing::warn!(%reason, "cannot refresh the JWKS; keeping the cached keys");
+        }
+    }
+
+    /// One fetch; the cache takes the keys when there is at least one usable key.
+    async fn fetch_and_store(&self) -> Refresh {
         let outcome = match self.source.fetch().await {
             Err(reason) => Err(reason),
             Ok(set) => {
@@ -331,6 +377,7 @@ impl JwksCache {
             Ok(keys) => {
                 tracing::info!(keys = keys.len(), "JWKS refreshed");
                 *self.keys.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
+                *self.fetched_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
                 *last_failed = None;
                 Refresh::Fetched
             }
@@ -387,6 +434,7 @@ pub struct JwtBearerBuilder {
     identity_claim: String,
     leeway: Duration,
     budget: (usize, Duration),
+    max_key_age: Duration,
 }
 
 impl JwtBearerResolver {
@@ -410,6 +458,9 @@ impl JwtBearerResolver {
             fetches: Mutex::new(VecDeque::new()),
             last_failed: Mutex::new(None),
             budget: DEFAULT_BUDGET,
+            max_key_age: DEFAULT_MAX_KEY_AGE,
+            fetched_at: Mutex::new(None),
+            stale_attempt: Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
         })))
     }
@@ -439,6 +490,9 @@ impl JwtBearerResolver {
             Keys::Jwks(cache) => cache,
         };
         let kid = header.kid.as_deref();
+        if cache.is_stale() {
+            cache.refresh_stale().await;
+        }
         if let Some(found) = cache.cached(kid) {
             return Ok(found);
         }
@@ -467,6 +521,9 @@ impl JwtBearerResolver {
 /// Ten fetches a minute, as widely used JWKS clients allow by default.
 const DEFAULT_BUDGET: (usize, Duration) = (10, Duration::from_secs(60));
 
+/// How long fetched keys are used before they are fetched again.
+pub const DEFAULT_MAX_KEY_AGE: Duration = Duration::from_secs(15 * 60);
+
 impl JwtBearerBuilder {
     fn new(keys: Result<Keys, JwtConfigError>) -> Self {
         Self {
@@ -478,6 +535,7 @@ impl JwtBearerBuilder {
             identity_claim: "sub".into(),
             leeway: Duration::from_secs(30),
             budget: DEFAULT_BUDGET,
+            max_key_age: DEFAULT_MAX_KEY_AGE,
         }
     }
 
@@ -530,6 +588,16 @@ impl JwtBearerBuilder {
         self
     }
 
+    /// How long fetched JWKS keys are used before the next request fetches the document
+    /// again (default 15 minutes). A key the provider withdrew is refused after at most
+    /// this long; a rotation is picked up after at most this long even while forged key
+    /// ids keep the refetch budget spent. This fetch is outside the budget; when it fails,
+    /// the cached keys stay in use.
+    pub fn max_key_age(mut self, age: Duration) -> Self {
+        self.max_key_age = age;
+        self
+    }
+
     /// Builds the resolver.
     pub fn build(self) -> Result<JwtBearerResolver, JwtConfigError> {
         if self.identity_claim.is_empty() {
@@ -541,6 +609,7 @@ impl JwtBearerBuilder {
         }
         if let Keys::Jwks(cache) = &mut keys {
             cache.budget = self.budget;
+            cache.max_key_age = self.max_key_age;
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = self.leeway.as_secs();

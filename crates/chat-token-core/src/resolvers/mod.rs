@@ -9,7 +9,8 @@ mod trusted_header;
 #[cfg(feature = "jwks")]
 pub use jwt_bearer::HttpJwks;
 pub use jwt_bearer::{
-    JwksSource, JwtBearerBuilder, JwtBearerResolver, JwtConfigError, MIN_HS256_SECRET_LEN,
+    DEFAULT_MAX_KEY_AGE, JwksSource, JwtBearerBuilder, JwtBearerResolver, JwtConfigError,
+    MIN_HS256_SECRET_LEN,
 };
 pub use static_users::{MIN_STATIC_TOKEN_LEN, StaticUsers, UsersParseError};
 pub use trusted_header::{BROAD_PROXY_PREFIX, TrustedHeader, TrustedHeaderError};
