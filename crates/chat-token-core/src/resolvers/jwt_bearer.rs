@@ -196,7 +196,7 @@ pub enum JwtConfigError {
 
 enum Keys {
     Shared(SecretString),
-    Jwks(JwksCache),
+    Jwks(Box<JwksCache>),
 }
 
 /// A verifying key ready for use, and the one algorithm it verifies.
@@ -452,7 +452,7 @@ impl JwtBearerResolver {
 
     /// Tokens signed with keys from a JWKS source.
     pub fn jwks(source: impl JwksSource) -> JwtBearerBuilder {
-        JwtBearerBuilder::new(Ok(Keys::Jwks(JwksCache {
+        JwtBearerBuilder::new(Ok(Keys::Jwks(Box::new(JwksCache {
             source: Box::new(source),
             keys: Mutex::new(Arc::new(HashMap::new())),
             fetches: Mutex::new(VecDeque::new()),
@@ -462,7 +462,7 @@ impl JwtBearerResolver {
             fetched_at: Mutex::new(None),
             stale_attempt: Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
-        })))
+        }))))
     }
 
     /// Tokens signed with keys from the JWKS document at `url` (feature `jwks`); see
