@@ -54,3 +54,25 @@ pub fn listen_addr() -> Result<SocketAddr, Box<dyn std::error::Error>> {
     };
     Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
 }
+
+/// The Twilio issuer the environment describes, for apps whose users sign in with the
+/// app's own login (no users table, no demo users).
+pub fn issuer_from_env() -> Result<chat_token_core::TokenIssuer, Box<dyn std::error::Error>> {
+    let setup = EnvSetup::from_env()?;
+    if setup.development {
+        tracing::warn!(
+            "DEVELOPMENT MODE: no Twilio credentials are set, so tokens are signed with public development credentials and Twilio will refuse them"
+        );
+    }
+    Ok(setup.issuer)
+}
+
+/// The login examples' own accounts. A real app checks a password hash in its user
+/// store; this stands in for that, and is not chat-token code.
+pub fn check_password(user: &str, password: &str) -> bool {
+    const ACCOUNTS: [(&str, &str); 2] = [("alice", "wonderland"), ("bob", "builder")];
+    ACCOUNTS.iter().any(|(u, p)| *u == user && *p == password)
+}
+
+/// The login examples' own page for visitors who are not signed in.
+pub const SIGN_IN_PAGE: &str = "<h1>Sign in</h1><form method=post action=/login><input name=user><input name=password type=password><button>Sign in</button></form>";

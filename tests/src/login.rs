@@ -17,7 +17,7 @@ impl Jar {
     /// Takes the `Set-Cookie` headers of `r`, as a browser does: a cookie set again
     /// replaces the old one; an empty value, `Max-Age=0` or an expiry in the past
     /// removes it.
-    fn take(&mut self, r: &Response) {
+    pub fn take(&mut self, r: &Response) {
         for (name, value) in &r.headers {
             if name != "set-cookie" {
                 continue;
@@ -40,7 +40,8 @@ impl Jar {
         }
     }
 
-    fn header(&self) -> String {
+    /// The `Cookie` header value.
+    pub fn header(&self) -> String {
         self.0
             .iter()
             .map(|(n, v)| format!("{n}={v}"))

@@ -3,7 +3,9 @@
 //! Builds the three examples and the `chat-token` command, starts each on its own
 //! loopback port in development mode (as `cargo run ...` from the README does), sends
 //! the same requests to all four, and fails unless status, error code, identity,
-//! `WWW-Authenticate` and `Allow` agree.
+//! `WWW-Authenticate` and `Allow` agree. Then the three examples with their own login
+//! (`login_axum`, `login_actix`, `login_rocket`): the app's own pages, sign-in, a token
+//! for the session's user, 405, sign-out.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use chat_token_tests::http::{Response, send};
+use chat_token_tests::login::Jar;
 
 use crate::{cargo, run as run_cmd};
 
@@ -136,5 +139,90 @@ pub fn run(root: &Path) -> Result<()> {
         "smoke: the axum, actix-web and rocket examples and chat-token serve answered all {} requests alike",
         requests.len()
     );
+    drop(servers);
+    for name in ["login_axum", "login_actix", "login_rocket"] {
+        let port = free_port()?;
+        let server = start(name, Command::new(target.join("examples").join(name)), port)?;
+        login_flow(&server)?;
+        println!("smoke: {name}: sign in, token, the app's own pages, sign out: as expected");
+    }
+    Ok(())
+}
+
+/// A user of an example app with its own login: the app's own pages stay its own, the
+/// token route follows the session.
+fn login_flow(server: &Running) -> Result<()> {
+    let name = server.name;
+    let addr = server.addr;
+    let mut jar = Jar::default();
+    let with = |jar: &Jar, method: &str, path: &str, body: &[u8]| {
+        let cookie = jar.header();
+        let mut headers: Vec<(&str, &[u8])> =
+            vec![("Content-Type", b"application/x-www-form-urlencoded")];
+        if !cookie.is_empty() {
+            headers.push(("Cookie", cookie.as_bytes()));
+        }
+        send(addr, method, path, &headers, body)
+    };
+    let check = |ok: bool, what: &str, r: &Response| -> Result<()> {
+        if ok {
+            Ok(())
+        } else {
+            bail!("{name}: {what}: {} {:?} {}", r.status, r.headers, r.body)
+        }
+    };
+    let error = |r: &Response| {
+        serde_json::from_str::<serde_json::Value>(&r.body).unwrap_or_default()["error"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let r = with(&jar, "GET", "/app", b"");
+    let html = r
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/html"));
+    check(
+        r.status == 401 && html && r.body.contains("Sign in"),
+        "the app's own 401 page",
+        &r,
+    )?;
+    let r = with(&jar, "GET", "/token", b"");
+    check(
+        r.status == 401 && error(&r).as_deref() == Some("missing_credentials"),
+        "no session: 401 missing_credentials",
+        &r,
+    )?;
+    let r = with(&jar, "POST", "/login", b"user=alice&password=wrong");
+    check(r.status == 401, "a wrong password is the app's own 401", &r)?;
+    let r = with(&jar, "POST", "/login", b"user=alice&password=wonderland");
+    check((200..400).contains(&r.status), "sign in", &r)?;
+    jar.take(&r);
+    let r = with(&jar, "GET", "/token", b"");
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+    check(
+        r.status == 200 && body["identity"] == "alice" && body["token"].is_string(),
+        "signed in: a token for alice",
+        &r,
+    )?;
+    let r = with(&jar, "GET", "/app", b"");
+    check(
+        r.status == 200 && r.body.contains("alice"),
+        "signed in: the app",
+        &r,
+    )?;
+    let r = with(&jar, "DELETE", "/token", b"");
+    check(
+        r.status == 405 && error(&r).as_deref() == Some("method_not_allowed"),
+        "DELETE /token: 405",
+        &r,
+    )?;
+    let r = with(&jar, "POST", "/logout", b"");
+    check((200..400).contains(&r.status), "sign out", &r)?;
+    jar.take(&r);
+    let r = with(&jar, "GET", "/token", b"");
+    check(
+        r.status == 401 && error(&r).as_deref() == Some("missing_credentials"),
+        "signed out: 401",
+        &r,
+    )?;
     Ok(())
 }

@@ -1,0 +1,98 @@
+//! An existing rocket app with its own login (a private cookie and a `LoggedIn` guard,
+//! its own catchers at `/`), adding a Twilio token route that takes the signed-in user
+//! from that guard.
+//!
+//! Run: `cargo run -p chat-token-examples --example login_rocket`, then
+//! `curl -c jar -d 'user=alice&password=wonderland' http://127.0.0.1:3000/login` and
+//! `curl -b jar http://127.0.0.1:3000/token`. Outside debug builds rocket needs
+//! `ROCKET_SECRET_KEY` for private cookies.
+
+use chat_token_examples::{
+    SIGN_IN_PAGE, check_password, init_tracing, issuer_from_env, listen_addr,
+};
+use chat_token_rocket::{ResolveError, Resolved, TokenService};
+use rocket::form::Form;
+use rocket::http::{CookieJar, Status};
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::response::Redirect;
+use rocket::response::content::RawHtml;
+
+const USER: &str = "user";
+
+/// The app's own login guard: the user name in a private (encrypted) cookie.
+struct LoggedIn(String);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for LoggedIn {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        match req.cookies().get_private(USER) {
+            Some(cookie) => Outcome::Success(LoggedIn(cookie.value().to_owned())),
+            None => Outcome::Error((Status::Unauthorized, ())),
+        }
+    }
+}
+
+#[derive(rocket::FromForm)]
+struct Login {
+    user: String,
+    password: String,
+}
+
+/// The app's own login: checks the password and keeps the user in a private cookie.
+#[rocket::post("/login", data = "<login>")]
+fn login(jar: &CookieJar<'_>, login: Form<Login>) -> Result<Redirect, Status> {
+    if !check_password(&login.user, &login.password) {
+        return Err(Status::Unauthorized);
+    }
+    jar.add_private((USER, login.user.clone()));
+    Ok(Redirect::to("/app"))
+}
+
+#[rocket::post("/logout")]
+fn logout(jar: &CookieJar<'_>) -> Redirect {
+    jar.remove_private(USER);
+    Redirect::to("/app")
+}
+
+/// The app's own page; visitors who are not signed in get its own 401 page.
+#[rocket::get("/app")]
+fn app_page(user: LoggedIn) -> RawHtml<String> {
+    RawHtml(format!("<p>Hello {}</p>", user.0))
+}
+
+/// The app's own catchers at `/`: the token route leaves them alone.
+#[rocket::catch(401)]
+fn sign_in_page() -> RawHtml<&'static str> {
+    RawHtml(SIGN_IN_PAGE)
+}
+
+#[rocket::catch(404)]
+fn not_found() -> RawHtml<&'static str> {
+    RawHtml("<h1>Nothing here</h1>")
+}
+
+#[rocket::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    init_tracing();
+    let service = TokenService::without_resolver(issuer_from_env()?).build()?; // chat-token
+    let addr = listen_addr()?;
+    let figment = rocket::Config::figment()
+        .merge(("address", addr.ip()))
+        .merge(("port", addr.port()));
+    let _rocket = rocket::custom(figment)
+        .manage(service) // chat-token
+        .mount("/", rocket::routes![login, logout, app_page])
+        // chat-token: GET|POST /token, for the user the app's own guard signed in.
+        .mount(
+            "/",
+            chat_token_rocket::routes_with(|LoggedIn(user): LoggedIn| async move {
+                Ok::<_, ResolveError>(Resolved::new(user))
+            }),
+        )
+        .register("/", rocket::catchers![sign_in_page, not_found])
+        .launch()
+        .await?;
+    Ok(())
+}
