@@ -713,3 +713,63 @@ impl TokenService {
         HttpReply::json(200, token_body(resolved.identity(), &minted))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::issuer::Credentials;
+
+    fn issuer() -> TokenIssuer {
+        TokenIssuer::new(
+            Credentials::try_new(
+                "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+                "not-a-real-secret-for-tests",
+            )
+            .unwrap(),
+        )
+        .with_chat_service_sid("ISdddddddddddddddddddddddddddddddd")
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_service_without_a_resolver_answers_handle_with_a_500_not_a_panic() {
+        let service = TokenService::without_resolver(issuer()).build().unwrap();
+        let req = IncomingRequest::new("GET", "/token").with_header("authorization", "Bearer x");
+        let reply = service.handle(&req).await;
+        assert_eq!(reply.status, 500);
+        assert!(reply.body.contains("\"internal\""), "{}", reply.body);
+        let rejection = service.authenticate(&req).await.unwrap_err();
+        assert_eq!(rejection.code(), ErrorCode::Internal);
+        // The same service answers when the app's login identifies the caller.
+        let reply = service
+            .answer(&req, async { Ok(Resolved::new("alice")) })
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+
+    #[tokio::test]
+    async fn the_outcome_is_not_awaited_for_other_methods() {
+        let service = TokenService::without_resolver(issuer()).build().unwrap();
+        let awaited = std::sync::atomic::AtomicBool::new(false);
+        let reply = service
+            .answer(&IncomingRequest::new("DELETE", "/token"), async {
+                awaited.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(Resolved::new("alice"))
+            })
+            .await;
+        assert_eq!(reply.status, 405);
+        assert!(!awaited.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_outcome_is_a_500() {
+        let service = TokenService::without_resolver(issuer()).build().unwrap();
+        let reply = service
+            .answer(&IncomingRequest::new("GET", "/token"), async {
+                panic!("the app's lookup panicked on purpose")
+            })
+            .await;
+        assert_eq!(reply.status, 500);
+    }
+}
