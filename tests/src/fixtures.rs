@@ -120,6 +120,9 @@ pub fn service() -> (TokenService, Arc<Scripted>) {
 /// the token route must never replace it.
 pub const APP_LOGIN_PAGE: &str = "<h1>Please sign in to the app</h1>";
 
+/// What the broken login extractor of the login test apps says when it fails.
+pub const BROKEN_LOGIN_SAYS: &str = "the session layer is not installed";
+
 /// What the login test apps' token route makes of the signed-in user's name, the way an
 /// app's own lookup would: most users are themselves; a few names stand for what a
 /// lookup can answer instead.

@@ -51,7 +51,8 @@ macro_rules! suite {
                 login_lookup_errors_map_as_a_resolvers_do,
                 login_panicking_or_hanging_lookup_and_the_server_survives, login_delete_is_405,
                 login_cors_preflight_and_headers, login_user_policy_applies,
-                login_app_routes_keep_their_own_pages
+                login_app_routes_keep_their_own_pages,
+                login_failing_extractor_is_a_500_that_names_it
             );
         }
         mod bad_input {

@@ -277,3 +277,19 @@ pub fn login_app_routes_keep_their_own_pages<H: Harness>() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body, "hello alice");
 }
+
+/// The app's login extractor or guard itself failing with a 5xx (a session layer that is
+/// missing or does not cover the route): 500 `internal`, and the log names the
+/// extractor, so the developer knows where to look.
+pub fn login_failing_extractor_is_a_500_that_names_it<H: Harness>() {
+    let server = start::<H>();
+    let jar = sign_in(&server, "alice");
+    let r = request(&server, "GET", "/token-broken", &jar, &[]);
+    assert_error(&r, 500, "internal");
+    assert!(!r.body.contains("BrokenLogin"), "{}", r.body);
+    let log = logs::text();
+    assert!(
+        log.contains("BrokenLogin") && log.contains("HTTP 500"),
+        "the log should name the failing extractor: {log}"
+    );
+}

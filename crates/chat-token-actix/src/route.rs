@@ -152,11 +152,16 @@ where
             .await
             .map_err(|err| {
                 let err: actix_web::Error = err.into();
-                err.as_response_error().status_code().as_u16()
+                let status = err.as_response_error().status_code().as_u16();
+                let extractor = std::any::type_name::<E>();
+                (
+                    status,
+                    format!("{extractor} answered {:?}", err.to_string()),
+                )
             });
         match extracted {
             Ok(extracted) => identify(extracted).await,
-            Err(status) => Err(ResolveError::from_login_status(status)),
+            Err((status, detail)) => Err(ResolveError::from_login_rejection(status, detail)),
         }
     };
     render(service.answer(&incoming, outcome).await)

@@ -4,8 +4,10 @@
 mod extract;
 mod route;
 
+pub use chat_token_core::env::EnvSetup;
 pub use chat_token_core::{
-    DEFAULT_TOKEN_PATH, HttpReply, IncomingRequest, Rejection, ResolveError, Resolved, TokenService,
+    DEFAULT_TOKEN_PATH, HttpReply, IncomingRequest, Rejection, ResolveError, Resolved, TokenIssuer,
+    TokenService,
 };
 pub use extract::{ResolvedIdentity, TokenRejection};
 pub use route::{TokenReply, router, router_at, router_with, router_with_at, token_endpoint};

@@ -167,13 +167,26 @@ where
         .map(|c| c.0);
     let incoming = snapshot(&parts.method, &parts.uri, &parts.headers, peer);
     let outcome = async {
-        // Only the rejection's status is kept: it need not be `Send`.
+        // The rejection becomes a response at once: it need not be `Send`.
         let extracted = E::from_request_parts(&mut parts, &state)
             .await
-            .map_err(|rejection| rejection.into_response().status().as_u16());
+            .map_err(IntoResponse::into_response);
         match extracted {
             Ok(extracted) => identify(extracted).await,
-            Err(status) => Err(ResolveError::from_login_status(status)),
+            Err(response) => {
+                let status = response.status().as_u16();
+                // What the extractor said (tower-sessions: "Is `SessionManagerLayer`
+                // enabled?"), for the log.
+                let said = axum::body::to_bytes(response.into_body(), 512)
+                    .await
+                    .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+                    .unwrap_or_default();
+                let extractor = std::any::type_name::<E>();
+                Err(ResolveError::from_login_rejection(
+                    status,
+                    format!("{extractor} answered {said:?}"),
+                ))
+            }
         }
     };
     render(service.answer(&incoming, outcome).await)

@@ -195,16 +195,21 @@ impl ResolveError {
     }
 
     /// The answer for an app's own login extractor or guard that refused the request
-    /// with HTTP `status`: 403 stays `Forbidden`; a 5xx (the session store is down, the
-    /// session layer is missing) is `Internal`, logged; anything else means nobody is
-    /// signed in, `MissingCredentials`. The adapters' framework-native routes use it.
-    pub fn from_login_status(status: u16) -> Self {
+    /// with HTTP `status`; `detail` names the extractor and what it said, for the log.
+    /// 403 stays `Forbidden`; a 5xx (the session store is down, the session layer is
+    /// missing or does not cover the route) is `Internal`, logged with `detail`; anything
+    /// else means nobody is signed in, `MissingCredentials`. The adapters'
+    /// framework-native routes use it.
+    pub fn from_login_rejection(status: u16, detail: impl std::fmt::Display) -> Self {
         match status {
             403 => Self::forbidden("this user may not have a token"),
             500..=599 => Self::internal(format!(
-                "the app's login extractor or guard failed with HTTP {status}"
+                "the app's login extractor or guard failed with HTTP {status}: {detail}"
             )),
-            _ => Self::missing("no user is signed in; sign in first"),
+            _ => {
+                tracing::debug!(status, %detail, "the app's login extractor or guard found no signed-in user");
+                Self::missing("no user is signed in; sign in first")
+            }
         }
     }
 }

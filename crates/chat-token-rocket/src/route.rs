@@ -181,7 +181,10 @@ where
             };
             match guarded {
                 Ok(guard) => (self.identify)(guard).await,
-                Err(code) => Err(ResolveError::from_login_status(code)),
+                Err(code) => Err(ResolveError::from_login_rejection(
+                    code,
+                    format!("the guard {} failed", std::any::type_name::<G>()),
+                )),
             }
         };
         Outcome::Success(render(service.answer(&incoming, outcome).await))

@@ -86,6 +86,10 @@ fn serve(service: TokenService, login_key: Option<Key>) -> Server {
                             .route("/logout", web::post().to(logout))
                             .route("/app", web::get().to(app_page))
                             .configure(chat_token_actix::configure_with(from_session))
+                            .configure(chat_token_actix::configure_with_at(
+                                "/token-broken",
+                                |_: BrokenLogin| async { Ok(Resolved::new("never")) },
+                            ))
                     } else {
                         app.configure(chat_token_actix::configure)
                             .route("/me", web::get().to(me))
@@ -113,5 +117,20 @@ fn serve(service: TokenService, login_key: Option<Key>) -> Server {
             });
         });
         Server::new(addr_rx.recv().expect("server address"), stop_tx, thread)
+    }
+}
+
+/// A login extractor that always fails with 500, as a session middleware that is
+/// missing makes `Session` fail.
+struct BrokenLogin;
+
+impl actix_web::FromRequest for BrokenLogin {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(_: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Err(actix_web::error::ErrorInternalServerError(
+            crate::fixtures::BROKEN_LOGIN_SAYS,
+        )))
     }
 }

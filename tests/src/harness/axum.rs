@@ -116,6 +116,28 @@ fn login_app(service: TokenService) -> Router {
             }),
         )
         .merge(chat_token_axum::router_with(from_session))
+        .merge(chat_token_axum::router_with_at(
+            "/token-broken",
+            |_: BrokenLogin| async { Ok(Resolved::new("never")) },
+        ))
         .with_state(service)
         .layer(SessionManagerLayer::new(MemoryStore::default()).with_secure(false))
+}
+
+/// A login extractor that always fails with 500, as tower-sessions' `Session` does when
+/// its layer is missing.
+struct BrokenLogin;
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for BrokenLogin {
+    type Rejection = (axum::http::StatusCode, &'static str);
+
+    async fn from_request_parts(
+        _: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Err((
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            crate::fixtures::BROKEN_LOGIN_SAYS,
+        ))
+    }
 }

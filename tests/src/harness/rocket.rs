@@ -77,6 +77,14 @@ impl Harness for Rocket {
                     chat_token_rocket::routes_with(|LoggedIn(user): LoggedIn| identify_user(user)),
                 )
                 .mount("/", rocket::routes![login, logout, app_page])
+                .mount(
+                    "/",
+                    chat_token_rocket::routes_with_at("/token-broken", |_: BrokenLogin| async {
+                        Ok::<_, chat_token_core::ResolveError>(chat_token_core::Resolved::new(
+                            "never",
+                        ))
+                    }),
+                )
                 .register("/", catchers),
         )
     }
@@ -171,5 +179,17 @@ fn serve(rocket: rocket::Rocket<rocket::Build>) -> Server {
             });
         });
         Server::new(addr_rx.recv().expect("server address"), stop_tx, thread)
+    }
+}
+
+/// A login guard that always fails with 500.
+struct BrokenLogin;
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for BrokenLogin {
+    type Error = ();
+
+    async fn from_request(_: &'r Request<'_>) -> Outcome<Self, ()> {
+        Outcome::Error((Status::InternalServerError, ()))
     }
 }
