@@ -45,7 +45,7 @@ pub use resolvers::HttpJwks;
 pub use resolvers::{
     DEFAULT_MAX_KEY_AGE, JwksSource, JwtBearerBuilder, JwtBearerResolver, JwtConfigError,
     MIN_HS256_SECRET_LEN, MIN_STATIC_TOKEN_LEN, StaticUsers, TrustedHeader, TrustedHeaderError,
-    UsersParseError,
+    UsersParseError, VerifiedCacheStats,
 };
 pub use service::{
     ALLOWED_METHODS, DEFAULT_RESOLVE_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_TOKEN_PATH, ErrorCode,

@@ -81,7 +81,7 @@ pub struct Resolved {
     identity: String,
     ttl: Option<u64>,
     grants: Option<Vec<Grant>>,
-    claims: Option<serde_json::Map<String, serde_json::Value>>,
+    claims: Option<std::sync::Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl Resolved {
@@ -97,13 +97,22 @@ impl Resolved {
 
     /// Claims that describe the user (a verified JWT's, say), for per-user policy.
     pub fn with_claims(mut self, claims: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.claims = Some(std::sync::Arc::new(claims));
+        self
+    }
+
+    /// As [`with_claims`](Self::with_claims), with claims already shared (a cache's).
+    pub fn with_shared_claims(
+        mut self,
+        claims: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
+    ) -> Self {
         self.claims = Some(claims);
         self
     }
 
     /// The claims, if the resolver gave any.
     pub fn claims(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
-        self.claims.as_ref()
+        self.claims.as_deref()
     }
 
     /// A ttl for this user's tokens, in seconds (1..=86400), instead of the default.

@@ -717,3 +717,99 @@ async fn stale_keys_stay_in_use_while_the_provider_is_down() {
         jwks.fetches()
     );
 }
+
+#[tokio::test]
+async fn a_repeated_token_is_verified_once() {
+    let jwks = Jwks::start(&["key1"]).await;
+    let resolver = jwks.resolver();
+    let token = sign("key1", claims());
+    for _ in 0..5 {
+        let resolved = resolver.resolve(&request(&token)).await.expect("valid");
+        assert_eq!(resolved.identity(), "alice@example.com");
+        assert_eq!(resolved.claims().expect("claims")["sub"], "user-123");
+    }
+    let stats = resolver.cache_stats();
+    assert_eq!(
+        (stats.misses, stats.hits, stats.entries),
+        (1, 4, 1),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn tokens_that_fail_never_fill_the_cache() {
+    let jwks = Jwks::start(&["key1"]).await;
+    let resolver = jwks.resolver();
+    let good = sign("key1", claims());
+    let mut parts: Vec<&str> = good.split('.').collect();
+    let wrong_signature = sign("key2", claims());
+    parts[2] = wrong_signature.split('.').nth(2).expect("signature");
+    let forged = parts.join(".");
+    for n in 0..200 {
+        let expired = sign("key1", with(claims(), "exp", json!(now() - 3600 - n)));
+        assert!(resolver.resolve(&request(&forged)).await.is_err());
+        assert!(resolver.resolve(&request(&expired)).await.is_err());
+    }
+    let stats = resolver.cache_stats();
+    assert_eq!(
+        (stats.entries, stats.bytes, stats.hits),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    // The same forged token, again and again, is checked every time.
+    assert!(stats.misses >= 400, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_cached_token_stops_working_at_its_exp() {
+    let jwks = Jwks::start(&["key1"]).await;
+    let resolver = JwtBearerResolver::jwks_url(&jwks.url)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .leeway(Duration::ZERO)
+        .build()
+        .expect("resolver");
+    let token = sign("key1", with(claims(), "exp", json!(now() + 1)));
+    resolver.resolve(&request(&token)).await.expect("valid now");
+    resolver
+        .resolve(&request(&token))
+        .await
+        .expect("valid, cached");
+    assert_eq!(resolver.cache_stats().hits, 1);
+    // Wait until the clock is past `exp` (whole seconds).
+    let exp = now() + 1;
+    while now() <= exp {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    invalid_because(resolver.resolve(&request(&token)).await, "expired");
+}
+
+#[tokio::test]
+async fn the_cache_bound_holds_under_a_scan_and_zero_turns_it_off() {
+    let jwks = Jwks::start(&["key1"]).await;
+    let small = JwtBearerResolver::jwks_url(&jwks.url)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .verified_cache(50)
+        .build()
+        .expect("resolver");
+    let off = JwtBearerResolver::jwks_url(&jwks.url)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .verified_cache(0)
+        .build()
+        .expect("resolver");
+    for n in 0..200 {
+        let token = sign("key1", with(claims(), "sub", json!(format!("user-{n}"))));
+        small.resolve(&request(&token)).await.expect("valid");
+        off.resolve(&request(&token)).await.expect("valid");
+        off.resolve(&request(&token)).await.expect("valid again");
+    }
+    let stats = small.cache_stats();
+    assert_eq!(stats.entries, 50, "{stats:?}");
+    assert_eq!(stats.evictions, 150, "{stats:?}");
+    assert_eq!(
+        off.cache_stats(),
+        chat_token_core::VerifiedCacheStats::default()
+    );
+}

@@ -43,6 +43,7 @@ use serde_json::{Map, Value};
 
 use crate::request::IncomingRequest;
 use crate::resolver::{IdentityResolver, ResolveError, Resolved};
+use crate::resolvers::verified_cache::{Bounds, Verified, VerifiedCache, VerifiedCacheStats};
 
 /// The shortest HS256 secret accepted, in bytes (RFC 7518, 3.2: at least the hash size).
 pub const MIN_HS256_SECRET_LEN: usize = 32;
@@ -412,6 +413,7 @@ pub struct JwtBearerResolver {
     keys: Keys,
     validation: Validation,
     identity_claim: String,
+    cache: VerifiedCache,
 }
 
 impl std::fmt::Debug for JwtBearerResolver {
@@ -435,6 +437,7 @@ pub struct JwtBearerBuilder {
     leeway: Duration,
     budget: (usize, Duration),
     max_key_age: Duration,
+    cache: Bounds,
 }
 
 impl JwtBearerResolver {
@@ -521,6 +524,13 @@ impl JwtBearerResolver {
 /// Ten fetches a minute, as widely used JWKS clients allow by default.
 const DEFAULT_BUDGET: (usize, Duration) = (10, Duration::from_secs(60));
 
+/// The verified-token cache by default: 10,000 tokens, 16 MiB, 5 minutes at most.
+const DEFAULT_CACHE: Bounds = Bounds {
+    entries: 10_000,
+    bytes: 16 << 20,
+    max_age_secs: 300,
+};
+
 /// How long fetched keys are used before they are fetched again.
 pub const DEFAULT_MAX_KEY_AGE: Duration = Duration::from_secs(15 * 60);
 
@@ -536,6 +546,7 @@ impl JwtBearerBuilder {
             leeway: Duration::from_secs(30),
             budget: DEFAULT_BUDGET,
             max_key_age: DEFAULT_MAX_KEY_AGE,
+            cache: DEFAULT_CACHE,
         }
     }
 
@@ -598,6 +609,29 @@ impl JwtBearerBuilder {
         self
     }
 
+    /// How many verified tokens to remember (default 10,000; `0` turns the cache off).
+    /// A token seen again is answered from the cache until its `exp` (or the maximum
+    /// age), after checking `exp`/`nbf` against the clock with the same leeway and that
+    /// the key that verified it is still published. Tokens that fail are never kept.
+    pub fn verified_cache(mut self, entries: usize) -> Self {
+        self.cache.entries = entries;
+        self
+    }
+
+    /// The most bytes the verified-token cache may hold (default 16 MiB; the oldest
+    /// entries leave first).
+    pub fn verified_cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache.bytes = bytes;
+        self
+    }
+
+    /// The longest a verified token is remembered, whatever its `exp` (default 5
+    /// minutes, whole seconds).
+    pub fn verified_cache_max_age(mut self, age: Duration) -> Self {
+        self.cache.max_age_secs = age.as_secs();
+        self
+    }
+
     /// Builds the resolver.
     pub fn build(self) -> Result<JwtBearerResolver, JwtConfigError> {
         if self.identity_claim.is_empty() {
@@ -643,6 +677,7 @@ impl JwtBearerBuilder {
             keys,
             validation,
             identity_claim: self.identity_claim,
+            cache: VerifiedCache::new(self.cache),
         })
     }
 }
@@ -677,11 +712,43 @@ fn header_of(token: &str) -> Result<jsonwebtoken::Header, ResolveError> {
     jsonwebtoken::decode_header(token).map_err(|_| not_jwt())
 }
 
-#[async_trait]
-impl IdentityResolver for JwtBearerResolver {
-    async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
-        crate::crypto::ensure_jsonwebtoken_provider();
-        let token = req.bearer_token()?;
+impl JwtBearerResolver {
+    /// The verified-token cache's counters (hits, misses, evictions, size).
+    pub fn cache_stats(&self) -> VerifiedCacheStats {
+        self.cache.stats()
+    }
+
+    /// A cached verification, checked as a fresh one would be: `Ok` to answer with it,
+    /// `Err(Some(_))` to refuse the token, `Err(None)` to verify it afresh (its key is no
+    /// longer the one published under its id).
+    async fn check_hit(&self, hit: Verified, now: u64) -> Result<Resolved, Option<ResolveError>> {
+        let leeway = self.validation.leeway;
+        if now > hit.exp.saturating_add(leeway) {
+            return Err(Some(ResolveError::invalid("the bearer token has expired")));
+        }
+        if hit.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+            return Err(Some(ResolveError::invalid(
+                "the bearer token is not valid yet",
+            )));
+        }
+        match (&self.keys, &hit.key) {
+            (Keys::Shared(_), None) => {}
+            (Keys::Jwks(cache), Some((kid, key))) => {
+                if cache.is_stale() {
+                    cache.refresh_stale().await;
+                }
+                match cache.cached(kid.as_deref()) {
+                    Some((current, _)) if Arc::ptr_eq(&current, key) => {}
+                    _ => return Err(None),
+                }
+            }
+            _ => return Err(None),
+        }
+        Ok(Resolved::new(hit.identity).with_shared_claims(hit.claims))
+    }
+
+    /// Verifies `token` with its key: the claims, the identity, and what the cache keeps.
+    async fn verify(&self, token: &str) -> Result<Verified, ResolveError> {
         let header = header_of(token)?;
         let (key, alg) = self.key_for(&header).await?;
         if header.alg != alg {
@@ -705,14 +772,67 @@ impl IdentityResolver for JwtBearerResolver {
                 }
             }
         }
-        match claims.get(&self.identity_claim) {
-            Some(Value::String(identity)) if !identity.is_empty() => {
-                Ok(Resolved::new(identity.clone()).with_claims(claims))
+        let identity = match claims.get(&self.identity_claim) {
+            Some(Value::String(identity)) if !identity.is_empty() => identity.clone(),
+            _ => {
+                return Err(ResolveError::invalid(format!(
+                    "the bearer token has no {} claim to use as the identity",
+                    self.identity_claim
+                )));
             }
-            _ => Err(ResolveError::invalid(format!(
-                "the bearer token has no {} claim to use as the identity",
-                self.identity_claim
-            ))),
+        };
+        let seconds = |name: &str| {
+            claims
+                .get(name)
+                .and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)))
+        };
+        let exp = seconds("exp").unwrap_or(0);
+        let nbf = seconds("nbf");
+        let key = match &self.keys {
+            Keys::Shared(_) => None,
+            Keys::Jwks(_) => Some((header.kid.clone(), key)),
+        };
+        Ok(Verified {
+            identity,
+            claims: Arc::new(claims),
+            exp,
+            nbf,
+            key,
+        })
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[async_trait]
+impl IdentityResolver for JwtBearerResolver {
+    async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
+        crate::crypto::ensure_jsonwebtoken_provider();
+        let token = req.bearer_token()?;
+        let now = unix_now();
+        let digest = self.cache.enabled().then(|| self.cache.digest(token));
+        if let Some(digest) = &digest
+            && let Some(hit) = self.cache.get(digest, now)
+        {
+            match self.check_hit(hit, now).await {
+                Ok(resolved) => return Ok(resolved),
+                Err(Some(refused)) => {
+                    self.cache.remove(digest);
+                    return Err(refused);
+                }
+                Err(None) => self.cache.remove(digest),
+            }
         }
+        let verified = self.verify(token).await?;
+        let resolved =
+            Resolved::new(verified.identity.clone()).with_shared_claims(verified.claims.clone());
+        if let Some(digest) = digest {
+            self.cache.insert(digest, verified, now);
+        }
+        Ok(resolved)
     }
 }

@@ -5,6 +5,7 @@
 mod jwt_bearer;
 mod static_users;
 mod trusted_header;
+mod verified_cache;
 
 #[cfg(feature = "jwks")]
 pub use jwt_bearer::HttpJwks;
@@ -14,3 +15,4 @@ pub use jwt_bearer::{
 };
 pub use static_users::{MIN_STATIC_TOKEN_LEN, StaticUsers, UsersParseError};
 pub use trusted_header::{BROAD_PROXY_PREFIX, TrustedHeader, TrustedHeaderError};
+pub use verified_cache::VerifiedCacheStats;
