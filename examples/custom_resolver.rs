@@ -90,6 +90,7 @@ async fn login(Path(user): Path<String>) -> String {
         role: role.into(),
         exp: now + 3600,
     };
+    chat_token_core::crypto::ensure_jsonwebtoken_provider();
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &session,

@@ -88,6 +88,11 @@ pub struct ServeArgs {
         requires = "jwt_keys"
     )]
     identity_claim: String,
+    /// Remember this many verified bearer JWTs, each until its exp (5 minutes at most),
+    /// so a token presented again is not verified again; 0 turns the cache off.
+    #[arg(long, default_value_t = 10_000, value_name = "N", requires = "jwt_keys",
+          value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    jwt_cache_entries: u64,
     /// Let browsers on this origin call /token (repeatable; * for any).
     #[arg(long, value_name = "ORIGIN")]
     cors_origin: Vec<String>,
@@ -156,7 +161,15 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<(Arc<dyn IdentityResolver>, String)> {
+/// The resolver, a description for the log, and the bearer-JWT resolver (for its cache
+/// metrics) when that is the one.
+type Chosen = (
+    Arc<dyn IdentityResolver>,
+    String,
+    Option<Arc<JwtBearerResolver>>,
+);
+
+fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<Chosen> {
     if let Some(header) = &args.trusted_header {
         let proxies = if args.trusted_proxy.is_empty() {
             vec![
@@ -171,6 +184,7 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<(Arc<dyn IdentityResol
         return Ok((
             Arc::new(TrustedHeader::try_new(header.clone(), proxies)?),
             description,
+            None,
         ));
     }
     let jwt = match (&args.jwks_url, &args.jwt_hs256_secret_file) {
@@ -204,7 +218,12 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<(Arc<dyn IdentityResol
             args.jwks_url.as_deref().unwrap_or("HS256 shared secret"),
             args.identity_claim
         );
-        return Ok((Arc::new(builder.build()?), description));
+        let jwt = Arc::new(
+            builder
+                .verified_cache(usize::try_from(args.jwt_cache_entries).unwrap_or(usize::MAX))
+                .build()?,
+        );
+        return Ok((jwt.clone(), description, Some(jwt)));
     }
     if let Some(path) = &args.users_file {
         warn_if_readable_by_others("--users-file", path);
@@ -214,16 +233,17 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<(Arc<dyn IdentityResol
             .parse()
             .with_context(|| format!("parsing --users-file {}", path.display()))?;
         let description = format!("{} static users from {}", users.len(), path.display());
-        return Ok((Arc::new(users), description));
+        return Ok((Arc::new(users), description, None));
     }
     match (&setup.users, setup.development) {
         (Some(users), _) => Ok((
             Arc::new(users.clone()),
             format!("{} static users from {ENV_USERS}", users.len()),
+            None,
         )),
         (None, true) => {
             let (users, _) = setup.users_or_demo()?;
-            Ok((Arc::new(users), "demo users".into()))
+            Ok((Arc::new(users), "demo users".into(), None))
         }
         (None, false) => bail!(
             "no users configured: set {ENV_USERS}=\"token=identity,...\", pass --users-file PATH, or --trusted-header NAME behind an authenticating proxy"
@@ -246,7 +266,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             args.bind
         );
     }
-    let (resolver, description) = resolver(&args, &setup)?;
+    let (resolver, description, jwt) = resolver(&args, &setup)?;
     let mut builder = TokenService::builder_arc(setup.issuer.clone(), resolver).ttl(args.ttl);
     if !args.cors_origin.is_empty() {
         let policy = CorsPolicy::try_new(args.cors_origin.iter().cloned())?
@@ -276,7 +296,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         && args.jwks_url.is_none()
         && args.jwt_hs256_secret_file.is_none();
     let limits = Limits::of(&args);
-    let mut app = app(service.clone(), setup.development, args.metrics);
+    let mut app = app(service.clone(), setup.development, args.metrics, jwt);
     if setup.development {
         app = app.merge(console(service, demo));
     }
@@ -506,7 +526,12 @@ async fn console_headers(mut response: Response) -> Response {
     response
 }
 
-fn app(service: TokenService, development: bool, metrics: bool) -> Router {
+fn app(
+    service: TokenService,
+    development: bool,
+    metrics: bool,
+    jwt: Option<Arc<JwtBearerResolver>>,
+) -> Router {
     let about = serde_json::json!({
         "service": "chat-token",
         "version": env!("CARGO_PKG_VERSION"),
@@ -523,7 +548,10 @@ fn app(service: TokenService, development: bool, metrics: bool) -> Router {
         router = router.route(
             "/metrics",
             get(move || {
-                let text = service.metrics().render();
+                let mut text = service.metrics().render();
+                if let Some(jwt) = &jwt {
+                    text.push_str(&jwt_cache_metrics(&jwt.cache_stats()));
+                }
                 async move { ([("content-type", "text/plain; version=0.0.4")], text) }
             }),
         );
@@ -668,4 +696,47 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+/// The verified-token cache's counters, as Prometheus text.
+fn jwt_cache_metrics(stats: &chat_token_core::VerifiedCacheStats) -> String {
+    let rows = [
+        (
+            "hits_total",
+            "counter",
+            "Bearer JWTs answered from the verified-token cache.",
+            stats.hits,
+        ),
+        (
+            "misses_total",
+            "counter",
+            "Bearer JWTs verified because the cache did not hold them.",
+            stats.misses,
+        ),
+        (
+            "evictions_total",
+            "counter",
+            "Verified tokens dropped to stay within the cache's bounds or because they aged out.",
+            stats.evictions,
+        ),
+        (
+            "entries",
+            "gauge",
+            "Verified tokens held by the cache.",
+            stats.entries as u64,
+        ),
+        (
+            "bytes",
+            "gauge",
+            "Bytes held by the verified-token cache (an estimate).",
+            stats.bytes as u64,
+        ),
+    ];
+    let mut text = String::new();
+    for (name, kind, help, value) in rows {
+        text.push_str(&format!(
+            "# HELP chat_token_jwt_cache_{name} {help}\n# TYPE chat_token_jwt_cache_{name} {kind}\nchat_token_jwt_cache_{name} {value}\n"
+        ));
+    }
+    text
 }

@@ -668,3 +668,62 @@ fn role_rules_without_a_claims_resolver_are_flagged() {
     assert!(log.contains("role rules never apply"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_repeated_bearer_jwt_is_answered_from_the_cache_and_counted() {
+    let dir = std::env::temp_dir().join(format!("chat-token-jwt-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let secret_file = dir.join("idp-secret");
+    std::fs::write(&secret_file, "idp-shared-secret-of-at-least-32-bytes").expect("write");
+    let secret = secret_file.to_string_lossy().into_owned();
+    let base = [
+        "--jwt-hs256-secret-file",
+        &secret,
+        "--jwt-issuer",
+        "https://idp.example.test/",
+        "--jwt-audience",
+        "chat",
+        "--metrics",
+    ];
+    let jwt = hs256(
+        b"idp-shared-secret-of-at-least-32-bytes",
+        serde_json::json!({"sub": "ann", "iss": "https://idp.example.test/", "aud": "chat", "exp": now() + 300}),
+    );
+    let bearer = format!("Bearer {jwt}");
+    let metric = |body: &str, name: &str| {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let server = serve(&base, &CREDS);
+    for _ in 0..3 {
+        let r = request(server.addr, "GET", "/token", &[("Authorization", &bearer)]);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let m = request(server.addr, "GET", "/metrics", &[]).body;
+    assert_eq!(
+        metric(&m, "chat_token_jwt_cache_misses_total"),
+        Some(1),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "chat_token_jwt_cache_hits_total"),
+        Some(2),
+        "{m}"
+    );
+    assert_eq!(metric(&m, "chat_token_jwt_cache_entries"), Some(1), "{m}");
+    drop(server);
+    let off = serve(&[&base[..], &["--jwt-cache-entries", "0"]].concat(), &CREDS);
+    for _ in 0..3 {
+        let r = request(off.addr, "GET", "/token", &[("Authorization", &bearer)]);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let m = request(off.addr, "GET", "/metrics", &[]).body;
+    assert_eq!(
+        metric(&m, "chat_token_jwt_cache_hits_total"),
+        Some(0),
+        "{m}"
+    );
+    assert_eq!(metric(&m, "chat_token_jwt_cache_entries"), Some(0), "{m}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
