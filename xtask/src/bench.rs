@@ -8,7 +8,10 @@
 //!    route (a static body of the same size), loaded by wrk over keep-alive on loopback,
 //!    server pinned to core 0 and wrk to core 1, 16 and 64 connections, 5 runs each,
 //!    medians of requests/s and p99 latency;
-//! 4. memory: each server's RSS after 5 s and after 60 s of load.
+//! 4. memory: each server's RSS after 5 s and after 60 s of load;
+//! 5. identification: `chat-token serve` with identity-provider JWTs (RS256, ES256;
+//!    distinct and repeated tokens) beside a static user, PyJWT and `openssl speed`, and
+//!    static users tables of 1 to 50,000 entries (see `bench_identity`).
 //!
 //! `--quick` shortens every run (for trying the command, not for figures).
 
@@ -218,6 +221,13 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
         s.rss_secs
     );
 
+    // 5. Identification: identity-provider JWTs and static users.
+    report.push_str(&crate::bench_identity::run(
+        root,
+        s.http_secs,
+        s.reps.min(3),
+    )?);
+
     let machine = machine();
     let date = output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))?;
     let doc = format!(
@@ -254,7 +264,7 @@ fn output(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn ensure_wrk() -> Result<()> {
+pub(crate) fn ensure_wrk() -> Result<()> {
     if Command::new("wrk").arg("--version").output().is_ok() {
         return Ok(());
     }

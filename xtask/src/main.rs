@@ -11,6 +11,8 @@
 //!   for byte, for N generated cases.
 //! - `bench [--quick]`: measures minting, the helpers, HTTP and memory side by side and
 //!   writes `BENCHMARKS.md`.
+//! - `bench-identity [--quick]`: only the identification part of `bench` (IdP JWTs,
+//!   static users tables), printed, not written.
 //! - `soak [--secs N]`: each adapter under mixed good and failing traffic; reports
 //!   statuses, connection errors and RSS.
 //! - `package`: packages every publishable crate and builds each from its package.
@@ -27,6 +29,7 @@ use anyhow::{Context as _, Result, bail};
 use serde_json::{Map, Value, json};
 
 mod bench;
+mod bench_identity;
 mod browser;
 #[path = "../../crates/chat-token-core/tests/support/case.rs"]
 mod case;
@@ -53,6 +56,13 @@ fn main() -> Result<()> {
         Some("browser") => browser::run(&root),
         Some("soak") => soak::run(&root, flag(&args, "--secs")?.unwrap_or(60)),
         Some("bench") => bench::run(&root, args.iter().any(|a| a == "--quick")),
+        Some("bench-identity") => {
+            let quick = args.iter().any(|a| a == "--quick");
+            let section =
+                bench_identity::run(&root, if quick { 1 } else { 5 }, if quick { 1 } else { 3 })?;
+            println!("{section}");
+            Ok(())
+        }
         Some("conformance") => {
             let cases = flag(&args, "--cases")?.unwrap_or(300);
             let seed = flag(&args, "--seed")?.unwrap_or(0x00C0_FFEE);
@@ -60,7 +70,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | browser | package | msrv | bench [--quick] | soak [--secs N]>"
+                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | browser | package | msrv | bench [--quick] | bench-identity [--quick] | soak [--secs N]>"
             );
             std::process::exit(2);
         }
@@ -184,9 +194,18 @@ fn deny() -> Result<()> {
 
 /// Creates `target/xtask-venv` with the pinned helper, once per requirements file.
 fn venv(root: &Path) -> Result<PathBuf> {
-    let dir = root.join("target").join("xtask-venv");
+    venv_with(
+        &root.join("target").join("xtask-venv"),
+        &root.join("xtask").join("requirements.txt"),
+    )
+}
+
+/// Creates the venv `dir` with the pinned packages of `requirements`, once per content
+/// of that file; returns its python.
+fn venv_with(dir: &Path, requirements: &Path) -> Result<PathBuf> {
+    let dir = dir.to_path_buf();
     let python = dir.join("bin").join("python");
-    let requirements = root.join("xtask").join("requirements.txt");
+    let requirements = requirements.to_path_buf();
     let wanted = std::fs::read_to_string(&requirements)?;
     let marker = dir.join("installed-requirements.txt");
     if python.exists() && std::fs::read_to_string(&marker).ok().as_deref() == Some(&wanted) {
@@ -205,7 +224,7 @@ fn venv(root: &Path) -> Result<PathBuf> {
             "-r",
         ])
         .arg(&requirements))
-    .context("installing Twilio's Python helper from PyPI")?;
+    .with_context(|| format!("installing {} from PyPI", requirements.display()))?;
     std::fs::write(&marker, wanted)?;
     Ok(python)
 }
