@@ -4,8 +4,8 @@
 //!
 //! Run: `cargo run -p chat-token-examples --example login_rocket`, then
 //! `curl -c jar -d 'user=alice&password=wonderland' http://127.0.0.1:3000/login` and
-//! `curl -b jar http://127.0.0.1:3000/token`. Outside debug builds rocket needs
-//! `ROCKET_SECRET_KEY` for private cookies.
+//! `curl -b jar http://127.0.0.1:3000/token`. Without `ROCKET_SECRET_KEY` the private
+//! cookies use a random key, so sessions end with the process.
 
 use chat_token_examples::{
     SIGN_IN_PAGE, check_password, init_tracing, issuer_from_env, listen_addr,
@@ -78,10 +78,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_tracing();
     let service = TokenService::without_resolver(issuer_from_env()?).build()?; // chat-token
     let addr = listen_addr()?;
-    let figment = rocket::Config::figment()
+    let mut config: rocket::Config = rocket::Config::figment()
         .merge(("address", addr.ip()))
-        .merge(("port", addr.port()));
-    let _rocket = rocket::custom(figment)
+        .merge(("port", addr.port()))
+        .extract()?;
+    if std::env::var_os("ROCKET_SECRET_KEY").is_none() {
+        // A real app sets its key (ROCKET_SECRET_KEY); here a random one, so sessions
+        // end when the example stops.
+        tracing::warn!("ROCKET_SECRET_KEY is not set: private cookies use a random key");
+        config.secret_key =
+            rocket::config::SecretKey::generate().ok_or("no randomness for a key")?;
+    }
+    let _rocket = rocket::custom(config)
         .manage(service) // chat-token
         .mount("/", rocket::routes![login, logout, app_page])
         // chat-token: GET|POST /token, for the user the app's own guard signed in.

@@ -48,6 +48,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = rocket::Config {
         address: addr.ip(),
         port: addr.port(),
+        // This app keeps no private cookie; a key of its own lets release builds start
+        // (the examples package turns on rocket's `secrets` for `login_rocket`).
+        secret_key: rocket::config::SecretKey::generate().ok_or("no randomness for a key")?,
         ..rocket::Config::default()
     };
     let _rocket = rocket::custom(config)
