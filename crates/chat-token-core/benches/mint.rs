@@ -86,5 +86,19 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// One static-users lookup (a digest and a hash-map probe), with 2 and 50,000 users.
+fn lookup(c: &mut Criterion) {
+    for count in [2usize, 50_000] {
+        let pairs: Vec<(String, String)> = (0..count)
+            .map(|n| (format!("tok-{n:016}"), format!("user{n}")))
+            .collect();
+        let users = chat_token_core::StaticUsers::try_new(pairs).expect("users");
+        let token = format!("tok-{:016}", count - 1);
+        c.bench_function(&format!("static_users_lookup_{count}"), |b| {
+            b.iter(|| users.lookup(std::hint::black_box(&token)))
+        });
+    }
+}
+
+criterion_group!(benches, bench, lookup);
 criterion_main!(benches);
