@@ -113,6 +113,7 @@ pub fn run(root: &Path) -> Result<()> {
         );
     }
     let names: Vec<String> = publishable.into_iter().map(|m| m.name).collect();
+    forget_unpacked_packages(&names)?;
     let started = Instant::now();
     let mut cmd = cargo();
     // Uncommitted changes are packaged as they are: the check is about what the
@@ -127,5 +128,42 @@ pub fn run(root: &Path) -> Result<()> {
         names.join(", "),
         started.elapsed()
     );
+    Ok(())
+}
+
+/// Removes this workspace's crates from the sources cargo unpacked out of the temporary
+/// registries of earlier `cargo package` runs (`$CARGO_HOME/registry/src/-<hash>/`).
+/// Cargo does not unpack a crate again when a directory of the same name and version is
+/// there, so a second run from the same checkout path would verify the dependents
+/// against the sources of the first: an old `chat-token-core` with a new `chat-token`.
+fn forget_unpacked_packages(names: &[String]) -> Result<()> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    let Some(home) = home else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(home.join("registry").join("src")) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        // Temporary and local registries are unpacked under a name starting with '-';
+        // crates.io's sources are left alone.
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for unpacked in std::fs::read_dir(registry.path())?.flatten() {
+            let file_name = unpacked.file_name();
+            let dir = file_name.to_string_lossy();
+            let ours = names.iter().any(|name| {
+                dir.strip_prefix(name.as_str())
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
+            });
+            if ours {
+                std::fs::remove_dir_all(unpacked.path())?;
+            }
+        }
+    }
     Ok(())
 }
