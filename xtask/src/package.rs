@@ -114,6 +114,7 @@ pub fn run(root: &Path) -> Result<()> {
     }
     let names: Vec<String> = publishable.into_iter().map(|m| m.name).collect();
     forget_unpacked_packages(&names)?;
+    forget_verification_builds(root, &names)?;
     let started = Instant::now();
     let mut cmd = cargo();
     // Uncommitted changes are packaged as they are: the check is about what the
@@ -163,6 +164,33 @@ fn forget_unpacked_packages(names: &[String]) -> Result<()> {
             if ours {
                 std::fs::remove_dir_all(unpacked.path())?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Removes the build fingerprints of this workspace's crates, so that the verification
+/// builds compile them again: cargo takes a crate from a registry (here the temporary
+/// one) as unchanging and would reuse an earlier run's build of the same version.
+/// Only these five crates are rebuilt; their dependencies stay built.
+fn forget_verification_builds(root: &Path, names: &[String]) -> Result<()> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let Ok(entries) = std::fs::read_dir(target.join("debug").join(".fingerprint")) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let dir = file_name.to_string_lossy();
+        // `<name>-<16 hex digits>`: this crate's units, from the path or a registry.
+        let ours = names.iter().any(|name| {
+            dir.strip_prefix(name.as_str())
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|hash| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+        });
+        if ours {
+            std::fs::remove_dir_all(entry.path())?;
         }
     }
     Ok(())
