@@ -1,5 +1,5 @@
-//! `JwtBearerResolver` against a JWKS server on loopback started here: ES256, RS256 and
-//! PS256 keys, key rotation, the refetch budget, an unreachable, redirecting, oversized
+//! `JwtBearerResolver` against a JWKS server on loopback started here: keys of every
+//! asymmetric algorithm, key rotation, the refetch budget, an unreachable, redirecting, oversized
 //! or empty JWKS, and every way a token can be wrong (401). Keys: `tests/data/jwt/`
 //! (test-only).
 
@@ -30,6 +30,8 @@ fn pem(name: &str) -> &'static [u8] {
     match name {
         "key1" => include_bytes!("data/jwt/key1.pem"),
         "key2" => include_bytes!("data/jwt/key2.pem"),
+        "p384" => include_bytes!("data/jwt/p384.pem"),
+        "ed1" => include_bytes!("data/jwt/ed1.pem"),
         _ => include_bytes!("data/jwt/rsa1.pem"),
     }
 }
@@ -350,6 +352,82 @@ async fn redirects_oversized_and_empty_key_sets_keep_the_cached_keys() {
         .resolve(&request(&sign("key1", claims())))
         .await
         .expect("key1 still cached");
+}
+
+/// A token signed with the private half of `pem` under `alg`, naming key `kid`.
+fn sign_with(kid: &str, alg: Algorithm, pem_name: &str, claims: Value) -> String {
+    chat_token_core::crypto::ensure_jsonwebtoken_provider();
+    let key = match alg {
+        Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem(pem_name)),
+        Algorithm::EdDSA => EncodingKey::from_ed_pem(pem(pem_name)),
+        _ => EncodingKey::from_rsa_pem(pem(pem_name)),
+    }
+    .expect("test key");
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(&header, &claims, &key).expect("sign")
+}
+
+#[tokio::test]
+async fn every_asymmetric_algorithm_verifies_and_refuses_a_forged_signature() {
+    let cases = [
+        ("p384", Algorithm::ES384, "p384", "ES384"),
+        ("ed1", Algorithm::EdDSA, "ed1", "EdDSA"),
+        ("rs384", Algorithm::RS384, "rsa1", "RS384"),
+        ("rs512", Algorithm::RS512, "rsa1", "RS512"),
+        ("ps384", Algorithm::PS384, "rsa1", "PS384"),
+        ("ps512", Algorithm::PS512, "rsa1", "PS512"),
+    ];
+    let jwks = Jwks::start(&[]).await;
+    for (kid, _, pem_name, declared) in cases {
+        let mut key = jwk(pem_name);
+        key["kid"] = json!(kid);
+        key["alg"] = json!(declared);
+        jwks.keys.lock().expect("keys").push(key);
+    }
+    let resolver = jwks.resolver();
+    for (kid, alg, pem_name, _) in cases {
+        let token = sign_with(kid, alg, pem_name, claims());
+        let resolved = resolver.resolve(&request(&token)).await;
+        assert_eq!(
+            resolved.map(|r| r.identity().to_owned()).ok().as_deref(),
+            Some("alice@example.com"),
+            "{kid}"
+        );
+        // The same signature over another payload.
+        let other = sign_with(
+            kid,
+            alg,
+            pem_name,
+            with(claims(), "email", json!("eve@example.com")),
+        );
+        let mut parts: Vec<&str> = token.split('.').collect();
+        parts[1] = other.split('.').nth(1).expect("payload");
+        invalid_because(
+            resolver.resolve(&request(&parts.join("."))).await,
+            "signature",
+        );
+    }
+    // A key published for one algorithm does not verify another of its family.
+    let token = sign_with("rs384", Algorithm::RS256, "rsa1", claims());
+    invalid_because(
+        resolver.resolve(&request(&token)).await,
+        "does not match its key",
+    );
+}
+
+#[tokio::test]
+async fn rsa_keys_under_2048_bits_are_not_used() {
+    let jwks = Jwks::start(&["key1", "rsa1024"]).await;
+    let resolver = jwks.resolver();
+    // Signed with another key (aws-lc-rs will not sign with 1024 bits): the key id is
+    // what matters, and it must be unknown rather than tried.
+    let token = sign_with("rsa1024", Algorithm::RS256, "rsa1", claims());
+    invalid_because(resolver.resolve(&request(&token)).await, "unknown key");
+    resolver
+        .resolve(&request(&sign("key1", claims())))
+        .await
+        .expect("the other key of the set stays in use");
 }
 
 #[tokio::test]

@@ -26,138 +26,24 @@
 //! key, keeps the keys already cached. When no cached key fits and the JWKS cannot be
 //! fetched, the answer is 503 `unavailable`.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{
-    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
-};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::Algorithm;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+#[cfg(feature = "jwks")]
+use super::jwks::HttpJwks;
+use super::jwks::{JwksCache, JwksSource, Refresh};
+use super::jws::{ClaimRules, Compact, VerifyingKey, Window};
+use super::verified_cache::{Bounds, Verified, VerifiedCache, VerifiedCacheStats};
 use crate::request::IncomingRequest;
 use crate::resolver::{IdentityResolver, ResolveError, Resolved};
-use crate::resolvers::verified_cache::{Bounds, Verified, VerifiedCache, VerifiedCacheStats};
 
 /// The shortest HS256 secret accepted, in bytes (RFC 7518, 3.2: at least the hash size).
 pub const MIN_HS256_SECRET_LEN: usize = 32;
-
-/// Where a [`JwtBearerResolver`] gets its verification keys (a JWKS document).
-#[async_trait]
-pub trait JwksSource: Send + Sync + 'static {
-    /// Fetches the current key set; the error text is logged, never sent to a client.
-    async fn fetch(&self) -> Result<JwkSet, String>;
-}
-
-/// Fetches a JWKS document over HTTPS (feature `jwks`).
-///
-/// Only `https` URLs are accepted, and plain `http` to a loopback address (for tests
-/// and a local provider); redirects are not followed; the body is read in chunks and
-/// refused past [`HttpJwks::MAX_BYTES`]; each fetch times out after 5 s.
-#[cfg(feature = "jwks")]
-#[derive(Debug, Clone)]
-pub struct HttpJwks {
-    url: reqwest::Url,
-    shown: String,
-    client: reqwest::Client,
-}
-
-#[cfg(feature = "jwks")]
-impl HttpJwks {
-    /// The largest JWKS document accepted.
-    pub const MAX_BYTES: usize = 1 << 20;
-
-    /// A source for `url`.
-    pub fn new(url: impl Into<String>) -> Result<Self, JwtConfigError> {
-        let text: String = url.into();
-        let bad = |reason: &str| JwtConfigError::JwksUrl {
-            reason: reason.to_owned(),
-        };
-        let url = reqwest::Url::parse(&text).map_err(|_| bad("it is not an absolute URL"))?;
-        let host = url.host_str().unwrap_or_default();
-        let loopback = host.eq_ignore_ascii_case("localhost")
-            || host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        match url.scheme() {
-            "https" => {}
-            "http" if loopback => {}
-            "http" => {
-                return Err(bad(
-                    "plain http lets anyone on the path swap the keys; use https (http is accepted only to a loopback address)",
-                ));
-            }
-            _ => return Err(bad("the scheme must be https")),
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad(
-                "it holds credentials; a JWKS document is public and needs none",
-            ));
-        }
-        let shown = format!(
-            "{}://{}{}",
-            url.scheme(),
-            url.host_str().unwrap_or_default(),
-            url.port().map(|p| format!(":{p}")).unwrap_or_default()
-        ) + url.path();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|_| bad("the HTTP client could not be built"))?;
-        Ok(Self { url, shown, client })
-    }
-}
-
-#[cfg(feature = "jwks")]
-#[async_trait]
-impl JwksSource for HttpJwks {
-    async fn fetch(&self) -> Result<JwkSet, String> {
-        let shown = &self.shown;
-        let mut response = self
-            .client
-            .get(self.url.clone())
-            .send()
-            .await
-            .map_err(|e| format!("fetching {shown}: {}", e.without_url()))?;
-        let status = response.status();
-        if status.is_redirection() {
-            return Err(format!(
-                "fetching {shown}: HTTP {status}; redirects are not followed, configure the final URL"
-            ));
-        }
-        if !status.is_success() {
-            return Err(format!("fetching {shown}: HTTP {status}"));
-        }
-        let too_big = || format!("{shown} is over {} bytes", Self::MAX_BYTES);
-        if response
-            .content_length()
-            .is_some_and(|len| len > Self::MAX_BYTES as u64)
-        {
-            return Err(too_big());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| format!("reading {shown}: {}", e.without_url()))?
-        {
-            if body.len() + chunk.len() > Self::MAX_BYTES {
-                return Err(too_big());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        serde_json::from_slice(&body).map_err(|e| format!("{shown} is not a JWKS document: {e}"))
-    }
-}
 
 /// Why a [`JwtBearerResolver`] could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -196,205 +82,8 @@ pub enum JwtConfigError {
 }
 
 enum Keys {
-    Shared(SecretString),
+    Shared(Arc<VerifyingKey>),
     Jwks(Box<JwksCache>),
-}
-
-/// A verifying key ready for use, and the one algorithm it verifies.
-type ReadyKey = (Arc<DecodingKey>, Algorithm);
-
-struct JwksCache {
-    source: Box<dyn JwksSource>,
-    keys: Mutex<Arc<HashMap<String, ReadyKey>>>,
-    /// When the recent fetches started, oldest first, within the budget period.
-    fetches: Mutex<VecDeque<Instant>>,
-    /// Whether the last fetch failed (an unknown key is then 503, not 401).
-    last_failed: Mutex<Option<String>>,
-    budget: (usize, Duration),
-    /// Keys older than this are fetched again on the next request (outside the budget).
-    max_key_age: Duration,
-    /// When the cached keys were fetched, and when a refresh of stale keys last began.
-    fetched_at: Mutex<Option<Instant>>,
-    stale_attempt: Mutex<Option<Instant>>,
-    fetching: tokio::sync::Mutex<()>,
-}
-
-/// What a fetch attempt came to.
-enum Refresh {
-    /// Fetched; the cache holds the new keys.
-    Fetched,
-    /// The budget is spent; the cache is as it was.
-    OverBudget,
-    /// The source failed or gave no usable key; the cache is as it was.
-    Failed(String),
-}
-
-/// The algorithm a JWK verifies, or `None` for keys we do not use (symmetric keys,
-/// encryption keys, unknown curves).
-fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
-    if matches!(
-        jwk.common.public_key_use,
-        Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
-    ) {
-        return None;
-    }
-    let declared = match jwk.common.key_algorithm {
-        None => None,
-        Some(KeyAlgorithm::RS256) => Some(Algorithm::RS256),
-        Some(KeyAlgorithm::RS384) => Some(Algorithm::RS384),
-        Some(KeyAlgorithm::RS512) => Some(Algorithm::RS512),
-        Some(KeyAlgorithm::PS256) => Some(Algorithm::PS256),
-        Some(KeyAlgorithm::PS384) => Some(Algorithm::PS384),
-        Some(KeyAlgorithm::PS512) => Some(Algorithm::PS512),
-        Some(KeyAlgorithm::ES256) => Some(Algorithm::ES256),
-        Some(KeyAlgorithm::ES384) => Some(Algorithm::ES384),
-        Some(KeyAlgorithm::EdDSA) => Some(Algorithm::EdDSA),
-        Some(_) => return None,
-    };
-    let family = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512]
-            .iter()
-            .chain(&[Algorithm::PS256, Algorithm::PS384, Algorithm::PS512])
-            .copied()
-            .collect::<Vec<_>>(),
-        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
-            EllipticCurve::P256 => vec![Algorithm::ES256],
-            EllipticCurve::P384 => vec![Algorithm::ES384],
-            _ => return None,
-        },
-        AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
-            vec![Algorithm::EdDSA]
-        }
-        _ => return None,
-    };
-    match declared {
-        Some(alg) => family.contains(&alg).then_some(alg),
-        // An RSA key without `alg` verifies RS256 only, the common default.
-        None => family.first().copied(),
-    }
-}
-
-impl JwksCache {
-    fn cached(&self, kid: Option<&str>) -> Option<ReadyKey> {
-        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match kid {
-            Some(kid) => keys.get(kid).cloned(),
-            None if keys.len() == 1 => keys.values().next().cloned(),
-            None => None,
-        }
-    }
-
-    /// Takes one fetch from the budget, or says it is spent.
-    fn spend(&self) -> bool {
-        let (max, period) = self.budget;
-        let mut fetches = self.fetches.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        while fetches
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= period)
-        {
-            fetches.pop_front();
-        }
-        if fetches.len() >= max {
-            return false;
-        }
-        fetches.push_back(now);
-        true
-    }
-
-    /// Refetches when `kid` is still unknown and the budget allows it.
-    async fn refresh(&self, kid: Option<&str>) -> Refresh {
-        let _one_at_a_time = self.fetching.lock().await;
-        // Another request may have fetched while this one waited.
-        if self.cached(kid).is_some() {
-            return Refresh::Fetched;
-        }
-        if !self.spend() {
-            return Refresh::OverBudget;
-        }
-        self.fetch_and_store().await
-    }
-
-    /// Whether the cached keys are older than the maximum key age.
-    fn is_stale(&self) -> bool {
-        self.fetched_at
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|t| t.elapsed() >= self.max_key_age)
-    }
-
-    /// Fetches keys older than the maximum key age again, so that a key the provider
-    /// withdrew stops being accepted and a rotation is picked up even while forged key
-    /// ids hold the budget. Outside the budget, but tried at most once per
-    /// `min(max_key_age, 30 s)`, and skipped while another fetch runs; a failure keeps
-    /// the cached keys.
-    async fn refresh_stale(&self) {
-        let Ok(_one_at_a_time) = self.fetching.try_lock() else {
-            return;
-        };
-        if !self.is_stale() {
-            return;
-        }
-        {
-            let mut attempt = self.stale_attempt.lock().unwrap_or_else(|e| e.into_inner());
-            let pause = self.max_key_age.min(Duration::from_secs(30));
-            if attempt.is_some_and(|t| t.elapsed() < pause) {
-                return;
-            }
-            *attempt = Some(Instant::now());
-        }
-        if let Refresh::Failed(reason) = self.fetch_and_store().await {
-            tracing::warn!(%reason, "cannot refresh the JWKS; keeping the cached keys");
-        }
-    }
-
-    /// One fetch; the cache takes the keys when there is at least one usable key.
-    async fn fetch_and_store(&self) -> Refresh {
-        let outcome = match self.source.fetch().await {
-            Err(reason) => Err(reason),
-            Ok(set) => {
-                let mut keys = HashMap::new();
-                for jwk in &set.keys {
-                    let (Some(kid), Some(alg)) = (jwk.common.key_id.clone(), algorithm_of(jwk))
-                    else {
-                        continue;
-                    };
-                    if let Ok(key) = DecodingKey::from_jwk(jwk) {
-                        keys.insert(kid, (Arc::new(key), alg));
-                    }
-                }
-                if keys.is_empty() {
-                    Err(format!(
-                        "the JWKS document has no usable signing key ({} keys listed); keeping the cached keys",
-                        set.keys.len()
-                    ))
-                } else {
-                    Ok(keys)
-                }
-            }
-        };
-        let mut last_failed = self.last_failed.lock().unwrap_or_else(|e| e.into_inner());
-        match outcome {
-            Ok(keys) => {
-                tracing::info!(keys = keys.len(), "JWKS refreshed");
-                *self.keys.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
-                *self.fetched_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-                *last_failed = None;
-                Refresh::Fetched
-            }
-            Err(reason) => {
-                *last_failed = Some(reason.clone());
-                Refresh::Failed(reason)
-            }
-        }
-    }
-
-    fn last_failure(&self) -> Option<String> {
-        self.last_failed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
 }
 
 /// Resolves the caller from `Authorization: Bearer <JWT>` issued by an identity provider.
@@ -411,7 +100,7 @@ impl JwksCache {
 /// ```
 pub struct JwtBearerResolver {
     keys: Keys,
-    validation: Validation,
+    rules: ClaimRules,
     identity_claim: String,
     cache: VerifiedCache,
 }
@@ -420,8 +109,8 @@ impl std::fmt::Debug for JwtBearerResolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwtBearerResolver")
             .field("identity_claim", &self.identity_claim)
-            .field("issuer", &self.validation.iss)
-            .field("audience", &self.validation.aud)
+            .field("issuer", &self.rules.issuer)
+            .field("audience", &self.rules.audience)
             .finish_non_exhaustive()
     }
 }
@@ -448,24 +137,20 @@ impl JwtBearerResolver {
         let keys = if len < MIN_HS256_SECRET_LEN {
             Err(JwtConfigError::ShortSecret { len })
         } else {
-            Ok(Keys::Shared(secret))
+            Ok(Keys::Shared(Arc::new(VerifyingKey::hs256(
+                secret.expose_secret().as_bytes(),
+            ))))
         };
         JwtBearerBuilder::new(keys)
     }
 
     /// Tokens signed with keys from a JWKS source.
     pub fn jwks(source: impl JwksSource) -> JwtBearerBuilder {
-        JwtBearerBuilder::new(Ok(Keys::Jwks(Box::new(JwksCache {
-            source: Box::new(source),
-            keys: Mutex::new(Arc::new(HashMap::new())),
-            fetches: Mutex::new(VecDeque::new()),
-            last_failed: Mutex::new(None),
-            budget: DEFAULT_BUDGET,
-            max_key_age: DEFAULT_MAX_KEY_AGE,
-            fetched_at: Mutex::new(None),
-            stale_attempt: Mutex::new(None),
-            fetching: tokio::sync::Mutex::new(()),
-        }))))
+        JwtBearerBuilder::new(Ok(Keys::Jwks(Box::new(JwksCache::new(
+            Box::new(source),
+            DEFAULT_BUDGET,
+            DEFAULT_MAX_KEY_AGE,
+        )))))
     }
 
     /// Tokens signed with keys from the JWKS document at `url` (feature `jwks`); see
@@ -479,16 +164,18 @@ impl JwtBearerResolver {
         }
     }
 
-    async fn key_for(&self, header: &jsonwebtoken::Header) -> Result<ReadyKey, ResolveError> {
+    async fn key_for(
+        &self,
+        header: &super::jws::Header,
+    ) -> Result<Arc<VerifyingKey>, ResolveError> {
         let cache = match &self.keys {
-            Keys::Shared(secret) => {
+            Keys::Shared(key) => {
                 if header.alg != Algorithm::HS256 {
                     return Err(ResolveError::invalid(
                         "the bearer token must be signed with HS256",
                     ));
                 }
-                let key = DecodingKey::from_secret(secret.expose_secret().as_bytes());
-                return Ok((Arc::new(key), Algorithm::HS256));
+                return Ok(key.clone());
             }
             Keys::Jwks(cache) => cache,
         };
@@ -645,71 +332,36 @@ impl JwtBearerBuilder {
             cache.budget = self.budget;
             cache.max_key_age = self.max_key_age;
         }
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = self.leeway.as_secs();
-        validation.validate_nbf = true;
-        let mut required = vec!["exp"];
-        match (&self.audience, self.any_audience) {
-            (Some(aud), _) => {
-                validation.set_audience(&[aud]);
-                required.push("aud");
-            }
+        let audience = match (self.audience, self.any_audience) {
+            (Some(aud), _) => Some(aud),
             (None, true) => {
-                validation.validate_aud = false;
                 tracing::warn!(
                     "INSECURE: bearer JWTs are accepted whatever their audience; tokens your identity provider minted for any other application will get Twilio tokens"
                 );
+                None
             }
             (None, false) => return Err(JwtConfigError::MissingAudience),
-        }
-        match (&self.issuer, self.any_issuer) {
-            (Some(iss), _) => {
-                validation.set_issuer(&[iss]);
-                required.push("iss");
-            }
+        };
+        let issuer = match (self.issuer, self.any_issuer) {
+            (Some(iss), _) => Some(iss),
             (None, true) => {
-                tracing::warn!("INSECURE: bearer JWTs are accepted whatever their issuer")
+                tracing::warn!("INSECURE: bearer JWTs are accepted whatever their issuer");
+                None
             }
             (None, false) => return Err(JwtConfigError::MissingIssuer),
-        }
-        validation.set_required_spec_claims(&required);
+        };
+        let rules = ClaimRules {
+            leeway: self.leeway.as_secs(),
+            issuer,
+            audience,
+        };
         Ok(JwtBearerResolver {
             keys,
-            validation,
+            rules,
             identity_claim: self.identity_claim,
             cache: VerifiedCache::new(self.cache),
         })
     }
-}
-
-fn rejection(kind: &ErrorKind) -> ResolveError {
-    ResolveError::invalid(match kind {
-        ErrorKind::ExpiredSignature => "the bearer token has expired",
-        ErrorKind::ImmatureSignature => "the bearer token is not valid yet",
-        ErrorKind::InvalidAudience => "the bearer token was issued for another audience",
-        ErrorKind::InvalidIssuer => "the bearer token was issued by another issuer",
-        ErrorKind::InvalidSignature => "the bearer token's signature is invalid",
-        ErrorKind::InvalidAlgorithm => "the bearer token uses an algorithm that is not accepted",
-        ErrorKind::MissingRequiredClaim(_) => {
-            "the bearer token lacks a required claim (exp, aud or iss)"
-        }
-        _ => "the bearer token is not a valid JWT",
-    })
-}
-
-/// The token's header, refusing one with critical extensions (`crit`), which no
-/// verifier here understands.
-fn header_of(token: &str) -> Result<jsonwebtoken::Header, ResolveError> {
-    let not_jwt = || ResolveError::invalid("the bearer token is not a JWT");
-    let first = token.split('.').next().ok_or_else(not_jwt)?;
-    let bytes = URL_SAFE_NO_PAD.decode(first).map_err(|_| not_jwt())?;
-    let fields: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|_| not_jwt())?;
-    if fields.contains_key("crit") {
-        return Err(ResolveError::invalid(
-            "the bearer token has critical header extensions (crit), which are not supported",
-        ));
-    }
-    jsonwebtoken::decode_header(token).map_err(|_| not_jwt())
 }
 
 impl JwtBearerResolver {
@@ -722,15 +374,7 @@ impl JwtBearerResolver {
     /// `Err(Some(_))` to refuse the token, `Err(None)` to verify it afresh (its key is no
     /// longer the one published under its id).
     async fn check_hit(&self, hit: Verified, now: u64) -> Result<Resolved, Option<ResolveError>> {
-        let leeway = self.validation.leeway;
-        if now > hit.exp.saturating_add(leeway) {
-            return Err(Some(ResolveError::invalid("the bearer token has expired")));
-        }
-        if hit.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
-            return Err(Some(ResolveError::invalid(
-                "the bearer token is not valid yet",
-            )));
-        }
+        hit.window.check(now, self.rules.leeway).map_err(Some)?;
         match (&self.keys, &hit.key) {
             (Keys::Shared(_), None) => {}
             (Keys::Jwks(cache), Some((kid, key))) => {
@@ -738,7 +382,7 @@ impl JwtBearerResolver {
                     cache.refresh_stale().await;
                 }
                 match cache.cached(kid.as_deref()) {
-                    Some((current, _)) if Arc::ptr_eq(&current, key) => {}
+                    Some(current) if Arc::ptr_eq(&current, key) => {}
                     _ => return Err(None),
                 }
             }
@@ -748,19 +392,11 @@ impl JwtBearerResolver {
     }
 
     /// Verifies `token` with its key: the claims, the identity, and what the cache keeps.
-    async fn verify(&self, token: &str) -> Result<Verified, ResolveError> {
-        let header = header_of(token)?;
-        let (key, alg) = self.key_for(&header).await?;
-        if header.alg != alg {
-            return Err(ResolveError::invalid(
-                "the bearer token's algorithm does not match its key",
-            ));
-        }
-        let mut validation = self.validation.clone();
-        validation.algorithms = vec![alg];
-        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
-            .map_err(|e| rejection(e.kind()))?
-            .claims;
+    async fn verify(&self, token: &str, now: u64) -> Result<Verified, ResolveError> {
+        let compact = Compact::parse(token)?;
+        let key = self.key_for(&compact.header).await?;
+        let claims = compact.verify(&key)?;
+        let window: Window = self.rules.check(&claims, now)?;
         if self.identity_claim == "email" {
             match claims.get("email_verified") {
                 None | Some(Value::Bool(true)) => {}
@@ -781,22 +417,14 @@ impl JwtBearerResolver {
                 )));
             }
         };
-        let seconds = |name: &str| {
-            claims
-                .get(name)
-                .and_then(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)))
-        };
-        let exp = seconds("exp").unwrap_or(0);
-        let nbf = seconds("nbf");
         let key = match &self.keys {
             Keys::Shared(_) => None,
-            Keys::Jwks(_) => Some((header.kid.clone(), key)),
+            Keys::Jwks(_) => Some((compact.header.kid.clone(), key)),
         };
         Ok(Verified {
             identity,
             claims: Arc::new(claims),
-            exp,
-            nbf,
+            window,
             key,
         })
     }
@@ -811,7 +439,6 @@ fn unix_now() -> u64 {
 #[async_trait]
 impl IdentityResolver for JwtBearerResolver {
     async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
-        crate::crypto::ensure_jsonwebtoken_provider();
         let token = req.bearer_token()?;
         let now = unix_now();
         let digest = self.cache.enabled().then(|| self.cache.digest(token));
@@ -827,7 +454,7 @@ impl IdentityResolver for JwtBearerResolver {
                 Err(None) => self.cache.remove(digest),
             }
         }
-        let verified = self.verify(token).await?;
+        let verified = self.verify(token, now).await?;
         let resolved =
             Resolved::new(verified.identity.clone()).with_shared_claims(verified.claims.clone());
         if let Some(digest) = digest {

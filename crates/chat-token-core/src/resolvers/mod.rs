@@ -2,16 +2,18 @@
 //! (behind an authenticating proxy) and [`JwtBearerResolver`] (the identity provider's
 //! JWTs).
 
+mod jwks;
+mod jws;
 mod jwt_bearer;
 mod static_users;
 mod trusted_header;
 mod verified_cache;
 
 #[cfg(feature = "jwks")]
-pub use jwt_bearer::HttpJwks;
+pub use jwks::HttpJwks;
+pub use jwks::JwksSource;
 pub use jwt_bearer::{
-    DEFAULT_MAX_KEY_AGE, JwksSource, JwtBearerBuilder, JwtBearerResolver, JwtConfigError,
-    MIN_HS256_SECRET_LEN,
+    DEFAULT_MAX_KEY_AGE, JwtBearerBuilder, JwtBearerResolver, JwtConfigError, MIN_HS256_SECRET_LEN,
 };
 pub use static_users::{MIN_STATIC_TOKEN_LEN, StaticUsers, UsersParseError};
 pub use trusted_header::{BROAD_PROXY_PREFIX, TrustedHeader, TrustedHeaderError};

@@ -12,9 +12,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 
+use super::jws::{VerifyingKey, Window};
 use crate::crypto::HmacKey;
 
 /// The digest key: the digest only has to be collision-resistant and fixed-size.
@@ -28,11 +28,10 @@ pub(crate) struct Verified {
     /// Every claim, shared with the `Resolved` answers.
     pub(crate) claims: Arc<Map<String, Value>>,
     /// The token's `exp` and `nbf` (Unix seconds).
-    pub(crate) exp: u64,
-    pub(crate) nbf: Option<u64>,
+    pub(crate) window: Window,
     /// The key that verified it and the id it was published under (`None` for a shared
     /// HS256 secret).
-    pub(crate) key: Option<(Option<String>, Arc<DecodingKey>)>,
+    pub(crate) key: Option<(Option<String>, Arc<VerifyingKey>)>,
 }
 
 struct Entry {
@@ -148,6 +147,7 @@ impl VerifiedCache {
             return;
         }
         let until = verified
+            .window
             .exp
             .min(now.saturating_add(self.bounds.max_age_secs));
         if until < now {
@@ -203,8 +203,7 @@ mod tests {
         Verified {
             identity: identity.to_owned(),
             claims: Arc::new(Map::new()),
-            exp,
-            nbf: None,
+            window: Window { exp, nbf: None },
             key: None,
         }
     }

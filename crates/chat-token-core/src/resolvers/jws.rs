@@ -1,0 +1,439 @@
+//! Checking a compact JWS (a bearer JWT): its parts split and decoded once, the signature
+//! checked with a key prepared when it was loaded, then the registered claims.
+//!
+//! With the `aws-lc-rs` feature, public keys are parsed into aws-lc-rs verifying keys
+//! once, when the JWKS is fetched, so a request pays for the signature operation alone.
+//! Without it, jsonwebtoken's RustCrypto verifiers are built once per key instead.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::jwk::Jwk;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use crate::crypto::HmacKey;
+use crate::resolver::ResolveError;
+
+/// The smallest RSA modulus accepted, in bytes (2048 bits).
+const MIN_RSA_BYTES: usize = 256;
+
+/// A key that verifies the signatures of exactly one algorithm, prepared once.
+pub(crate) struct VerifyingKey {
+    alg: Algorithm,
+    inner: Inner,
+}
+
+enum Inner {
+    Hmac(HmacKey),
+    #[cfg(feature = "aws-lc-rs")]
+    Parsed(aws_lc_rs::signature::ParsedPublicKey),
+    #[cfg(not(feature = "aws-lc-rs"))]
+    Decoding(jsonwebtoken::DecodingKey),
+}
+
+impl VerifyingKey {
+    /// An HS256 key from a shared secret.
+    pub(crate) fn hs256(secret: &[u8]) -> Self {
+        Self {
+            alg: Algorithm::HS256,
+            inner: Inner::Hmac(HmacKey::new(secret)),
+        }
+    }
+
+    /// The key a JWK describes, for `alg` (chosen by the caller from the JWK's own `alg`
+    /// and key type), or `None` when its parameters do not form a key.
+    /// RSA keys under 2048 bits are refused, whichever backend is built (RFC 7518, 3.3).
+    pub(crate) fn from_jwk(jwk: &Jwk, alg: Algorithm) -> Option<Self> {
+        if let jsonwebtoken::jwk::AlgorithmParameters::RSA(rsa) = &jwk.algorithm {
+            let n = URL_SAFE_NO_PAD.decode(&rsa.n).ok()?;
+            let significant = n.iter().skip_while(|b| **b == 0).count();
+            if significant < MIN_RSA_BYTES {
+                return None;
+            }
+        }
+        let inner = parse_public(jwk, alg)?;
+        Some(Self { alg, inner })
+    }
+
+    /// The one algorithm this key verifies.
+    pub(crate) fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// Whether `signature` (base64url, as in the token) is this key's signature of
+    /// `message`.
+    fn verifies(&self, message: &[u8], signature: &str) -> bool {
+        let decoded = || URL_SAFE_NO_PAD.decode(signature).ok();
+        match &self.inner {
+            Inner::Hmac(key) => decoded().is_some_and(|sig| key.verify(message, &sig)),
+            #[cfg(feature = "aws-lc-rs")]
+            Inner::Parsed(key) => {
+                decoded().is_some_and(|sig| key.verify_sig(message, &sig).is_ok())
+            }
+            #[cfg(not(feature = "aws-lc-rs"))]
+            Inner::Decoding(key) => {
+                jsonwebtoken::crypto::verify(signature, message, key, self.alg).unwrap_or(false)
+            }
+        }
+    }
+}
+
+#[cfg(feature = "aws-lc-rs")]
+fn parse_public(jwk: &Jwk, alg: Algorithm) -> Option<Inner> {
+    use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve};
+
+    let bytes = |text: &str| URL_SAFE_NO_PAD.decode(text).ok();
+    let parsed = match (&jwk.algorithm, alg) {
+        (AlgorithmParameters::RSA(rsa), _) => {
+            let params: &'static sig::RsaParameters = match alg {
+                Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+                Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+                Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+                Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+                Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+                Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+                _ => return None,
+            };
+            let (n, e) = (bytes(&rsa.n)?, bytes(&rsa.e)?);
+            let components = RsaPublicKeyComponents {
+                n: &n[..],
+                e: &e[..],
+            };
+            components.to_parsed_public_key(params).ok()?
+        }
+        (AlgorithmParameters::EllipticCurve(ec), _) => {
+            let (params, len): (&'static sig::EcdsaVerificationAlgorithm, usize) =
+                match (ec.curve.clone(), alg) {
+                    (EllipticCurve::P256, Algorithm::ES256) => (&sig::ECDSA_P256_SHA256_FIXED, 32),
+                    (EllipticCurve::P384, Algorithm::ES384) => (&sig::ECDSA_P384_SHA384_FIXED, 48),
+                    _ => return None,
+                };
+            let (x, y) = (bytes(&ec.x)?, bytes(&ec.y)?);
+            if x.len() != len || y.len() != len {
+                return None;
+            }
+            let mut point = Vec::with_capacity(1 + 2 * len);
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            ParsedPublicKey::new(params, point).ok()?
+        }
+        (AlgorithmParameters::OctetKeyPair(okp), Algorithm::EdDSA)
+            if okp.curve == EllipticCurve::Ed25519 =>
+        {
+            ParsedPublicKey::new(&sig::ED25519, bytes(&okp.x)?).ok()?
+        }
+        _ => return None,
+    };
+    Some(Inner::Parsed(parsed))
+}
+
+#[cfg(not(feature = "aws-lc-rs"))]
+fn parse_public(jwk: &Jwk, _alg: Algorithm) -> Option<Inner> {
+    jsonwebtoken::DecodingKey::from_jwk(jwk)
+        .ok()
+        .map(Inner::Decoding)
+}
+
+/// The header fields a bearer JWT is checked with.
+#[derive(Deserialize)]
+pub(crate) struct Header {
+    /// The algorithm the token claims to be signed with.
+    pub(crate) alg: Algorithm,
+    /// The id of the key that signed it.
+    #[serde(default)]
+    pub(crate) kid: Option<String>,
+    /// Whether a `crit` member is present, whatever its value.
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(deserializer).map(|_| true)
+}
+
+/// A compact JWS split into its parts, its header decoded; nothing verified yet.
+pub(crate) struct Compact<'t> {
+    /// The decoded header.
+    pub(crate) header: Header,
+    /// `header.payload`, the bytes the signature covers.
+    signed: &'t str,
+    payload: &'t str,
+    signature: &'t str,
+}
+
+fn not_jwt() -> ResolveError {
+    ResolveError::invalid("the bearer token is not a JWT")
+}
+
+impl<'t> Compact<'t> {
+    /// Splits `token` into header, payload and signature, and decodes the header, refusing
+    /// one with critical extensions (`crit`), which no verifier here understands.
+    pub(crate) fn parse(token: &'t str) -> Result<Self, ResolveError> {
+        let (signed, signature) = token.rsplit_once('.').ok_or_else(not_jwt)?;
+        let (header, payload) = signed.split_once('.').ok_or_else(not_jwt)?;
+        if payload.contains('.') {
+            return Err(not_jwt());
+        }
+        let header = URL_SAFE_NO_PAD.decode(header).map_err(|_| not_jwt())?;
+        let header: Header = serde_json::from_slice(&header).map_err(|_| not_jwt())?;
+        if header.crit {
+            return Err(ResolveError::invalid(
+                "the bearer token has critical header extensions (crit), which are not supported",
+            ));
+        }
+        Ok(Self {
+            header,
+            signed,
+            payload,
+            signature,
+        })
+    }
+
+    /// The claims, once the signature is checked with `key`, which must be a key for the
+    /// header's algorithm.
+    pub(crate) fn verify(&self, key: &VerifyingKey) -> Result<Map<String, Value>, ResolveError> {
+        if self.header.alg != key.algorithm() {
+            return Err(ResolveError::invalid(
+                "the bearer token's algorithm does not match its key",
+            ));
+        }
+        if !key.verifies(self.signed.as_bytes(), self.signature) {
+            return Err(ResolveError::invalid(
+                "the bearer token's signature is invalid",
+            ));
+        }
+        let payload = URL_SAFE_NO_PAD
+            .decode(self.payload)
+            .map_err(|_| not_jwt())?;
+        serde_json::from_slice(&payload).map_err(|_| not_jwt())
+    }
+}
+
+/// The registered claims every bearer JWT is checked against.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimRules {
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub(crate) leeway: u64,
+    /// The required `iss`, if any.
+    pub(crate) issuer: Option<String>,
+    /// The required `aud` (or one of the `aud` array), if any.
+    pub(crate) audience: Option<String>,
+}
+
+/// The token's validity window, from its claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Window {
+    /// `exp`, in Unix seconds.
+    pub(crate) exp: u64,
+    /// `nbf`, in Unix seconds, when present.
+    pub(crate) nbf: Option<u64>,
+}
+
+/// A NumericDate claim in whole seconds: a non-negative integer, or a finite
+/// non-negative number rounded down.
+fn seconds(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| f as u64)
+    })
+}
+
+impl ClaimRules {
+    /// Checks `exp`, `nbf`, `iss` and `aud` at `now`, in that order.
+    pub(crate) fn check(
+        &self,
+        claims: &Map<String, Value>,
+        now: u64,
+    ) -> Result<Window, ResolveError> {
+        let missing =
+            || ResolveError::invalid("the bearer token lacks a required claim (exp, aud or iss)");
+        let bad_time = || ResolveError::invalid("the bearer token's exp or nbf is not a number");
+        let exp = seconds(claims.get("exp").ok_or_else(missing)?).ok_or_else(bad_time)?;
+        let nbf = match claims.get("nbf") {
+            None => None,
+            Some(value) => Some(seconds(value).ok_or_else(bad_time)?),
+        };
+        let window = Window { exp, nbf };
+        window.check(now, self.leeway)?;
+        if let Some(issuer) = &self.issuer {
+            match claims.get("iss").ok_or_else(missing)? {
+                Value::String(iss) if iss == issuer => {}
+                _ => {
+                    return Err(ResolveError::invalid(
+                        "the bearer token was issued by another issuer",
+                    ));
+                }
+            }
+        }
+        if let Some(audience) = &self.audience {
+            let matches = match claims.get("aud").ok_or_else(missing)? {
+                Value::String(aud) => aud == audience,
+                Value::Array(auds) => auds.iter().any(|aud| aud.as_str() == Some(audience)),
+                _ => false,
+            };
+            if !matches {
+                return Err(ResolveError::invalid(
+                    "the bearer token was issued for another audience",
+                ));
+            }
+        }
+        Ok(window)
+    }
+}
+
+impl Window {
+    /// Refuses the token when `now` is past `exp` or before `nbf`, beyond `leeway`.
+    pub(crate) fn check(&self, now: u64, leeway: u64) -> Result<(), ResolveError> {
+        if now > self.exp.saturating_add(leeway) {
+            return Err(ResolveError::invalid("the bearer token has expired"));
+        }
+        if self.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+            return Err(ResolveError::invalid("the bearer token is not valid yet"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: u64 = 1_900_000_000;
+
+    fn rules() -> ClaimRules {
+        ClaimRules {
+            leeway: 30,
+            issuer: Some("https://idp.example/".into()),
+            audience: Some("chat".into()),
+        }
+    }
+
+    fn claims(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    fn message(err: ResolveError) -> String {
+        match err {
+            ResolveError::InvalidCredentials(message) => message.into_owned(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn registered_claims() {
+        let ok = json!({"exp": NOW, "iss": "https://idp.example/", "aud": ["x", "chat"]});
+        assert_eq!(
+            rules().check(&claims(ok), NOW).ok(),
+            Some(Window {
+                exp: NOW,
+                nbf: None
+            })
+        );
+        let cases = [
+            (
+                json!({"iss": "https://idp.example/", "aud": "chat"}),
+                "lacks",
+            ),
+            (json!({"exp": NOW, "aud": "chat"}), "lacks"),
+            (json!({"exp": NOW, "iss": "https://idp.example/"}), "lacks"),
+            (
+                json!({"exp": "soon", "iss": "https://idp.example/", "aud": "chat"}),
+                "not a number",
+            ),
+            (
+                json!({"exp": -1, "iss": "https://idp.example/", "aud": "chat"}),
+                "not a number",
+            ),
+            (
+                json!({"exp": NOW - 31, "iss": "https://idp.example/", "aud": "chat"}),
+                "expired",
+            ),
+            (
+                json!({"exp": NOW, "nbf": NOW + 31, "iss": "https://idp.example/", "aud": "chat"}),
+                "not valid yet",
+            ),
+            (
+                json!({"exp": NOW, "iss": ["https://idp.example/"], "aud": "chat"}),
+                "another issuer",
+            ),
+            (
+                json!({"exp": NOW, "iss": "https://other/", "aud": "chat"}),
+                "another issuer",
+            ),
+            (
+                json!({"exp": NOW, "iss": "https://idp.example/", "aud": ["x"]}),
+                "another audience",
+            ),
+            (
+                json!({"exp": NOW, "iss": "https://idp.example/", "aud": 7}),
+                "another audience",
+            ),
+        ];
+        for (value, expected) in cases {
+            let err = rules().check(&claims(value.clone()), NOW).err();
+            let text = err.map(message).unwrap_or_default();
+            assert!(text.contains(expected), "{value}: {text}");
+        }
+        let within = json!({"exp": NOW - 30, "nbf": NOW as f64 + 30.5, "iss": "https://idp.example/", "aud": "chat"});
+        assert!(rules().check(&claims(within), NOW).is_ok());
+    }
+
+    #[test]
+    fn compact_form() {
+        let header = |json: &str| URL_SAFE_NO_PAD.encode(json);
+        let good = format!("{}.e30.c2ln", header(r#"{"alg":"HS256","kid":"k"}"#));
+        let parsed = Compact::parse(&good)
+            .ok()
+            .map(|c| (c.header.alg, c.header.kid));
+        assert_eq!(parsed, Some((Algorithm::HS256, Some("k".into()))));
+        let refused = [
+            "no-dots".to_owned(),
+            "a.b".to_owned(),
+            format!("{}.e30.c2ln.x", header(r#"{"alg":"HS256"}"#)),
+            format!("{}.e30.c2ln", header(r#"{"alg":"none"}"#)),
+            format!("{}.e30.c2ln", header(r#"{"alg":"HS256","alg":"RS256"}"#)),
+            format!("{}.e30.c2ln", header(r#"{"alg":"HS256","crit":null}"#)),
+            format!("{}.e30.c2ln", header(r#"{"alg":"HS256","kid":7}"#)),
+        ];
+        for token in refused {
+            assert!(Compact::parse(&token).is_err(), "{token}");
+        }
+    }
+
+    #[test]
+    fn hs256_signature_and_algorithm() {
+        let key = VerifyingKey::hs256(b"a-shared-secret-of-at-least-32-bytes!");
+        let signed = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256"}"#),
+            URL_SAFE_NO_PAD.encode(r#"{"exp":1}"#)
+        );
+        let tag = HmacKey::new(b"a-shared-secret-of-at-least-32-bytes!").sign(signed.as_bytes());
+        let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag));
+        let claims = Compact::parse(&token).and_then(|c| c.verify(&key));
+        assert_eq!(
+            claims.ok().and_then(|c| c.get("exp").cloned()),
+            Some(json!(1))
+        );
+        let forged = format!("{signed}.{}", URL_SAFE_NO_PAD.encode([0u8; 32]));
+        let err = Compact::parse(&forged).and_then(|c| c.verify(&key)).err();
+        assert!(
+            err.map(message)
+                .unwrap_or_default()
+                .contains("signature is invalid")
+        );
+        let rs = format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#));
+        let err = Compact::parse(&rs).and_then(|c| c.verify(&key)).err();
+        assert!(
+            err.map(message)
+                .unwrap_or_default()
+                .contains("does not match its key")
+        );
+    }
+}
