@@ -6,6 +6,7 @@ mod cors;
 pub mod crypto;
 pub mod env;
 mod grants;
+pub mod http;
 mod identity;
 mod inspect;
 mod issuer;
@@ -24,6 +25,9 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use cors::{CorsError, CorsPolicy};
 pub use grants::{
     ChatGrant, Grant, PlaybackGrant, SyncGrant, TaskRouterGrant, VideoGrant, VoiceGrant,
+};
+pub use http::{
+    ALLOWED_METHODS, DEFAULT_RETRY_AFTER, DEFAULT_TOKEN_PATH, ErrorCode, HttpReply, Rejection,
 };
 pub use identity::{
     Identity, IdentityError, IdentityRules, RESERVED_CHARACTERS, VOICE_IDENTITY_MAX,
@@ -47,10 +51,7 @@ pub use resolvers::{
     MIN_HS256_SECRET_LEN, MIN_STATIC_TOKEN_LEN, StaticUsers, TrustedHeader, TrustedHeaderError,
     UsersParseError, VerifiedCacheStats,
 };
-pub use service::{
-    ALLOWED_METHODS, DEFAULT_RESOLVE_TIMEOUT, DEFAULT_RETRY_AFTER, DEFAULT_TOKEN_PATH, ErrorCode,
-    HttpReply, Rejection, TokenPolicy, TokenService, TokenServiceBuilder,
-};
+pub use service::{DEFAULT_RESOLVE_TIMEOUT, ServiceError, TokenService, TokenServiceBuilder};
 pub use sid::{AccountSid, ApiKeySid, SID_LEN, SidError, SidKind};
 pub use token::{AccessToken, DEFAULT_TTL, MAX_TTL, MAX_UNIX_TIME, NotBefore, TokenError};
 

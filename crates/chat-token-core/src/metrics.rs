@@ -6,20 +6,11 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::service::ErrorCode;
+use crate::http::ErrorCode;
 
 /// Upper bounds of the resolver latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
-];
-
-const CODES: [ErrorCode; 6] = [
-    ErrorCode::MissingCredentials,
-    ErrorCode::InvalidCredentials,
-    ErrorCode::Forbidden,
-    ErrorCode::Unavailable,
-    ErrorCode::Internal,
-    ErrorCode::MethodNotAllowed,
 ];
 
 /// The counters. Cheap to update (relaxed atomics), read with [`Metrics::render`].
@@ -37,7 +28,7 @@ const CODES: [ErrorCode; 6] = [
 #[derive(Debug, Default)]
 pub struct Metrics {
     minted: AtomicU64,
-    errors: [AtomicU64; 6],
+    errors: [AtomicU64; ErrorCode::ALL.len()],
     buckets: [AtomicU64; 10],
     resolve_count: AtomicU64,
     resolve_micros: AtomicU64,
@@ -49,7 +40,7 @@ impl Metrics {
     }
 
     pub(crate) fn error(&self, code: ErrorCode) {
-        if let Some(i) = CODES.iter().position(|c| *c == code) {
+        if let Some(i) = ErrorCode::ALL.iter().position(|c| *c == code) {
             self.errors[i].fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -73,7 +64,7 @@ impl Metrics {
 
     /// Error answers with `code` so far.
     pub fn errors(&self, code: ErrorCode) -> u64 {
-        CODES
+        ErrorCode::ALL
             .iter()
             .position(|c| *c == code)
             .map_or(0, |i| self.errors[i].load(Ordering::Relaxed))
@@ -97,7 +88,7 @@ impl Metrics {
             "# HELP chat_token_errors_total Error answers by error code."
         );
         let _ = writeln!(out, "# TYPE chat_token_errors_total counter");
-        for (code, count) in CODES.iter().zip(&self.errors) {
+        for (code, count) in ErrorCode::ALL.iter().zip(&self.errors) {
             let _ = writeln!(
                 out,
                 "chat_token_errors_total{{error=\"{}\"}} {}",

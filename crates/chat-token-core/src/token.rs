@@ -72,9 +72,6 @@ pub enum TokenError {
     /// The identity breaks one of Twilio's rules.
     #[error(transparent)]
     Identity(#[from] IdentityError),
-    /// The user policy is not valid.
-    #[error(transparent)]
-    Policy(#[from] Box<crate::policy::PolicyError>),
     /// A SID in a grant is malformed or of the wrong kind.
     #[error(transparent)]
     Sid(#[from] SidError),
