@@ -15,9 +15,8 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::{HmacKey, HmacState};
 use crate::grants::ChatGrant;
-use crate::json::write_str;
 use crate::sid::{AccountSid, ApiKeySid, SidError, SidKind};
-use crate::token::{AccessToken, Times, TokenError};
+use crate::token::{AccessToken, HEADER, Times, TokenError};
 
 /// The environment variable holding the Account SID (`AC...`).
 pub const ENV_ACCOUNT_SID: &str = "TWILIO_ACCOUNT_SID";
@@ -34,8 +33,6 @@ pub const ENV_API_SECRET_FILE: &str = "TWILIO_API_SECRET_FILE";
 pub const ENV_API_KEY_FILE: &str = "TWILIO_API_KEY_FILE";
 /// The environment variable holding the default Chat/Conversations service SID (`IS...`).
 pub const ENV_CHAT_SERVICE_SID: &str = "TWILIO_CHAT_SERVICE_SID";
-
-const HEADER: &str = r#"{"alg":"HS256","cty":"twilio-fpa;v=1","typ":"JWT"}"#;
 
 /// The per-thread payload buffer: its starting size, and the size past which it is
 /// given back rather than kept (after an unusually large token).
@@ -470,22 +467,17 @@ impl TokenIssuer {
         })
     }
 
-    /// Writes payload (and a region header) into `scratch`, then the JWT into a new string.
+    /// Has the token write its JSON into `scratch`, then encodes and signs the JWT into a
+    /// new string.
     fn sign_into(&self, scratch: &mut Vec<u8>, token: &AccessToken, times: &Times) -> String {
         let creds = &self.inner.credentials;
         scratch.clear();
-        token.write_payload(
+        let payload_len = token.write_json(
             scratch,
             times,
             creds.api_key_sid.as_str(),
             creds.account_sid.as_str(),
         );
-        let payload_len = scratch.len();
-        if let Some(region) = token.region_str() {
-            scratch.extend_from_slice(br#"{"alg":"HS256","cty":"twilio-fpa;v=1","twr":"#);
-            write_str(scratch, region);
-            scratch.extend_from_slice(br#","typ":"JWT"}"#);
-        }
         let (payload, region_header) = scratch.split_at(payload_len);
         let header_len = if region_header.is_empty() {
             self.inner.header_b64.len()

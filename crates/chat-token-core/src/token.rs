@@ -10,6 +10,9 @@ use crate::identity::{IdentityError, IdentityRules};
 use crate::json::{write_str, write_u64};
 use crate::sid::SidError;
 
+/// The header of every token without a region: Twilio's key order and content type.
+pub(crate) const HEADER: &str = r#"{"alg":"HS256","cty":"twilio-fpa;v=1","typ":"JWT"}"#;
+
 /// The default time to live, in seconds (Twilio's helpers use the same).
 pub const DEFAULT_TTL: u64 = 3600;
 
@@ -311,13 +314,29 @@ impl AccessToken {
         })
     }
 
-    /// The region, if set.
-    pub(crate) fn region_str(&self) -> Option<&str> {
-        self.region.as_deref()
+    /// Appends the JSON of this token: the payload, then, only when a region is set,
+    /// the header that names it (without a region every token has [`HEADER`]). Returns
+    /// the payload's length; the header, if any, follows it in `out`.
+    pub(crate) fn write_json(
+        &self,
+        out: &mut Vec<u8>,
+        times: &Times,
+        api_key_sid: &str,
+        account_sid: &str,
+    ) -> usize {
+        let start = out.len();
+        self.write_payload(out, times, api_key_sid, account_sid);
+        let payload_len = out.len() - start;
+        if let Some(region) = &self.region {
+            out.extend_from_slice(br#"{"alg":"HS256","cty":"twilio-fpa;v=1","twr":"#);
+            write_str(out, region);
+            out.extend_from_slice(br#","typ":"JWT"}"#);
+        }
+        payload_len
     }
 
     /// Appends the payload JSON: `jti`, `grants` (then `identity`), `iss`, `exp`, `nbf`, `sub`.
-    pub(crate) fn write_payload(
+    fn write_payload(
         &self,
         out: &mut Vec<u8>,
         times: &Times,
@@ -529,7 +548,7 @@ mod tests {
     fn an_empty_region_is_no_region() {
         assert_eq!(chat().region(""), chat());
         assert_eq!(chat().region("ie1").region(""), chat());
-        assert_eq!(chat().region("").region_str(), None);
+        assert_eq!(chat().region("").region, None);
         assert!(chat().region("").plan(1).is_ok());
     }
 
