@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{cargo, run as run_cmd, venv};
+use crate::process::{cargo, run as run_cmd};
+use crate::python::venv;
 
 struct Settings {
     criterion_secs: u32,
@@ -334,7 +335,7 @@ impl Server {
 
     fn rss_kib(&self) -> Result<u64> {
         // taskset execs the server, so the child's pid is the server's.
-        crate::rss_kib(self.child.id())
+        crate::process::rss_kib(self.child.id())
     }
 }
 

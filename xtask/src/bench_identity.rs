@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{cargo, run as run_cmd, venv_with};
+use crate::process::{CHAT_TOKEN_VARS, cargo, run as run_cmd};
+use crate::python::venv_with;
 
 const ISSUER: &str = "https://idp.bench.test/";
 const AUDIENCE: &str = "chat-bench";
@@ -65,7 +66,7 @@ fn serve(root: &Path, args: &[&str]) -> Result<(Process, SocketAddr, Duration)> 
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    for var in crate::CHAT_TOKEN_VARS {
+    for var in CHAT_TOKEN_VARS {
         cmd.env_remove(var);
     }
     for (k, v) in CREDS {

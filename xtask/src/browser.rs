@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::{cargo, run as run_cmd};
+use crate::process::{CHAT_TOKEN_VARS, cargo, run as run_cmd};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const PLAYWRIGHT: &str = "playwright-core@1.65.1";
@@ -56,7 +56,7 @@ pub fn run(root: &Path) -> Result<()> {
         "--ttl",
         "12",
     ]);
-    for var in crate::CHAT_TOKEN_VARS {
+    for var in CHAT_TOKEN_VARS {
         serve.env_remove(var);
     }
     let _server = Killed(serve.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?);

@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 
 use crate::package::members;
-use crate::run as run_cmd;
+use crate::process::run as run_cmd;
 
 /// Variables that would make the toolchain's cargo use another toolchain's tools.
 const TOOLCHAIN_VARS: [&str; 5] = [

@@ -17,7 +17,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 
-use crate::{cargo, run as run_cmd};
+use crate::process::{cargo, run as run_cmd};
 
 /// One workspace member as `cargo metadata` describes it.
 pub struct Member {

@@ -16,7 +16,7 @@ use anyhow::{Result, bail};
 use chat_token_tests::http::{Response, send};
 use chat_token_tests::login::Jar;
 
-use crate::{cargo, run as run_cmd};
+use crate::process::{CHAT_TOKEN_VARS, cargo, run as run_cmd};
 
 /// A server process, killed on drop.
 struct Running {
@@ -33,7 +33,7 @@ impl Drop for Running {
 }
 
 fn start(name: &'static str, mut cmd: Command, port: u16) -> Result<Running> {
-    for var in crate::CHAT_TOKEN_VARS {
+    for var in CHAT_TOKEN_VARS {
         cmd.env_remove(var);
     }
     let child = cmd

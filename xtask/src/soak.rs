@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{cargo, rss_kib, run as run_cmd};
+use crate::process::{cargo, rss_kib, run as run_cmd};
 
 /// The fast traffic mix (six clients cycle through it): bearer token and the status it
 /// must get.

@@ -45,11 +45,7 @@ const DICTIONARY: &[&[u8]] = &[
     b"\n",
 ];
 
-mod support {
-    pub mod rng;
-}
-
-use support::rng::SplitMix64 as Rng;
+use chat_token_cases::SplitMix64 as Rng;
 
 fn mutate(rng: &mut Rng, input: &mut Vec<u8>, corpus: &[Vec<u8>]) {
     for _ in 0..1 + rng.below(4) {

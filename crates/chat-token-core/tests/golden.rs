@@ -2,11 +2,7 @@
 //! `xtask/requirements.txt`); regenerate with `cargo xtask golden`. Every case must be
 //! reproduced byte for byte.
 
-mod support {
-    pub mod case;
-}
-
-use support::case::Case;
+use chat_token_cases::Case;
 
 const GOLDEN: &str = include_str!("data/golden.jsonl");
 

@@ -1,5 +1,5 @@
 //! SplitMix64: a small deterministic generator, so that a seed names a set of generated
-//! inputs. Shared by the fuzz harness and `cargo xtask conformance`.
+//! inputs. Used by chat-token-core's fuzz harness and by [`generate()`](crate::generate()).
 
 /// The generator state.
 pub struct SplitMix64(pub u64);

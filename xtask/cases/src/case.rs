@@ -1,6 +1,6 @@
-//! One token-minting case as stored in `tests/data/*.jsonl` and fed to Twilio's Python
-//! helper by `cargo xtask golden` / `cargo xtask conformance`: the inputs, and the
-//! token the helper produced for them. Shared by the core's golden test and the xtask.
+//! One token-minting case as stored in chat-token-core's `tests/data/*.jsonl` and fed
+//! to Twilio's Python helper by `cargo xtask golden` / `cargo xtask conformance`: the
+//! inputs, and the token the helper produced for them.
 
 use chat_token_core::{
     AccessToken, ChatGrant, Credentials, FixedClock, Grant, NotBefore, PlaybackGrant, SyncGrant,
@@ -12,19 +12,28 @@ use serde_json::{Map, Value};
 /// The inputs of one case, named as the Python helper's arguments.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Case {
+    /// What the case is, unique in its file.
     pub name: String,
+    /// The Account SID (`AC...`).
     pub account_sid: String,
+    /// The API key SID (`SK...`).
     pub api_key_sid: String,
+    /// The API key secret.
     pub secret: String,
+    /// The issue time, in Unix seconds.
     pub now: u64,
+    /// The identity, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<String>,
+    /// The lifetime in seconds, when not the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<u64>,
+    /// An explicit expiry, in Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_until: Option<u64>,
     /// `"default"`, `"omit"`, or a number.
     pub nbf: Value,
+    /// The region (`twr`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// Each grant as `{"<key>": {<python keyword arguments>}}`, in order.

@@ -1,0 +1,45 @@
+//! What the commands share for the processes they start: cargo itself, running a
+//! command to success, the variables a server must not inherit, a process's memory.
+
+use std::process::Command;
+
+use anyhow::{Context as _, Result, bail};
+
+/// Runs `cmd` to its end; an error unless it succeeded.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// The variables chat-token reads; cleared for servers that must start in development
+/// mode whatever the caller's environment holds.
+pub const CHAT_TOKEN_VARS: [&str; 6] = [
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_API_KEY",
+    "TWILIO_API_SECRET",
+    "TWILIO_API_SECRET_FILE",
+    "TWILIO_CHAT_SERVICE_SID",
+    "CHAT_TOKEN_USERS",
+];
+
+/// The resident set size of process `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .context("VmRSS in /proc")
+}
+
+/// The cargo running the xtask (`$CARGO`), or `cargo` from the path.
+pub fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
