@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use chat_token_core::{ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_SECRET, ENV_CHAT_SERVICE_SID};
 
 use crate::process::{CHAT_TOKEN_VARS, cargo, run as run_cmd};
 use crate::python::venv_with;
@@ -18,13 +19,10 @@ use crate::python::venv_with;
 const ISSUER: &str = "https://idp.bench.test/";
 const AUDIENCE: &str = "chat-bench";
 const CREDS: [(&str, &str); 4] = [
-    ("TWILIO_ACCOUNT_SID", "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
-    ("TWILIO_API_KEY", "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
-    ("TWILIO_API_SECRET", "bench-only-secret-Q7x9-not-real"),
-    (
-        "TWILIO_CHAT_SERVICE_SID",
-        "ISdddddddddddddddddddddddddddddddd",
-    ),
+    (ENV_ACCOUNT_SID, "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+    (ENV_API_KEY, "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
+    (ENV_API_SECRET, "bench-only-secret-Q7x9-not-real"),
+    (ENV_CHAT_SERVICE_SID, "ISdddddddddddddddddddddddddddddddd"),
 ];
 
 /// A process killed on drop.

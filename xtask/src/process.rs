@@ -4,6 +4,11 @@
 use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
+use chat_token_core::env::ENV_USERS;
+use chat_token_core::{
+    ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_KEY_FILE, ENV_API_SECRET, ENV_API_SECRET_FILE,
+    ENV_CHAT_SERVICE_SID,
+};
 
 /// Runs `cmd` to its end; an error unless it succeeded.
 pub fn run(cmd: &mut Command) -> Result<()> {
@@ -19,13 +24,14 @@ pub fn run(cmd: &mut Command) -> Result<()> {
 
 /// The variables chat-token reads; cleared for servers that must start in development
 /// mode whatever the caller's environment holds.
-pub const CHAT_TOKEN_VARS: [&str; 6] = [
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_API_KEY",
-    "TWILIO_API_SECRET",
-    "TWILIO_API_SECRET_FILE",
-    "TWILIO_CHAT_SERVICE_SID",
-    "CHAT_TOKEN_USERS",
+pub const CHAT_TOKEN_VARS: [&str; 7] = [
+    ENV_ACCOUNT_SID,
+    ENV_API_KEY,
+    ENV_API_SECRET,
+    ENV_API_SECRET_FILE,
+    ENV_API_KEY_FILE,
+    ENV_CHAT_SERVICE_SID,
+    ENV_USERS,
 ];
 
 /// The resident set size of process `pid`, in KiB.
