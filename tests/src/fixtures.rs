@@ -86,7 +86,7 @@ pub fn cors_service() -> TokenService {
 pub fn proxy_service(proxies: &[&str]) -> TokenService {
     let nets: Vec<chat_token_core::IpNet> = proxies
         .iter()
-        .map(|p| p.parse().expect("proxy network"))
+        .map(|p| chat_token_core::parse_proxy_net(p).expect("proxy network"))
         .collect();
     TokenService::builder(
         issuer(),

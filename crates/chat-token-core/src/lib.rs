@@ -40,7 +40,7 @@ pub use issuer::{
     ENV_API_SECRET_FILE, ENV_CHAT_SERVICE_SID, MintedToken, TokenIssuer,
 };
 pub use metrics::Metrics;
-pub use net::{IpNet, IpNetParseError};
+pub use net::{IpNet, IpNetParseError, ipnet, parse_proxy_net};
 pub use policy::{PolicyError, PolicyRule, UserPolicy};
 pub use request::{IncomingRequest, MAX_BEARER_LEN};
 pub use resolver::{IdentityResolver, ResolveError, Resolved};

@@ -27,7 +27,7 @@ use chat_token_axum::{ResolvedIdentity, TokenRejection};
 use chat_token_core::env::{DEMO_USERS, ENV_USERS, EnvSetup};
 use chat_token_core::{
     CorsPolicy, ErrorCode, IdentityResolver, IpNet, JwtBearerResolver, Rejection, SecretString,
-    StaticUsers, TokenService, TrustedHeader, UserPolicy,
+    StaticUsers, TokenService, TrustedHeader, UserPolicy, parse_proxy_net,
 };
 use clap::{ArgGroup, Args};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -56,7 +56,7 @@ pub struct ServeArgs {
     trusted_header: Option<String>,
     /// Address or network of the trusted proxy, e.g. 10.0.0.5 or 10.0.0.0/8 (repeatable;
     /// default 127.0.0.1 and ::1).
-    #[arg(long, value_name = "IP[/PREFIX]", requires = "trusted_header")]
+    #[arg(long, value_name = "IP[/PREFIX]", requires = "trusted_header", value_parser = parse_proxy_net)]
     trusted_proxy: Vec<IpNet>,
     /// Verify the caller's bearer JWT with the keys of this JWKS document (RS256/ES256).
     #[arg(long, value_name = "URL", conflicts_with_all = ["trusted_header", "users_file", "jwt_hs256_secret_file"])]

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::net::IpNet;
+use crate::net::{self, IpNet};
 use crate::request::IncomingRequest;
 use crate::resolver::{IdentityResolver, ResolveError, Resolved};
 
@@ -22,6 +22,18 @@ pub enum TrustedHeaderError {
         "the trusted proxy network {0} is every address, so any client could send the header and name itself; list the proxy's own addresses"
     )]
     Everything(IpNet),
+    /// Bits below a proxy network's prefix are set (`10.0.0.5/8`): a typo for one address
+    /// or for the whole network.
+    #[error(
+        "the trusted proxy network {given} has bits set below the /{prefix} prefix; write {network} for the whole network, or the address alone for one host",
+        prefix = .given.prefix_len()
+    )]
+    HostBitsSet {
+        /// The network as given.
+        given: IpNet,
+        /// The network with the host bits cleared (IPv4 for an IPv4-mapped one).
+        network: IpNet,
+    },
     /// The header name is empty or not a valid HTTP header name.
     #[error("{0:?} is not a valid header name")]
     BadHeader(String),
@@ -31,17 +43,31 @@ pub enum TrustedHeaderError {
 /// but only on requests whose peer address is in one of the proxy networks.
 ///
 /// A request from any other address is refused (401 `invalid_credentials`) even when it
-/// carries the header, so that clients cannot name themselves. A network of every
-/// address (`0.0.0.0/0`, `::/0`, `::ffff:0:0/96`) is refused; one broader than a `/8` is
-/// accepted with a warning in the log.
+/// carries the header, so that clients cannot name themselves. The networks are
+/// [`ipnet::IpNet`](crate::IpNet) values, as an app's configuration already holds them,
+/// or text through [`parse_proxy_net`](crate::parse_proxy_net). An IPv4-mapped IPv6
+/// network (`::ffff:10.0.0.0/104`) is the IPv4 network it maps (`10.0.0.0/8`), and an
+/// IPv4-mapped peer address is matched as the IPv4 address it maps. A network with bits
+/// set below its prefix (`10.0.0.5/8`) is refused, and so is a network of every address
+/// (`0.0.0.0/0`, `::/0`, `::ffff:0:0/96`); one broader than a `/8` is accepted with a
+/// warning in the log.
 ///
 /// ```
-/// use chat_token_core::{IpNet, TrustedHeader};
+/// use chat_token_core::{IpNet, TrustedHeader, TrustedHeaderError, parse_proxy_net};
 ///
-/// let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse()?, "::1".parse()?];
+/// // ipnet values, as from the app's configuration ...
+/// let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse()?, "::1/128".parse()?];
 /// let resolver = TrustedHeader::try_new("X-Forwarded-User", proxies)?;
 /// assert_eq!(resolver.header(), "x-forwarded-user");
-/// assert!("0.0.0.0/0".parse().map(|all: IpNet| TrustedHeader::try_new("X-User", [all])).unwrap().is_err());
+///
+/// // ... or text, where a plain address is a network of one.
+/// let resolver = TrustedHeader::try_new("X-User", [parse_proxy_net("::ffff:10.9.9.9")?])?;
+/// assert_eq!(resolver.proxies()[0].to_string(), "10.9.9.9/32");
+///
+/// let all: IpNet = "0.0.0.0/0".parse()?;
+/// assert!(matches!(TrustedHeader::try_new("X-User", [all]), Err(TrustedHeaderError::Everything(_))));
+/// let typo: IpNet = "10.0.0.5/8".parse()?; // ipnet accepts it; the resolver does not
+/// assert!(matches!(TrustedHeader::try_new("X-User", [typo]), Err(TrustedHeaderError::HostBitsSet { .. })));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -51,7 +77,15 @@ pub struct TrustedHeader {
 }
 
 impl TrustedHeader {
-    /// Trusts `header` from the given proxy addresses or networks.
+    /// Trusts `header` from the given proxy addresses or networks (anything that is
+    /// [`Into<IpNet>`]: an [`IpNet`], [`ipnet::Ipv4Net`](crate::ipnet::Ipv4Net),
+    /// [`ipnet::Ipv6Net`](crate::ipnet::Ipv6Net) or a [`std::net::IpAddr`], which is a
+    /// network of one address).
+    ///
+    /// IPv4-mapped networks of prefix 96 or more are kept as the IPv4 networks they map.
+    /// Refuses an invalid header name, an empty list, a network with bits set below its
+    /// prefix and a network of every address; warns about networks broader than
+    /// [`BROAD_PROXY_PREFIX`].
     pub fn try_new(
         header: impl Into<String>,
         proxies: impl IntoIterator<Item = impl Into<IpNet>>,
@@ -61,20 +95,29 @@ impl TrustedHeader {
         if header.is_empty() || !header.bytes().all(token_char) {
             return Err(TrustedHeaderError::BadHeader(header));
         }
-        let proxies: Vec<IpNet> = proxies.into_iter().map(Into::into).collect();
+        let proxies = proxies
+            .into_iter()
+            .map(|given| {
+                let given: IpNet = given.into();
+                let net = net::canonical(given);
+                let network = net.trunc();
+                if network != net {
+                    return Err(TrustedHeaderError::HostBitsSet { given, network });
+                }
+                if net.prefix_len() == 0 {
+                    return Err(TrustedHeaderError::Everything(given));
+                }
+                if net.prefix_len() < BROAD_PROXY_PREFIX {
+                    tracing::warn!(
+                        network = %net,
+                        "the trusted proxy network is broader than a /{BROAD_PROXY_PREFIX}: every client in it can name itself with the user header"
+                    );
+                }
+                Ok(net)
+            })
+            .collect::<Result<Vec<IpNet>, _>>()?;
         if proxies.is_empty() {
             return Err(TrustedHeaderError::NoProxies);
-        }
-        for net in &proxies {
-            if net.is_everything() {
-                return Err(TrustedHeaderError::Everything(*net));
-            }
-            if net.prefix() < BROAD_PROXY_PREFIX {
-                tracing::warn!(
-                    network = %net,
-                    "the trusted proxy network is broader than a /{BROAD_PROXY_PREFIX}: every client in it can name itself with the user header"
-                );
-            }
         }
         Ok(Self {
             header: header.to_ascii_lowercase(),
@@ -82,7 +125,7 @@ impl TrustedHeader {
         })
     }
 
-    /// The trusted proxy networks.
+    /// The trusted proxy networks, IPv4-mapped ones as the IPv4 networks they map.
     pub fn proxies(&self) -> &[IpNet] {
         &self.proxies
     }
@@ -98,7 +141,7 @@ impl IdentityResolver for TrustedHeader {
     async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
         let trusted = req
             .peer()
-            .is_some_and(|peer| self.proxies.iter().any(|net| net.contains(peer.ip())));
+            .is_some_and(|peer| self.proxies.iter().any(|n| net::contains(n, peer.ip())));
         if !trusted {
             return Err(ResolveError::invalid(
                 "this request did not come through the authenticating proxy",
@@ -129,6 +172,7 @@ impl IdentityResolver for TrustedHeader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::parse_proxy_net;
 
     fn from(peer: &str, value: Option<&str>) -> IncomingRequest {
         let mut req = IncomingRequest::new("GET", "/token").with_peer(peer.parse().unwrap());
@@ -136,6 +180,10 @@ mod tests {
             req = req.with_header("x-forwarded-user", v);
         }
         req
+    }
+
+    fn ipnet(s: &str) -> IpNet {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
     }
 
     #[tokio::test]
@@ -166,49 +214,85 @@ mod tests {
 
     #[tokio::test]
     async fn a_mapped_proxy_address_trusts_that_proxy_only() {
-        let net: IpNet = "::ffff:10.9.9.9".parse().unwrap();
-        let resolver = TrustedHeader::try_new("X-Forwarded-User", [net]).unwrap();
-        for peer in ["10.9.9.9:1", "[::ffff:10.9.9.9]:1"] {
-            assert!(
-                resolver.resolve(&from(peer, Some("a"))).await.is_ok(),
-                "{peer}"
-            );
+        // As text, as an ipnet value and as an address: the same single IPv4 proxy.
+        let forms: [IpNet; 3] = [
+            parse_proxy_net("::ffff:10.9.9.9").unwrap(),
+            ipnet("::ffff:10.9.9.9/128"),
+            IpNet::from("::ffff:10.9.9.9".parse::<std::net::IpAddr>().unwrap()),
+        ];
+        for net in forms {
+            let resolver = TrustedHeader::try_new("X-Forwarded-User", [net]).unwrap();
+            assert_eq!(resolver.proxies(), [ipnet("10.9.9.9/32")], "{net}");
+            for peer in ["10.9.9.9:1", "[::ffff:10.9.9.9]:1"] {
+                assert!(
+                    resolver.resolve(&from(peer, Some("a"))).await.is_ok(),
+                    "{net} {peer}"
+                );
+            }
+            for peer in [
+                "127.0.0.1:1",
+                "10.9.9.8:1",
+                "1.2.3.4:1",
+                "[::1]:1",
+                "[::ffff:127.0.0.1]:1",
+            ] {
+                assert!(
+                    matches!(
+                        resolver.resolve(&from(peer, Some("mallory"))).await,
+                        Err(ResolveError::InvalidCredentials(_))
+                    ),
+                    "{net} {peer}"
+                );
+            }
         }
-        for peer in [
-            "127.0.0.1:1",
-            "10.9.9.8:1",
-            "1.2.3.4:1",
-            "[::1]:1",
-            "[::ffff:127.0.0.1]:1",
-        ] {
-            assert!(
-                matches!(
-                    resolver.resolve(&from(peer, Some("mallory"))).await,
-                    Err(ResolveError::InvalidCredentials(_))
-                ),
-                "{peer}"
-            );
+    }
+
+    #[tokio::test]
+    async fn mapped_peers_match_ipv4_networks_and_ipv6_networks_hold_no_ipv4_peer() {
+        let v4 = TrustedHeader::try_new("X-Forwarded-User", [ipnet("10.0.0.0/8")]).unwrap();
+        let mapped =
+            TrustedHeader::try_new("X-Forwarded-User", [ipnet("::ffff:10.0.0.0/104")]).unwrap();
+        assert_eq!(mapped.proxies(), v4.proxies());
+        for resolver in [&v4, &mapped] {
+            for peer in ["10.1.2.3:1", "[::ffff:10.1.2.3]:1"] {
+                assert!(
+                    resolver.resolve(&from(peer, Some("a"))).await.is_ok(),
+                    "{peer}"
+                );
+            }
+            for peer in ["11.1.2.3:1", "[::ffff:11.1.2.3]:1", "[::a01:203]:1"] {
+                assert!(
+                    resolver.resolve(&from(peer, Some("a"))).await.is_err(),
+                    "{peer}"
+                );
+            }
+        }
+        let v6 = TrustedHeader::try_new("X-Forwarded-User", [ipnet("::/80")]).unwrap();
+        assert!(v6.resolve(&from("[::1]:1", Some("a"))).await.is_ok());
+        for peer in ["10.0.0.1:1", "[::ffff:10.0.0.1]:1"] {
+            assert!(v6.resolve(&from(peer, Some("a"))).await.is_err(), "{peer}");
         }
     }
 
     #[test]
     fn every_address_is_refused_and_names_are_checked() {
         for all in ["0.0.0.0/0", "::/0", "::ffff:0:0/96"] {
-            let net: IpNet = all.parse().unwrap();
-            assert!(
-                matches!(
-                    TrustedHeader::try_new("X-User", [net]),
-                    Err(TrustedHeaderError::Everything(_))
-                ),
-                "{all}"
-            );
+            for net in [parse_proxy_net(all).unwrap(), ipnet(all)] {
+                assert!(
+                    matches!(
+                        TrustedHeader::try_new("X-User", [net]),
+                        Err(TrustedHeaderError::Everything(_))
+                    ),
+                    "{all}"
+                );
+            }
         }
         let none: [IpNet; 0] = [];
         assert_eq!(
             TrustedHeader::try_new("X-User", none).unwrap_err(),
             TrustedHeaderError::NoProxies
         );
-        let one: IpNet = "10.0.0.1".parse().unwrap();
+        let one = ipnet("10.0.0.1/32");
         for bad in ["", "X User", "X-User:", "X-Üser"] {
             assert!(
                 matches!(
@@ -218,7 +302,63 @@ mod tests {
                 "{bad:?}"
             );
         }
-        let broad: IpNet = "10.0.0.0/7".parse().unwrap();
-        assert!(TrustedHeader::try_new("X-User", [broad]).is_ok());
+        assert!(TrustedHeader::try_new("X-User", [ipnet("10.0.0.0/7")]).is_ok());
+        assert!(TrustedHeader::try_new("X-User", [ipnet("::ffff:10.0.0.0/103")]).is_ok());
+    }
+
+    #[test]
+    fn ipnet_values_with_host_bits_are_refused() {
+        for (given, network) in [
+            ("10.0.0.5/8", "10.0.0.0/8"),
+            ("::ffff:10.0.0.5/104", "10.0.0.0/8"),
+            ("fd00::1/8", "fd00::/8"),
+            ("::ffff:0:0/80", "::/80"),
+            ("0.0.0.1/0", "0.0.0.0/0"),
+            ("::1/0", "::/0"),
+        ] {
+            let err =
+                TrustedHeader::try_new("X-User", [ipnet("10.9.9.9/32"), ipnet(given)]).unwrap_err();
+            assert_eq!(
+                err,
+                TrustedHeaderError::HostBitsSet {
+                    given: ipnet(given),
+                    network: ipnet(network),
+                },
+                "{given}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains(&ipnet(given).to_string()) && text.contains(network),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_prefix_of_every_family_builds_or_is_refused_without_panicking() {
+        for prefix in 0u8..=128 {
+            for addr in [
+                "10.1.2.3",
+                "2001:db8::1",
+                "::ffff:10.9.9.9",
+                "0.0.0.0",
+                "::",
+            ] {
+                let Ok(given) = IpNet::new(addr.parse().unwrap(), prefix) else {
+                    continue;
+                };
+                match TrustedHeader::try_new("X-User", [given]) {
+                    Ok(resolver) => {
+                        let net = resolver.proxies()[0];
+                        assert_eq!(net.trunc(), net, "{given}");
+                        assert_ne!(net.prefix_len(), 0, "{given}");
+                    }
+                    Err(
+                        TrustedHeaderError::HostBitsSet { .. } | TrustedHeaderError::Everything(_),
+                    ) => {}
+                    Err(other) => panic!("{given}: {other}"),
+                }
+            }
+        }
     }
 }
