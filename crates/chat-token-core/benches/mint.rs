@@ -1,4 +1,5 @@
-//! Minting and verifying the DESIGN reference chat token (identity `alice`), with
+//! Minting and verifying the reference chat token (identity `alice` and a chat grant with
+//! service, endpoint and push credential, as `token()` builds it), with
 //! `jsonwebtoken::encode` of the same header and claims as an in-run baseline.
 
 use std::hint::black_box;

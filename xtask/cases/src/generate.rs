@@ -32,7 +32,15 @@ fn grant(key: &str, fields: Value) -> Map<String, Value> {
     m
 }
 
-/// The DESIGN reference vector and a few cases chosen by hand.
+/// The reference case and a few more chosen by hand.
+///
+/// The reference case (named `design-reference`) is the benchmarks' reference chat token
+/// with identity `alice@example.com` instead of `alice`: account `AC` and 32 `a`, API key
+/// `SK` and 32 `b`, secret 32 `c`, issued at 1,700,000,000 with the default lifetime (one
+/// hour), and a chat grant with service `IS` and 32 `d`, endpoint
+/// `app:alice@example.com:browser` and push credential `CR` and 32 `e`. The others vary
+/// it: regions, `nbf`, an explicit expiry, an identity needing escapes, every grant, a
+/// day-long lifetime with a non-ASCII secret.
 pub fn handpicked() -> Vec<Case> {
     let reference_chat = grant(
         "chat",
