@@ -3,11 +3,101 @@
 //! Each adapter has a [`Harness`] that starts a small app (the token route at `/token`,
 //! a `/me` route guarded by `ResolvedIdentity`, and an unguarded `/`) with a given
 //! [`TokenService`](chat_token_core::TokenService) on `127.0.0.1:0`. The cases in
-//! [`cases`] are written once; [`suite!`] expands every case into its own `#[test]` for
-//! one harness, so a failure names both the case and the adapter. Requests go over real
-//! HTTP on loopback through a small raw client ([`http`]) that can also send what
-//! well-behaved clients never do (non-UTF-8 headers, huge values). Tokens are checked
-//! with jsonwebtoken, not with the core's own verifier.
+//! [`cases`], [`login`] and [`bad_input`] are written once; [`suite!`] expands every case
+//! into its own `#[test]` for one harness, so a failure names both the case and the
+//! adapter. Requests go over real HTTP on loopback through a small raw client ([`http`])
+//! that can also send what well-behaved clients never do (non-UTF-8 headers, huge
+//! values). Tokens are checked with jsonwebtoken, not with the core's own verifier.
+//!
+//! # Every case runs
+//!
+//! A case is named once: where it is declared, inside its module's `cases!` block, as a
+//! `pub fn name<H: Harness>()` or as a row of a table. The block emits the functions
+//! unchanged and, from the same tokens, a hidden exported macro that expands each of them
+//! into `#[test] fn name() { module::name::<Adapter>() }`; [`suite!`] calls that macro
+//! once per module. There is no second list to keep in step: the declaration is the list.
+//! A block accepts nothing but cases (a helper written inside one does not compile), so
+//! everything in a block runs, on every adapter.
+//!
+//! What a macro cannot see is a case written outside every block, or a block whose macro
+//! [`suite!`] does not call. The unit test `every_case_runs` (in this file) closes that
+//! gap: it reads every source file of this crate and fails on a function shaped like a
+//! case (generic over `Harness`, no parameters, no return value) outside a `cases!`
+//! block, and on a block whose macro is not called by [`suite!`].
+
+/// Declares the cases of one module and the hidden macro that [`suite!`] expands them by.
+///
+/// ```text
+/// cases! { module => __list_macro;
+///     table runner("Doc prefix") {
+///         name: input => expected;
+///         ...
+///     }
+///     ...
+///     /// Doc.
+///     pub fn name<H: Harness>() { ... }
+///     ...
+/// }
+/// ```
+///
+/// A table row becomes `pub fn name<H: Harness>()` calling `runner::<H>(&input,
+/// expected)`, documented as "Doc prefix `name`."; a function is emitted as written.
+/// `__list_macro!(Adapter)` then expands to one `#[test] fn name()` per row and function,
+/// calling `crate::module::name::<Adapter>()`. Tables come before functions, and nothing
+/// else may stand in the block. The block closes with a `}` alone on its line (the check
+/// in `every_case_runs` reads it so); rustfmt leaves macro bodies alone, so cases inside
+/// are formatted by hand.
+macro_rules! cases {
+    (@with_dollar ($d:tt) $module:ident => $list:ident;
+        $(
+            table $runner:ident($what:literal) {
+                $($row:ident: $input:expr => $expect:expr;)*
+            }
+        )*
+        $(
+            $(#[$meta:meta])*
+            pub fn $name:ident<H: Harness>() $body:block
+        )*
+    ) => {
+        $($(
+            #[doc = concat!($what, " `", stringify!($row), "`.")]
+            pub fn $row<H: Harness>() {
+                $runner::<H>(&$input, $expect);
+            }
+        )*)*
+
+        $(
+            $(#[$meta])*
+            pub fn $name<H: Harness>() $body
+        )*
+
+        #[doc = concat!(
+            "Expands every case of `", stringify!($module),
+            "` into a `#[test]` for one harness; called by `suite!`."
+        )]
+        #[doc(hidden)]
+        #[macro_export]
+        macro_rules! $list {
+            ($d h:ty) => {
+                $($(
+                    #[test]
+                    fn $row() {
+                        $d crate::$module::$row::<$d h>();
+                    }
+                )*)*
+                $(
+                    #[test]
+                    fn $name() {
+                        $d crate::$module::$name::<$d h>();
+                    }
+                )*
+            };
+        }
+    };
+    ($module:ident => $list:ident; $($cases:tt)*) => {
+        cases!(@with_dollar ($) $module => $list; $($cases)*);
+    };
+}
 
 pub mod bad_input;
 pub mod cases;
@@ -19,86 +109,141 @@ pub mod logs;
 
 pub use harness::{Harness, Server};
 
-/// Expands every case of [`cases`] into a `#[test]` for the harness `$h`.
+/// Expands every case of [`cases`], [`login`] and [`bad_input`] into a `#[test]` for the
+/// harness `$h`: the general cases at the top, the others in `login` and `bad_input`
+/// submodules.
 #[macro_export]
 macro_rules! suite {
     ($h:ty) => {
-        $crate::suite!(@cases $h;
-            success_get, success_headers, success_token_header_is_twilios,
-            success_claims_match_body, success_query_is_ignored, success_unicode_identity,
-            bearer_scheme_is_case_insensitive, missing_credentials, empty_authorization,
-            non_bearer_authorization, bearer_without_token, unknown_token, repeated_authorization,
-            forbidden, unavailable_with_retry_after, unavailable_default_retry_after,
-            internal_error_hides_details, resolver_timeout_is_unavailable,
-            panicking_resolver_is_500_and_server_survives, invalid_identity_is_internal,
-            per_user_ttl, per_user_grants, resolver_called_once_per_request,
-            errors_are_not_cached, error_body_has_exactly_two_fields,
-            method_put_is_405, method_delete_is_405, method_patch_is_405, method_options_is_405,
-            method_head_is_405,
-            extractor_accepts, extractor_missing_matches_token_route,
-            extractor_invalid_matches_token_route, extractor_forbidden_matches_token_route,
-            extractor_unavailable_matches_token_route, unguarded_route_needs_no_credentials,
-            concurrent_requests_all_succeed, no_secret_or_credential_in_responses_or_logs,
-            failing_resolver_storm_does_not_degrade_good_requests,
-            trusted_proxy_header_gives_a_token, untrusted_peer_cannot_name_itself,
-            trusted_proxy_without_or_with_two_user_headers, cors_preflight_from_an_allowed_origin,
-            cors_preflight_from_another_origin_is_refused, cors_headers_on_tokens_and_errors
-        );
+        $crate::__suite_cases!($h);
         mod login {
-            $crate::suite!(@login $h;
-                login_session_gives_a_token, login_without_session_is_missing_credentials,
-                login_tampered_truncated_or_foreign_cookie_is_refused, login_signed_out_is_refused,
-                login_lookup_errors_map_as_a_resolvers_do,
-                login_panicking_or_hanging_lookup_and_the_server_survives, login_delete_is_405,
-                login_cors_preflight_and_headers, login_user_policy_applies,
-                login_app_routes_keep_their_own_pages,
-                login_failing_extractor_is_a_500_that_names_it
-            );
+            $crate::__suite_login!($h);
         }
         mod bad_input {
-            $crate::suite!(@bad $h;
-                auth_no_scheme, auth_two_spaces, auth_tab_separator, auth_trailing_garbage,
-                auth_trailing_space, auth_leading_space, auth_scheme_only, auth_scheme_and_spaces,
-                auth_other_scheme, auth_digest_scheme, auth_equals_instead_of_space,
-                auth_quoted_token, auth_comma_list, auth_repeated_identical, auth_lower_case_name,
-                auth_upper_case_name, auth_utf8_token, auth_latin1_bytes, auth_nul_byte,
-                auth_control_byte, auth_4kb_token, auth_8kb_value, auth_64kb_value,
-                auth_next_to_garbage_cookie, auth_with_odd_cookie, method_trace,
-                method_options_preflight, method_delete_with_body, post_json_body,
-                post_invalid_json_body, post_form_body, post_64kb_body, post_chunked_body,
-                post_empty_body, get_with_body, query_identity_ignored, query_2kb,
-                query_percent_encoded, query_empty, path_trailing_slash, path_upper_case,
-                path_nul_escape, path_dot_segments, path_suffix, path_sub_resource,
-                http10_request, absolute_form_target, proxy_mapped_other_address,
-                proxy_mapped_client_address, proxy_mapped_client_network,
-                proxy_mapped_other_network, proxy_ipv6_loopback_only,
-                proxy_ipv6_network_over_mapped_space, proxy_neighbour_address,
-                proxy_client_among_others, slow_header_does_not_block_good_requests
-            );
+            $crate::__suite_bad_input!($h);
         }
     };
-    (@login $h:ty; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::login::$case::<$h>();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    /// Every `.rs` file under `dir`.
+    fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read source directory") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
             }
-        )*
-    };
-    (@bad $h:ty; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::bad_input::$case::<$h>();
+        }
+    }
+
+    /// The name of the function `line` starts, if it is shaped like a case: generic over
+    /// `Harness`, without parameters or a return value.
+    fn case_shaped(line: &str) -> Option<&str> {
+        let line = line.trim_start();
+        if line.starts_with("//") {
+            return None;
+        }
+        let (qualifiers, rest) = line.split_once("fn ")?;
+        let item = qualifiers
+            .split_whitespace()
+            .all(|q| q.starts_with("pub") || ["const", "async", "unsafe", "extern"].contains(&q));
+        if !item {
+            return None;
+        }
+        let name_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let (name, rest) = rest.split_at(name_end);
+        let generics = rest.strip_prefix('<')?;
+        let mut depth = 1;
+        let close = generics.char_indices().find_map(|(i, c)| {
+            match c {
+                '<' => depth += 1,
+                '>' => depth -= 1,
+                _ => {}
             }
-        )*
-    };
-    (@cases $h:ty; $($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                $crate::cases::$case::<$h>();
+            (depth == 0).then_some(i)
+        })?;
+        let after = generics[close + 1..].strip_prefix("()")?.trim_start();
+        let harness = generics[..close].contains("Harness") || after.contains("Harness");
+        let no_return = after.is_empty() || after.starts_with('{') || after.starts_with("where");
+        (!name.is_empty() && harness && no_return).then_some(name)
+    }
+
+    #[test]
+    fn case_shape() {
+        assert_eq!(case_shaped("pub fn a_case<H: Harness>() {"), Some("a_case"));
+        assert_eq!(case_shaped("    fn b<H: Harness>()"), Some("b"));
+        assert_eq!(
+            case_shaped("pub(crate) fn c<T>() where T: crate::Harness {"),
+            Some("c")
+        );
+        assert_eq!(case_shaped("pub fn start<H: Harness>() -> Server {"), None);
+        assert_eq!(case_shaped("fn check<H: Harness>(request: &[u8]) {"), None);
+        assert_eq!(case_shaped("pub fn $name<H: Harness>() $body"), None);
+        assert_eq!(case_shaped("/// pub fn d<H: Harness>() {"), None);
+        assert_eq!(case_shaped("fn helper() {"), None);
+        assert_eq!(case_shaped(r#"let s = "fn e<H: Harness>() {";"#), None);
+    }
+
+    /// Every function shaped like a case stands in a `cases!` block, and [`suite!`] calls
+    /// the macro of every block.
+    #[test]
+    fn every_case_runs() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let lib = std::fs::read_to_string(src.join("lib.rs")).expect("lib.rs");
+        let suite = lib
+            .split_once("macro_rules! suite {")
+            .and_then(|(_, rest)| rest.split_once("\n}\n"))
+            .expect("the suite! macro")
+            .0;
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        files.sort();
+        let (mut problems, mut blocks, mut declared) = (Vec::new(), 0, 0);
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("source file");
+            let shown = file.strip_prefix(&src).unwrap_or(file).display();
+            let mut in_block = false;
+            for (n, line) in text.lines().enumerate() {
+                let n = n + 1;
+                if in_block {
+                    in_block = line != "}";
+                    declared += usize::from(case_shaped(line).is_some());
+                } else if let Some(header) = line.trim_start().strip_prefix("cases! {") {
+                    in_block = true;
+                    blocks += 1;
+                    let list = header
+                        .split_once("=>")
+                        .and_then(|(_, l)| l.split_once(';'))
+                        .map(|(l, _)| l.trim());
+                    match list {
+                        Some(list) if suite.contains(&format!("$crate::{list}!($h)")) => {}
+                        Some(list) => problems.push(format!(
+                            "{shown}:{n}: suite! does not call this block's macro `{list}`"
+                        )),
+                        None => problems.push(format!(
+                            "{shown}:{n}: a cases! block without `module => macro;`"
+                        )),
+                    }
+                } else if let Some(name) = case_shaped(line) {
+                    problems.push(format!(
+                        "{shown}:{n}: `{name}` is shaped like a case but is outside every \
+                         cases! block, so no adapter runs it"
+                    ));
+                }
             }
-        )*
-    };
+            if in_block {
+                problems.push(format!("{shown}: a cases! block has no closing `}}` line"));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert!(blocks >= 3, "only {blocks} cases! blocks seen");
+        assert!(declared > 0, "no case seen in the blocks");
+    }
 }
