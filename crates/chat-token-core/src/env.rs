@@ -15,11 +15,26 @@
 
 use secrecy::ExposeSecret as _;
 
-use crate::issuer::{
-    ConfigError, Credentials, ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_KEY_FILE, ENV_API_SECRET,
-    ENV_API_SECRET_FILE, ENV_CHAT_SERVICE_SID, TokenIssuer,
-};
+use secrecy::SecretString;
+
+use crate::issuer::{ConfigError, Credentials, TokenIssuer};
 use crate::resolvers::{StaticUsers, UsersParseError};
+
+/// The environment variable holding the Account SID (`AC...`).
+pub const ENV_ACCOUNT_SID: &str = "TWILIO_ACCOUNT_SID";
+/// The environment variable holding the API key SID (`SK...`).
+pub const ENV_API_KEY: &str = "TWILIO_API_KEY";
+/// The environment variable holding the API key secret.
+pub const ENV_API_SECRET: &str = "TWILIO_API_SECRET";
+/// The environment variable naming a file that holds the API key secret (a container
+/// secret mount), as an alternative to [`ENV_API_SECRET`].
+pub const ENV_API_SECRET_FILE: &str = "TWILIO_API_SECRET_FILE";
+/// The environment variable naming a file that holds the API key SID, as an alternative
+/// to [`ENV_API_KEY`]. With it and [`ENV_API_SECRET_FILE`], a key rotation (a new key SID
+/// and its secret) is two file writes and a reload.
+pub const ENV_API_KEY_FILE: &str = "TWILIO_API_KEY_FILE";
+/// The environment variable holding the default Chat/Conversations service SID (`IS...`).
+pub const ENV_CHAT_SERVICE_SID: &str = "TWILIO_CHAT_SERVICE_SID";
 
 /// The variable holding the static users table.
 pub const ENV_USERS: &str = "CHAT_TOKEN_USERS";
@@ -38,6 +53,92 @@ pub const DEV_API_KEY_SID: &str = "SK00000000000000000000000000000000";
 pub const DEV_API_SECRET: &str = "development-only-secret-twilio-refuses-it";
 /// The development chat service SID.
 pub const DEV_CHAT_SERVICE_SID: &str = "IS00000000000000000000000000000000";
+
+impl Credentials {
+    /// Reads `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY` and `TWILIO_API_SECRET`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(std::env::var)
+    }
+
+    /// Reads the three variables through `lookup` (for tests and custom sources).
+    pub fn from_lookup(
+        lookup: impl Fn(&'static str) -> Result<String, std::env::VarError>,
+    ) -> Result<Self, ConfigError> {
+        let get = |var: &'static str, what: &'static str| match lookup(var) {
+            Ok(v) => Ok(v),
+            Err(std::env::VarError::NotPresent) => Err(ConfigError::MissingVar { var, what }),
+            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode { var }),
+        };
+        let account = get(ENV_ACCOUNT_SID, "Account SID (AC...)")?;
+        let key = match (lookup(ENV_API_KEY), lookup(ENV_API_KEY_FILE)) {
+            (Ok(_), Ok(_)) => return Err(ConfigError::AmbiguousKey),
+            (Err(std::env::VarError::NotPresent), Ok(path)) => std::fs::read_to_string(&path)
+                .map(|text| text.trim().to_owned())
+                .map_err(|e| ConfigError::KeyFile {
+                    path,
+                    reason: e.kind().to_string(),
+                })?,
+            (Err(std::env::VarError::NotPresent), Err(std::env::VarError::NotUnicode(_))) => {
+                return Err(ConfigError::NotUnicode {
+                    var: ENV_API_KEY_FILE,
+                });
+            }
+            _ => get(ENV_API_KEY, "API key SID (SK...)")?,
+        };
+        let secret = match (lookup(ENV_API_SECRET), lookup(ENV_API_SECRET_FILE)) {
+            (Ok(_), Ok(_)) => return Err(ConfigError::AmbiguousSecret),
+            (Err(std::env::VarError::NotPresent), Ok(path)) => read_secret_file(&path)?,
+            (Err(std::env::VarError::NotPresent), Err(std::env::VarError::NotUnicode(_))) => {
+                return Err(ConfigError::NotUnicode {
+                    var: ENV_API_SECRET_FILE,
+                });
+            }
+            _ => SecretString::from(get(ENV_API_SECRET, "API key secret")?),
+        };
+        Self::try_new(account, key, secret.expose_secret())
+    }
+}
+
+/// Reads a secret file, dropping one trailing line break (files written by editors and
+/// `echo` end with one).
+fn read_secret_file(path: &str) -> Result<SecretString, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::SecretFile {
+        path: path.to_owned(),
+        reason: e.kind().to_string(),
+    })?;
+    let secret = SecretString::from(text);
+    let exposed = secret.expose_secret();
+    let trimmed = exposed
+        .strip_suffix("\r\n")
+        .or_else(|| exposed.strip_suffix('\n'))
+        .unwrap_or(exposed);
+    Ok(SecretString::from(trimmed))
+}
+
+impl TokenIssuer {
+    /// An issuer from `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY`, `TWILIO_API_SECRET`, and
+    /// the optional `TWILIO_CHAT_SERVICE_SID` as the default chat service.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let issuer = Self::new(Credentials::from_env()?);
+        match chat_service(std::env::var)? {
+            Some(sid) => issuer.with_chat_service_sid(sid),
+            None => Ok(issuer),
+        }
+    }
+}
+
+/// `TWILIO_CHAT_SERVICE_SID`, when set and not empty.
+fn chat_service(
+    lookup: impl Fn(&'static str) -> Result<String, std::env::VarError>,
+) -> Result<Option<String>, ConfigError> {
+    match lookup(ENV_CHAT_SERVICE_SID) {
+        Ok(sid) if !sid.is_empty() => Ok(Some(sid)),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode {
+            var: ENV_CHAT_SERVICE_SID,
+        }),
+    }
+}
 
 /// Why the environment could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,16 +207,9 @@ impl EnvSetup {
         } else {
             TokenIssuer::new(Credentials::from_lookup(&lookup)?)
         };
-        let chat_service = match lookup(ENV_CHAT_SERVICE_SID) {
-            Ok(sid) if !sid.is_empty() => Some(sid),
-            Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(ConfigError::NotUnicode {
-                    var: ENV_CHAT_SERVICE_SID,
-                }
-                .into());
-            }
-            _ if development => Some(DEV_CHAT_SERVICE_SID.to_owned()),
-            _ => None,
+        let chat_service = match chat_service(&lookup)? {
+            None if development => Some(DEV_CHAT_SERVICE_SID.to_owned()),
+            sid => sid,
         };
         let issuer = match chat_service {
             Some(sid) => issuer.with_chat_service_sid(sid)?,
@@ -203,6 +297,63 @@ impl EnvSetup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::issuer::tests::{AC, SECRET, SK};
+
+    #[test]
+    fn a_missing_secret_is_named() {
+        let err = Credentials::from_lookup(|v| {
+            if v == ENV_API_SECRET || v == ENV_API_SECRET_FILE || v == ENV_API_KEY_FILE {
+                Err(std::env::VarError::NotPresent)
+            } else if v == ENV_ACCOUNT_SID {
+                Ok(AC.into())
+            } else {
+                Ok(SK.into())
+            }
+        })
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::MissingVar {
+                var: ENV_API_SECRET,
+                what: "API key secret"
+            }
+        );
+        assert!(err.to_string().contains("TWILIO_API_SECRET is not set"));
+    }
+
+    #[test]
+    fn secret_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("chat-token-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("secret");
+        std::fs::write(&file, format!("{SECRET}\n")).unwrap();
+        let path = file.to_string_lossy().into_owned();
+        let lookup = |with_plain: bool, path: String| {
+            move |v: &'static str| match v {
+                ENV_ACCOUNT_SID => Ok(AC.to_owned()),
+                ENV_API_KEY => Ok(SK.to_owned()),
+                ENV_API_SECRET_FILE => Ok(path.clone()),
+                ENV_API_SECRET if with_plain => Ok(SECRET.to_owned()),
+                _ => Err(std::env::VarError::NotPresent),
+            }
+        };
+        let creds = Credentials::from_lookup(lookup(false, path.clone())).unwrap();
+        assert_eq!(creds.secret().expose_secret(), SECRET);
+        assert_eq!(
+            Credentials::from_lookup(lookup(true, path.clone())).unwrap_err(),
+            ConfigError::AmbiguousSecret
+        );
+        let missing = dir.join("missing").to_string_lossy().into_owned();
+        let err = Credentials::from_lookup(lookup(false, missing)).unwrap_err();
+        assert!(matches!(err, ConfigError::SecretFile { .. }), "{err}");
+        std::fs::write(&file, "").unwrap();
+        assert_eq!(
+            Credentials::from_lookup(lookup(false, path)).unwrap_err(),
+            ConfigError::EmptySecret
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     use std::env::VarError;
 
     #[test]

@@ -18,22 +18,6 @@ use crate::grants::ChatGrant;
 use crate::sid::{AccountSid, ApiKeySid, SidError, SidKind};
 use crate::token::{AccessToken, HEADER, Times, TokenError};
 
-/// The environment variable holding the Account SID (`AC...`).
-pub const ENV_ACCOUNT_SID: &str = "TWILIO_ACCOUNT_SID";
-/// The environment variable holding the API key SID (`SK...`).
-pub const ENV_API_KEY: &str = "TWILIO_API_KEY";
-/// The environment variable holding the API key secret.
-pub const ENV_API_SECRET: &str = "TWILIO_API_SECRET";
-/// The environment variable naming a file that holds the API key secret (a container
-/// secret mount), as an alternative to [`ENV_API_SECRET`].
-pub const ENV_API_SECRET_FILE: &str = "TWILIO_API_SECRET_FILE";
-/// The environment variable naming a file that holds the API key SID, as an alternative
-/// to [`ENV_API_KEY`]. With it and [`ENV_API_SECRET_FILE`], a key rotation (a new key SID
-/// and its secret) is two file writes and a reload.
-pub const ENV_API_KEY_FILE: &str = "TWILIO_API_KEY_FILE";
-/// The environment variable holding the default Chat/Conversations service SID (`IS...`).
-pub const ENV_CHAT_SERVICE_SID: &str = "TWILIO_CHAT_SERVICE_SID";
-
 /// The per-thread payload buffer: its starting size, and the size past which it is
 /// given back rather than kept (after an unusually large token).
 const SCRATCH_START: usize = 512;
@@ -149,49 +133,6 @@ impl Credentials {
         })
     }
 
-    /// Reads `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY` and `TWILIO_API_SECRET`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(std::env::var)
-    }
-
-    /// Reads the three variables through `lookup` (for tests and custom sources).
-    pub fn from_lookup(
-        lookup: impl Fn(&'static str) -> Result<String, std::env::VarError>,
-    ) -> Result<Self, ConfigError> {
-        let get = |var: &'static str, what: &'static str| match lookup(var) {
-            Ok(v) => Ok(v),
-            Err(std::env::VarError::NotPresent) => Err(ConfigError::MissingVar { var, what }),
-            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode { var }),
-        };
-        let account = get(ENV_ACCOUNT_SID, "Account SID (AC...)")?;
-        let key = match (lookup(ENV_API_KEY), lookup(ENV_API_KEY_FILE)) {
-            (Ok(_), Ok(_)) => return Err(ConfigError::AmbiguousKey),
-            (Err(std::env::VarError::NotPresent), Ok(path)) => std::fs::read_to_string(&path)
-                .map(|text| text.trim().to_owned())
-                .map_err(|e| ConfigError::KeyFile {
-                    path,
-                    reason: e.kind().to_string(),
-                })?,
-            (Err(std::env::VarError::NotPresent), Err(std::env::VarError::NotUnicode(_))) => {
-                return Err(ConfigError::NotUnicode {
-                    var: ENV_API_KEY_FILE,
-                });
-            }
-            _ => get(ENV_API_KEY, "API key SID (SK...)")?,
-        };
-        let secret = match (lookup(ENV_API_SECRET), lookup(ENV_API_SECRET_FILE)) {
-            (Ok(_), Ok(_)) => return Err(ConfigError::AmbiguousSecret),
-            (Err(std::env::VarError::NotPresent), Ok(path)) => read_secret_file(&path)?,
-            (Err(std::env::VarError::NotPresent), Err(std::env::VarError::NotUnicode(_))) => {
-                return Err(ConfigError::NotUnicode {
-                    var: ENV_API_SECRET_FILE,
-                });
-            }
-            _ => SecretString::from(get(ENV_API_SECRET, "API key secret")?),
-        };
-        Self::try_new(account, key, secret.expose_secret())
-    }
-
     /// The Account SID.
     pub fn account_sid(&self) -> &AccountSid {
         &self.account_sid
@@ -217,22 +158,6 @@ impl Credentials {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     }
-}
-
-/// Reads a secret file, dropping one trailing line break (files written by editors and
-/// `echo` end with one).
-fn read_secret_file(path: &str) -> Result<SecretString, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::SecretFile {
-        path: path.to_owned(),
-        reason: e.kind().to_string(),
-    })?;
-    let secret = SecretString::from(text);
-    let exposed = secret.expose_secret();
-    let trimmed = exposed
-        .strip_suffix("\r\n")
-        .or_else(|| exposed.strip_suffix('\n'))
-        .unwrap_or(exposed);
-    Ok(SecretString::from(trimmed))
 }
 
 fn check_secret(secret: &str) -> Result<(), ConfigError> {
@@ -371,24 +296,11 @@ impl TokenIssuer {
         }
     }
 
-    /// An issuer from `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY`, `TWILIO_API_SECRET`, and
-    /// the optional `TWILIO_CHAT_SERVICE_SID` as the default chat service.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let issuer = Self::new(Credentials::from_env()?);
-        match std::env::var(ENV_CHAT_SERVICE_SID) {
-            Ok(sid) if !sid.is_empty() => issuer.with_chat_service_sid(sid),
-            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(issuer),
-            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode {
-                var: ENV_CHAT_SERVICE_SID,
-            }),
-        }
-    }
-
     /// Sets the default Chat/Conversations service SID (`IS...`), used by
     /// [`default_chat_grant`](Self::default_chat_grant).
     pub fn with_chat_service_sid(self, sid: impl Into<String>) -> Result<Self, ConfigError> {
         let sid = sid.into();
-        SidKind::Service.check(ENV_CHAT_SERVICE_SID, &sid)?;
+        SidKind::Service.check(crate::env::ENV_CHAT_SERVICE_SID, &sid)?;
         Ok(self.rebuild(|inner| inner.chat_service_sid = Some(sid)))
     }
 
@@ -512,7 +424,7 @@ impl TokenIssuer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::FixedClock;
 
@@ -527,7 +439,7 @@ mod tests {
     }
 
     #[test]
-    fn reproduces_the_design_reference_vector() {
+    fn reproduces_the_reference_vector() {
         let token = AccessToken::new().identity("alice@example.com").grant(
             ChatGrant::new()
                 .service_sid(format!("IS{}", "d".repeat(32)))
@@ -568,57 +480,6 @@ mod tests {
             Credentials::try_new(AC, SK, SK).unwrap_err(),
             ConfigError::SecretLooksLikeSid { .. }
         ));
-        let err = Credentials::from_lookup(|v| {
-            if v == ENV_API_SECRET || v == ENV_API_SECRET_FILE || v == ENV_API_KEY_FILE {
-                Err(std::env::VarError::NotPresent)
-            } else if v == ENV_ACCOUNT_SID {
-                Ok(AC.into())
-            } else {
-                Ok(SK.into())
-            }
-        })
-        .unwrap_err();
-        assert_eq!(
-            err,
-            ConfigError::MissingVar {
-                var: ENV_API_SECRET,
-                what: "API key secret"
-            }
-        );
-        assert!(err.to_string().contains("TWILIO_API_SECRET is not set"));
-    }
-
-    #[test]
-    fn secret_from_a_file() {
-        let dir = std::env::temp_dir().join(format!("chat-token-secret-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("secret");
-        std::fs::write(&file, format!("{SECRET}\n")).unwrap();
-        let path = file.to_string_lossy().into_owned();
-        let lookup = |with_plain: bool, path: String| {
-            move |v: &'static str| match v {
-                ENV_ACCOUNT_SID => Ok(AC.to_owned()),
-                ENV_API_KEY => Ok(SK.to_owned()),
-                ENV_API_SECRET_FILE => Ok(path.clone()),
-                ENV_API_SECRET if with_plain => Ok(SECRET.to_owned()),
-                _ => Err(std::env::VarError::NotPresent),
-            }
-        };
-        let creds = Credentials::from_lookup(lookup(false, path.clone())).unwrap();
-        assert_eq!(creds.secret().expose_secret(), SECRET);
-        assert_eq!(
-            Credentials::from_lookup(lookup(true, path.clone())).unwrap_err(),
-            ConfigError::AmbiguousSecret
-        );
-        let missing = dir.join("missing").to_string_lossy().into_owned();
-        let err = Credentials::from_lookup(lookup(false, missing)).unwrap_err();
-        assert!(matches!(err, ConfigError::SecretFile { .. }), "{err}");
-        std::fs::write(&file, "").unwrap();
-        assert_eq!(
-            Credentials::from_lookup(lookup(false, path)).unwrap_err(),
-            ConfigError::EmptySecret
-        );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

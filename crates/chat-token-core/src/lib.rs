@@ -23,6 +23,10 @@ mod token;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use cors::{CorsError, CorsPolicy};
+pub use env::{
+    ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_KEY_FILE, ENV_API_SECRET, ENV_API_SECRET_FILE,
+    ENV_CHAT_SERVICE_SID,
+};
 pub use grants::{
     ChatGrant, Grant, PlaybackGrant, SyncGrant, TaskRouterGrant, VideoGrant, VoiceGrant,
 };
@@ -35,10 +39,7 @@ pub use identity::{
 pub use inspect::{
     InspectError, Inspection, MAX_TOKEN_LEN, Problem, SignatureCheck, TwilioErrorCode, inspect,
 };
-pub use issuer::{
-    ConfigError, Credentials, ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_KEY_FILE, ENV_API_SECRET,
-    ENV_API_SECRET_FILE, ENV_CHAT_SERVICE_SID, MintedToken, TokenIssuer,
-};
+pub use issuer::{ConfigError, Credentials, MintedToken, TokenIssuer};
 pub use metrics::Metrics;
 pub use net::{IpNet, IpNetParseError, ipnet, parse_proxy_net};
 pub use policy::{PolicyError, PolicyRule, UserPolicy};
