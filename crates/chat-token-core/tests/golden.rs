@@ -19,12 +19,12 @@ fn every_golden_vector_is_reproduced_byte_for_byte() {
 }
 
 #[test]
-fn the_design_reference_vector_is_among_them() {
+fn the_reference_chat_token_is_among_them() {
     let reference = GOLDEN
         .lines()
         .filter_map(|l| serde_json::from_str::<Case>(l).ok())
-        .find(|c| c.name == "design-reference")
-        .expect("design-reference case");
+        .find(|c| c.name == "reference-chat-token")
+        .expect("reference-chat-token case");
     assert_eq!(
         reference.token.as_deref(),
         Some(

@@ -34,7 +34,7 @@ fn grant(key: &str, fields: Value) -> Map<String, Value> {
 
 /// The reference case and a few more chosen by hand.
 ///
-/// The reference case (named `design-reference`) is the benchmarks' reference chat token
+/// The reference case (named `reference-chat-token`) is the benchmarks' reference chat token
 /// with identity `alice@example.com` instead of `alice`: account `AC` and 32 `a`, API key
 /// `SK` and 32 `b`, secret 32 `c`, issued at 1,700,000,000 with the default lifetime (one
 /// hour), and a chat grant with service `IS` and 32 `d`, endpoint
@@ -50,7 +50,7 @@ pub fn handpicked() -> Vec<Case> {
             "push_credential_sid": format!("CR{}", "e".repeat(32)),
         }),
     );
-    let mut reference = base("design-reference");
+    let mut reference = base("reference-chat-token");
     reference.grants = vec![reference_chat.clone()];
 
     let mut region = base("region-ie1");
