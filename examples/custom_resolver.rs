@@ -47,7 +47,7 @@ impl SessionJwt {
 
     fn chat(&self) -> ChatGrant {
         match &self.chat_service {
-            Some(sid) => ChatGrant::new().service_sid(sid.clone()),
+            Some(sid) => ChatGrant::new().with_service_sid(sid.clone()),
             None => ChatGrant::new(),
         }
     }
@@ -66,7 +66,7 @@ impl IdentityResolver for SessionJwt {
                 .with_ttl(8 * 3600)
                 .with_grants([
                     self.chat()
-                        .endpoint_id(format!("agent:{}", session.sub))
+                        .with_endpoint_id(format!("agent:{}", session.sub))
                         .into(),
                     VideoGrant::new().into(),
                 ])),

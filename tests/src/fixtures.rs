@@ -60,7 +60,7 @@ impl IdentityResolver for Scripted {
             "bad-identity" => Ok(Resolved::new("bad\nidentity")),
             "short" => Ok(Resolved::new("alice").with_ttl(120)),
             "video" => {
-                Ok(Resolved::new("alice").with_grants([VideoGrant::new().room("r1").into()]))
+                Ok(Resolved::new("alice").with_grants([VideoGrant::new().with_room("r1").into()]))
             }
             "zoe" => Ok(Resolved::new("Zoë 🦀")),
             _ => Err(ResolveError::invalid("unknown bearer token")),
@@ -74,7 +74,7 @@ pub const APP_ORIGIN: &str = "https://app.example.test";
 /// The scripted service with a CORS policy for [`APP_ORIGIN`], credentials allowed.
 pub fn cors_service() -> TokenService {
     let policy = chat_token_core::CorsPolicy::try_new([APP_ORIGIN])
-        .and_then(|p| p.allow_credentials(true))
+        .and_then(|p| p.with_allow_credentials(true))
         .expect("cors policy");
     TokenService::builder(issuer(), Scripted::default())
         .cors(policy)

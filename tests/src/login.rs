@@ -204,7 +204,7 @@ cases! { login => __suite_login;
     pub fn login_cors_preflight_and_headers<H: Harness>() {
         logs::install();
         let policy = chat_token_core::CorsPolicy::try_new([APP_ORIGIN])
-            .and_then(|p| p.allow_credentials(true))
+            .and_then(|p| p.with_allow_credentials(true))
             .expect("cors policy");
         let service = chat_token_core::TokenService::without_resolver(issuer())
             .cors(policy)

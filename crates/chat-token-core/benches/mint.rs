@@ -13,11 +13,11 @@ const SECRET: &str = "cccccccccccccccccccccccccccccccc";
 const NOW: u64 = 1_700_000_000;
 
 fn token() -> AccessToken {
-    AccessToken::new().identity("alice").grant(
+    AccessToken::new().with_identity("alice").with_grant(
         ChatGrant::new()
-            .service_sid(format!("IS{}", "d".repeat(32)))
-            .endpoint_id("app:alice@example.com:browser")
-            .push_credential_sid(format!("CR{}", "e".repeat(32))),
+            .with_service_sid(format!("IS{}", "d".repeat(32)))
+            .with_endpoint_id("app:alice@example.com:browser")
+            .with_push_credential_sid(format!("CR{}", "e".repeat(32))),
     )
 }
 

@@ -29,8 +29,8 @@ pub enum CorsError {
 /// use chat_token_core::CorsPolicy;
 ///
 /// let policy = CorsPolicy::try_new(["https://app.example.com", "http://localhost:5173"])?
-///     .allow_credentials(true)?
-///     .max_age(3600);
+///     .with_allow_credentials(true)?
+///     .with_max_age(3600);
 /// assert!(CorsPolicy::try_new(["app.example.com"]).is_err()); // no scheme
 /// # let _ = policy;
 /// # Ok::<(), chat_token_core::CorsError>(())
@@ -77,7 +77,7 @@ impl CorsPolicy {
     }
 
     /// Also send `Access-Control-Allow-Credentials: true` (cookies, HTTP auth).
-    pub fn allow_credentials(mut self, allow: bool) -> Result<Self, CorsError> {
+    pub fn with_allow_credentials(mut self, allow: bool) -> Result<Self, CorsError> {
         if allow && self.any {
             return Err(CorsError::WildcardWithCredentials);
         }
@@ -86,7 +86,7 @@ impl CorsPolicy {
     }
 
     /// How long a browser may cache a preflight, in seconds (default 600).
-    pub fn max_age(mut self, seconds: u64) -> Self {
+    pub fn with_max_age(mut self, seconds: u64) -> Self {
         self.max_age = seconds;
         self
     }
@@ -165,7 +165,7 @@ mod tests {
             assert!(CorsPolicy::try_new([bad]).is_err(), "{bad}");
         }
         assert_eq!(
-            CorsPolicy::try_new(["*"]).unwrap().allow_credentials(true),
+            CorsPolicy::try_new(["*"]).unwrap().with_allow_credentials(true),
             Err(CorsError::WildcardWithCredentials)
         );
     }

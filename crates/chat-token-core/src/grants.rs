@@ -16,10 +16,10 @@ use crate::sid::{SidError, SidKind};
 /// use chat_token_core::ChatGrant;
 ///
 /// let grant = ChatGrant::new()
-///     .service_sid("ISdddddddddddddddddddddddddddddddd")
-///     .endpoint_id("app:alice:ios")
-///     .push_credential_sid("CReeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
-/// assert_eq!(grant.service(), Some("ISdddddddddddddddddddddddddddddddd"));
+///     .with_service_sid("ISdddddddddddddddddddddddddddddddd")
+///     .with_endpoint_id("app:alice:ios")
+///     .with_push_credential_sid("CReeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
+/// assert_eq!(grant.service_sid(), Some("ISdddddddddddddddddddddddddddddddd"));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChatGrant {
@@ -36,31 +36,31 @@ impl ChatGrant {
     }
 
     /// The Conversations/Chat service SID (`IS...`).
-    pub fn service_sid(mut self, sid: impl Into<String>) -> Self {
+    pub fn with_service_sid(mut self, sid: impl Into<String>) -> Self {
         self.service_sid = Some(sid.into());
         self
     }
 
     /// An endpoint id identifying the user's device or app instance.
-    pub fn endpoint_id(mut self, id: impl Into<String>) -> Self {
+    pub fn with_endpoint_id(mut self, id: impl Into<String>) -> Self {
         self.endpoint_id = Some(id.into());
         self
     }
 
     /// A deployment role SID (`RL...`).
-    pub fn deployment_role_sid(mut self, sid: impl Into<String>) -> Self {
+    pub fn with_deployment_role_sid(mut self, sid: impl Into<String>) -> Self {
         self.deployment_role_sid = Some(sid.into());
         self
     }
 
     /// A push credential SID (`CR...`).
-    pub fn push_credential_sid(mut self, sid: impl Into<String>) -> Self {
+    pub fn with_push_credential_sid(mut self, sid: impl Into<String>) -> Self {
         self.push_credential_sid = Some(sid.into());
         self
     }
 
     /// The service SID, if set.
-    pub fn service(&self) -> Option<&str> {
+    pub fn service_sid(&self) -> Option<&str> {
         self.service_sid.as_deref()
     }
 }
@@ -79,13 +79,13 @@ impl SyncGrant {
     }
 
     /// The Sync service SID (`IS...`).
-    pub fn service_sid(mut self, sid: impl Into<String>) -> Self {
+    pub fn with_service_sid(mut self, sid: impl Into<String>) -> Self {
         self.service_sid = Some(sid.into());
         self
     }
 
     /// An endpoint id identifying the user's device or app instance.
-    pub fn endpoint_id(mut self, id: impl Into<String>) -> Self {
+    pub fn with_endpoint_id(mut self, id: impl Into<String>) -> Self {
         self.endpoint_id = Some(id.into());
         self
     }
@@ -108,20 +108,20 @@ impl VoiceGrant {
     }
 
     /// Allow incoming calls (`"incoming":{"allow":true}`).
-    pub fn incoming_allow(mut self, allow: bool) -> Self {
+    pub fn with_incoming_allow(mut self, allow: bool) -> Self {
         self.incoming_allow = allow;
         self
     }
 
     /// The TwiML application SID (`AP...`) for outgoing calls.
-    pub fn outgoing_application_sid(mut self, sid: impl Into<String>) -> Self {
+    pub fn with_outgoing_application_sid(mut self, sid: impl Into<String>) -> Self {
         self.outgoing_application_sid = Some(sid.into());
         self
     }
 
     /// One parameter passed to the outgoing application, kept in the order added.
     /// Parameters are only written when an outgoing application SID is set.
-    pub fn outgoing_application_param(
+    pub fn with_outgoing_application_param(
         mut self,
         key: impl Into<String>,
         value: impl Into<Value>,
@@ -132,13 +132,13 @@ impl VoiceGrant {
     }
 
     /// A push credential SID (`CR...`).
-    pub fn push_credential_sid(mut self, sid: impl Into<String>) -> Self {
+    pub fn with_push_credential_sid(mut self, sid: impl Into<String>) -> Self {
         self.push_credential_sid = Some(sid.into());
         self
     }
 
     /// An endpoint id identifying the user's device or app instance.
-    pub fn endpoint_id(mut self, id: impl Into<String>) -> Self {
+    pub fn with_endpoint_id(mut self, id: impl Into<String>) -> Self {
         self.endpoint_id = Some(id.into());
         self
     }
@@ -157,7 +157,7 @@ impl VideoGrant {
     }
 
     /// Limit the grant to one room (its name or `RM...` SID).
-    pub fn room(mut self, room: impl Into<String>) -> Self {
+    pub fn with_room(mut self, room: impl Into<String>) -> Self {
         self.room = Some(room.into());
         self
     }
@@ -178,19 +178,19 @@ impl TaskRouterGrant {
     }
 
     /// The workspace SID (`WS...`).
-    pub fn workspace_sid(mut self, sid: impl Into<String>) -> Self {
+    pub fn with_workspace_sid(mut self, sid: impl Into<String>) -> Self {
         self.workspace_sid = Some(sid.into());
         self
     }
 
     /// The worker SID (`WK...`).
-    pub fn worker_sid(mut self, sid: impl Into<String>) -> Self {
+    pub fn with_worker_sid(mut self, sid: impl Into<String>) -> Self {
         self.worker_sid = Some(sid.into());
         self
     }
 
     /// The role (for example `worker` or `supervisor`).
-    pub fn role(mut self, role: impl Into<String>) -> Self {
+    pub fn with_role(mut self, role: impl Into<String>) -> Self {
         self.role = Some(role.into());
         self
     }
@@ -412,41 +412,41 @@ mod tests {
         assert_eq!(payload(VideoGrant::new()), "{}");
         assert_eq!(payload(TaskRouterGrant::new()), "{}");
         assert_eq!(payload(PlaybackGrant::default()), "{}");
-        assert_eq!(payload(ChatGrant::new().endpoint_id("")), "{}");
+        assert_eq!(payload(ChatGrant::new().with_endpoint_id("")), "{}");
     }
 
     #[test]
     fn fields_in_twilio_order() {
         let chat = ChatGrant::new()
-            .push_credential_sid("CR1")
-            .endpoint_id("e")
-            .service_sid("IS1")
-            .deployment_role_sid("RL1");
+            .with_push_credential_sid("CR1")
+            .with_endpoint_id("e")
+            .with_service_sid("IS1")
+            .with_deployment_role_sid("RL1");
         assert_eq!(
             payload(chat),
             r#"{"service_sid":"IS1","endpoint_id":"e","deployment_role_sid":"RL1","push_credential_sid":"CR1"}"#
         );
         let voice = VoiceGrant::new()
-            .endpoint_id("e")
-            .push_credential_sid("CR1")
-            .outgoing_application_param("b", "1")
-            .outgoing_application_param("a", 2)
-            .outgoing_application_sid("AP1")
-            .incoming_allow(true);
+            .with_endpoint_id("e")
+            .with_push_credential_sid("CR1")
+            .with_outgoing_application_param("b", "1")
+            .with_outgoing_application_param("a", 2)
+            .with_outgoing_application_sid("AP1")
+            .with_incoming_allow(true);
         assert_eq!(
             payload(voice),
             r#"{"incoming":{"allow":true},"outgoing":{"application_sid":"AP1","params":{"b":"1","a":2}},"push_credential_sid":"CR1","endpoint_id":"e"}"#
         );
         assert_eq!(
-            payload(VoiceGrant::new().outgoing_application_param("a", "b")),
+            payload(VoiceGrant::new().with_outgoing_application_param("a", "b")),
             "{}"
         );
         assert_eq!(
             payload(
                 TaskRouterGrant::new()
-                    .role("worker")
-                    .worker_sid("WK1")
-                    .workspace_sid("WS1")
+                    .with_role("worker")
+                    .with_worker_sid("WK1")
+                    .with_workspace_sid("WS1")
             ),
             r#"{"workspace_sid":"WS1","worker_sid":"WK1","role":"worker"}"#
         );
@@ -454,12 +454,12 @@ mod tests {
 
     #[test]
     fn validate_names_the_field() {
-        let err = Grant::from(ChatGrant::new().service_sid("ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
+        let err = Grant::from(ChatGrant::new().with_service_sid("ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
             .validate()
             .unwrap_err();
         assert!(err.to_string().contains("chat service_sid"), "{err}");
         assert!(
-            Grant::from(ChatGrant::new().service_sid("IS0123456789abcdef0123456789abcdef"))
+            Grant::from(ChatGrant::new().with_service_sid("IS0123456789abcdef0123456789abcdef"))
                 .validate()
                 .is_ok()
         );

@@ -256,8 +256,8 @@ struct Inner {
 /// )?);
 /// let minted = issuer.mint(
 ///     &AccessToken::new()
-///         .identity("alice")
-///         .grant(ChatGrant::new().service_sid("IS0123456789abcdef0123456789abcdef")),
+///         .with_identity("alice")
+///         .with_grant(ChatGrant::new().with_service_sid("IS0123456789abcdef0123456789abcdef")),
 /// )?;
 /// assert_eq!(minted.jwt().split('.').count(), 3);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -341,7 +341,7 @@ impl TokenIssuer {
     /// A chat grant for the default chat service (an empty chat grant without one).
     pub fn default_chat_grant(&self) -> ChatGrant {
         match &self.inner.chat_service_sid {
-            Some(sid) => ChatGrant::new().service_sid(sid.clone()),
+            Some(sid) => ChatGrant::new().with_service_sid(sid.clone()),
             None => ChatGrant::new(),
         }
     }
@@ -440,11 +440,11 @@ pub(crate) mod tests {
 
     #[test]
     fn reproduces_the_reference_vector() {
-        let token = AccessToken::new().identity("alice@example.com").grant(
+        let token = AccessToken::new().with_identity("alice@example.com").with_grant(
             ChatGrant::new()
-                .service_sid(format!("IS{}", "d".repeat(32)))
-                .endpoint_id("app:alice@example.com:browser")
-                .push_credential_sid(format!("CR{}", "e".repeat(32))),
+                .with_service_sid(format!("IS{}", "d".repeat(32)))
+                .with_endpoint_id("app:alice@example.com:browser")
+                .with_push_credential_sid(format!("CR{}", "e".repeat(32))),
         );
         let minted = issuer().mint(&token).unwrap();
         assert_eq!(minted.jwt(), REFERENCE);
@@ -489,7 +489,7 @@ pub(crate) mod tests {
             .with_chat_service_sid(format!("IS{}", "d".repeat(32)))
             .unwrap();
         assert_eq!(
-            issuer.default_chat_grant().service(),
+            issuer.default_chat_grant().service_sid(),
             Some(format!("IS{}", "d".repeat(32)).as_str())
         );
     }

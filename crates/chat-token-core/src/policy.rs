@@ -218,7 +218,7 @@ impl UserPolicy {
             .min()
             .filter(|_| resolved.ttl().is_none())
         {
-            token = token.ttl(ttl);
+            token = token.with_ttl(ttl);
         }
         let role_sid = rules
             .iter()
@@ -237,18 +237,18 @@ impl UserPolicy {
         if role_sid.is_none() && device.is_none() {
             return Decision::Mint(token);
         }
-        let chat = token.grant_list().iter().find_map(|g| match g {
+        let chat = token.grants().iter().find_map(|g| match g {
             Grant::Chat(chat) => Some(chat.clone()),
             _ => None,
         });
         if let Some(mut chat) = chat {
             if let Some(sid) = role_sid {
-                chat = chat.deployment_role_sid(sid);
+                chat = chat.with_deployment_role_sid(sid);
             }
             if let Some(device) = device {
-                chat = chat.endpoint_id(format!("{}:{device}", resolved.identity()));
+                chat = chat.with_endpoint_id(format!("{}:{device}", resolved.identity()));
             }
-            token = token.grant(chat);
+            token = token.with_grant(chat);
         }
         Decision::Mint(token)
     }
@@ -270,7 +270,7 @@ mod tests {
     }
 
     fn base() -> AccessToken {
-        AccessToken::new().grant(ChatGrant::new().service_sid("ISdddddddddddddddddddddddddddddddd"))
+        AccessToken::new().with_grant(ChatGrant::new().with_service_sid("ISdddddddddddddddddddddddddddddddd"))
     }
 
     fn with_roles(identity: &str, roles: serde_json::Value) -> Resolved {
@@ -280,7 +280,7 @@ mod tests {
     }
 
     fn chat(token: &AccessToken) -> ChatGrant {
-        match &token.grant_list()[0] {
+        match &token.grants()[0] {
             Grant::Chat(c) => c.clone(),
             other => panic!("{other:?}"),
         }
@@ -296,12 +296,12 @@ mod tests {
         ) else {
             panic!("denied")
         };
-        assert_eq!(t.ttl_seconds(), 28800);
+        assert_eq!(t.ttl(), 28800);
         assert_eq!(
             chat(&t),
             ChatGrant::new()
-                .service_sid("ISdddddddddddddddddddddddddddddddd")
-                .deployment_role_sid(RL)
+                .with_service_sid("ISdddddddddddddddddddddddddddddddd")
+                .with_deployment_role_sid(RL)
         );
 
         let Decision::Mint(t) = p.apply(
@@ -311,7 +311,7 @@ mod tests {
         ) else {
             panic!("denied")
         };
-        assert_eq!(t.ttl_seconds(), 600, "identity rules win");
+        assert_eq!(t.ttl(), 600, "identity rules win");
 
         assert!(matches!(
             p.apply(
@@ -326,12 +326,12 @@ mod tests {
         let Decision::Mint(t) = p.apply(Some(&req), &Resolved::new("carol"), base()) else {
             panic!("denied")
         };
-        assert_eq!(t.ttl_seconds(), 3600);
+        assert_eq!(t.ttl(), 3600);
         assert_eq!(
             chat(&t),
             ChatGrant::new()
-                .service_sid("ISdddddddddddddddddddddddddddddddd")
-                .endpoint_id("carol:ipad-7")
+                .with_service_sid("ISdddddddddddddddddddddddddddddddd")
+                .with_endpoint_id("carol:ipad-7")
         );
 
         let odd = IncomingRequest::new("GET", "/token").with_header("x-device-id", "has space");
@@ -394,22 +394,22 @@ mod tests {
             Decision::Deny => panic!("denied"),
         };
         let t = mint("bob", serde_json::json!(["agent", "trial"]));
-        assert_eq!(t.ttl_seconds(), 300);
+        assert_eq!(t.ttl(), 300);
         let is = "ISdddddddddddddddddddddddddddddddd";
         assert_eq!(
             chat(&t),
-            ChatGrant::new().service_sid(is).deployment_role_sid(RL)
+            ChatGrant::new().with_service_sid(is).with_deployment_role_sid(RL)
         );
         let t = mint("bob", serde_json::json!(["trial", "agent"]));
-        assert_eq!(t.ttl_seconds(), 300);
+        assert_eq!(t.ttl(), 300);
         let t = mint("vip", serde_json::json!(["agent"]));
-        assert_eq!(t.ttl_seconds(), 600);
+        assert_eq!(t.ttl(), 600);
         assert_eq!(
             chat(&t),
-            ChatGrant::new().service_sid(is).deployment_role_sid(RL2)
+            ChatGrant::new().with_service_sid(is).with_deployment_role_sid(RL2)
         );
         let t = mint("vip", serde_json::json!(["trial"]));
-        assert_eq!(t.ttl_seconds(), 300);
+        assert_eq!(t.ttl(), 300);
     }
 
     #[test]
@@ -429,8 +429,8 @@ mod tests {
         assert_eq!(
             chat(&t),
             ChatGrant::new()
-                .service_sid("ISdddddddddddddddddddddddddddddddd")
-                .endpoint_id("a:b:ipad_7.2~x-1")
+                .with_service_sid("ISdddddddddddddddddddddddddddddddd")
+                .with_endpoint_id("a:b:ipad_7.2~x-1")
         );
     }
 

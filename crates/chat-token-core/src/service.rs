@@ -201,8 +201,8 @@ impl TokenServiceBuilder {
                 issuer: ArcSwap::from_pointee(self.issuer),
                 policy: TokenPolicy {
                     template: AccessToken::new()
-                        .strict_identity(self.strict_identity)
-                        .grants(grants),
+                        .with_strict_identity(self.strict_identity)
+                        .with_grants(grants),
                     ttl: self.ttl,
                     resolve_timeout: self.resolve_timeout,
                     strict_identity: self.strict_identity,
@@ -462,11 +462,11 @@ impl TokenService {
         let token = match resolved.grants() {
             None => policy.template.clone(),
             Some(grants) => AccessToken::new()
-                .strict_identity(policy.strict_identity)
-                .grants(grants.iter().cloned()),
+                .with_strict_identity(policy.strict_identity)
+                .with_grants(grants.iter().cloned()),
         }
-        .identity(resolved.identity())
-        .ttl(resolved.ttl().unwrap_or(policy.ttl));
+        .with_identity(resolved.identity())
+        .with_ttl(resolved.ttl().unwrap_or(policy.ttl));
         let token = match &policy.users {
             None => token,
             Some(users) => match users.apply(Some(req), resolved, token) {
@@ -537,7 +537,7 @@ mod tests {
             err(TokenService::without_resolver(issuer()).grants([])),
             Some(ServiceError::Token(TokenError::NoGrants))
         );
-        let bad_sid = crate::ChatGrant::new().service_sid("IS1");
+        let bad_sid = crate::ChatGrant::new().with_service_sid("IS1");
         assert!(matches!(
             err(TokenService::without_resolver(issuer()).grants([bad_sid.into()])),
             Some(ServiceError::Token(TokenError::Sid(_)))

@@ -112,10 +112,10 @@ pub enum TokenError {
 /// use chat_token_core::{AccessToken, ChatGrant};
 ///
 /// let token = AccessToken::new()
-///     .identity("alice")
-///     .ttl(600)
-///     .grant(ChatGrant::new().service_sid("IS0123456789abcdef0123456789abcdef"));
-/// assert_eq!(token.identity_str(), Some("alice"));
+///     .with_identity("alice")
+///     .with_ttl(600)
+///     .with_grant(ChatGrant::new().with_service_sid("IS0123456789abcdef0123456789abcdef"));
+/// assert_eq!(token.identity(), Some("alice"));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessToken {
@@ -152,32 +152,32 @@ impl AccessToken {
     }
 
     /// The user's identity (`grants.identity`).
-    pub fn identity(mut self, identity: impl Into<String>) -> Self {
+    pub fn with_identity(mut self, identity: impl Into<String>) -> Self {
         self.identity = Some(identity.into());
         self
     }
 
     /// Time to live in seconds, from the issue time (1..=86400). Ignored with
     /// [`valid_until`](Self::valid_until).
-    pub fn ttl(mut self, seconds: u64) -> Self {
+    pub fn with_ttl(mut self, seconds: u64) -> Self {
         self.ttl = seconds;
         self
     }
 
     /// An explicit expiry (`exp`), in Unix seconds, instead of issued-at + ttl.
-    pub fn valid_until(mut self, unix: u64) -> Self {
+    pub fn with_valid_until(mut self, unix: u64) -> Self {
         self.valid_until = Some(unix);
         self
     }
 
     /// When the token becomes valid (`nbf`).
-    pub fn not_before(mut self, not_before: NotBefore) -> Self {
+    pub fn with_not_before(mut self, not_before: NotBefore) -> Self {
         self.not_before = not_before;
         self
     }
 
     /// Fixes the issue time instead of reading the issuer's clock (reproducible tokens).
-    pub fn issued_at(mut self, unix: u64) -> Self {
+    pub fn with_issued_at(mut self, unix: u64) -> Self {
         self.issued_at = Some(unix);
         self
     }
@@ -185,7 +185,7 @@ impl AccessToken {
     /// The Twilio region (`twr` header), for example `ie1`. An empty region means no
     /// region, as in Twilio's helpers: the header has no `twr`, and the token is the one
     /// minted without calling this.
-    pub fn region(mut self, region: impl Into<String>) -> Self {
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
         let region = region.into();
         self.region = (!region.is_empty()).then_some(region);
         self
@@ -193,7 +193,7 @@ impl AccessToken {
 
     /// Adds a grant. Grants are written in the order added; adding a second grant of the
     /// same kind replaces the first in its place, as Twilio's helpers do.
-    pub fn grant(mut self, grant: impl Into<Grant>) -> Self {
+    pub fn with_grant(mut self, grant: impl Into<Grant>) -> Self {
         let grant = grant.into();
         let list = Arc::make_mut(&mut self.grants);
         list.checked = OnceLock::new();
@@ -206,28 +206,28 @@ impl AccessToken {
     }
 
     /// Adds several grants, as [`grant`](Self::grant) does one.
-    pub fn grants(self, grants: impl IntoIterator<Item = Grant>) -> Self {
-        grants.into_iter().fold(self, Self::grant)
+    pub fn with_grants(self, grants: impl IntoIterator<Item = Grant>) -> Self {
+        grants.into_iter().fold(self, Self::with_grant)
     }
 
     /// Also refuse the characters Twilio advises against in identities.
-    pub fn strict_identity(mut self, strict: bool) -> Self {
+    pub fn with_strict_identity(mut self, strict: bool) -> Self {
         self.strict_identity = strict;
         self
     }
 
     /// The identity, if set.
-    pub fn identity_str(&self) -> Option<&str> {
+    pub fn identity(&self) -> Option<&str> {
         self.identity.as_deref()
     }
 
     /// The grants, in the order they will be written.
-    pub fn grant_list(&self) -> &[Grant] {
+    pub fn grants(&self) -> &[Grant] {
         &self.grants.grants
     }
 
     /// The ttl in seconds.
-    pub fn ttl_seconds(&self) -> u64 {
+    pub fn ttl(&self) -> u64 {
         self.ttl
     }
 
@@ -425,46 +425,46 @@ mod tests {
     use crate::grants::{ChatGrant, TaskRouterGrant, VideoGrant, VoiceGrant};
 
     fn chat() -> AccessToken {
-        AccessToken::new().identity("alice").grant(ChatGrant::new())
+        AccessToken::new().with_identity("alice").with_grant(ChatGrant::new())
     }
 
     #[test]
     fn ttl_bounds() {
         assert_eq!(
-            chat().ttl(0).plan(100),
+            chat().with_ttl(0).plan(100),
             Err(TokenError::TtlOutOfRange { ttl: 0 })
         );
         assert_eq!(
-            chat().ttl(86_401).plan(100),
+            chat().with_ttl(86_401).plan(100),
             Err(TokenError::TtlOutOfRange { ttl: 86_401 })
         );
-        assert_eq!(chat().ttl(86_400).plan(100).unwrap().expires_at, 86_500);
-        assert_eq!(chat().ttl(1).plan(100).unwrap().expires_at, 101);
+        assert_eq!(chat().with_ttl(86_400).plan(100).unwrap().expires_at, 86_500);
+        assert_eq!(chat().with_ttl(1).plan(100).unwrap().expires_at, 101);
     }
 
     #[test]
     fn lifetime_bounds() {
         assert_eq!(
-            chat().valid_until(100 + 86_401).plan(100),
+            chat().with_valid_until(100 + 86_401).plan(100),
             Err(TokenError::LifetimeTooLong { lifetime: 86_401 })
         );
-        assert!(chat().valid_until(100 + 86_400).plan(100).is_ok());
+        assert!(chat().with_valid_until(100 + 86_400).plan(100).is_ok());
         assert!(
             chat()
-                .valid_until(200_000)
-                .not_before(NotBefore::At(200_000 - 86_400))
+                .with_valid_until(200_000)
+                .with_not_before(NotBefore::At(200_000 - 86_400))
                 .plan(100)
                 .is_ok()
         );
         assert_eq!(
             chat()
-                .not_before(NotBefore::Omit)
-                .valid_until(100 + 90_000)
+                .with_not_before(NotBefore::Omit)
+                .with_valid_until(100 + 90_000)
                 .plan(100),
             Err(TokenError::LifetimeTooLong { lifetime: 90_000 })
         );
         assert_eq!(
-            chat().valid_until(50).plan(100),
+            chat().with_valid_until(50).plan(100),
             Err(TokenError::NeverValid {
                 expires_at: 50,
                 valid_from: 100
@@ -475,38 +475,38 @@ mod tests {
     #[test]
     fn identity_rules() {
         assert_eq!(
-            AccessToken::new().grant(VideoGrant::new()).plan(1),
+            AccessToken::new().with_grant(VideoGrant::new()).plan(1),
             Err(TokenError::IdentityRequired { grant: "video" })
         );
         assert!(
             AccessToken::new()
-                .grant(TaskRouterGrant::new())
+                .with_grant(TaskRouterGrant::new())
                 .plan(1)
                 .is_ok()
         );
         assert_eq!(
             AccessToken::new()
-                .identity("")
-                .grant(ChatGrant::new())
+                .with_identity("")
+                .with_grant(ChatGrant::new())
                 .plan(1),
             Err(TokenError::Identity(IdentityError::Empty))
         );
         assert!(matches!(
             AccessToken::new()
-                .identity("a@b")
-                .grant(VoiceGrant::new())
+                .with_identity("a@b")
+                .with_grant(VoiceGrant::new())
                 .plan(1),
             Err(TokenError::Identity(IdentityError::InvalidForVoice { .. }))
         ));
-        assert!(chat().identity("a@b").plan(1).is_ok());
+        assert!(chat().with_identity("a@b").plan(1).is_ok());
         assert!(matches!(
-            chat().identity("a@b").strict_identity(true).plan(1),
+            chat().with_identity("a@b").with_strict_identity(true).plan(1),
             Err(TokenError::Identity(
                 IdentityError::ReservedCharacter { .. }
             ))
         ));
         assert_eq!(
-            AccessToken::new().identity("a").plan(1),
+            AccessToken::new().with_identity("a").plan(1),
             Err(TokenError::NoGrants)
         );
     }
@@ -514,28 +514,28 @@ mod tests {
     #[test]
     fn implausible_times_are_refused() {
         assert_eq!(
-            chat().issued_at(1_700_000_000_000).plan(1),
+            chat().with_issued_at(1_700_000_000_000).plan(1),
             Err(TokenError::TimeOutOfRange {
                 what: "issued-at",
                 value: 1_700_000_000_000
             })
         );
         assert!(matches!(
-            chat().valid_until(u64::MAX).plan(1),
+            chat().with_valid_until(u64::MAX).plan(1),
             Err(TokenError::TimeOutOfRange { .. })
         ));
     }
 
     #[test]
     fn region_is_checked() {
-        assert!(chat().region("ie1").plan(1).is_ok());
+        assert!(chat().with_region("ie1").plan(1).is_ok());
         assert_eq!(
-            chat().region("IE 1").plan(1),
+            chat().with_region("IE 1").plan(1),
             Err(TokenError::InvalidRegion { len: 4 })
         );
         for bad in ["US", " us1", "us1 ", "ie1\n", &"a".repeat(33)] {
             assert_eq!(
-                chat().region(bad).plan(1),
+                chat().with_region(bad).plan(1),
                 Err(TokenError::InvalidRegion {
                     len: bad.chars().count()
                 }),
@@ -546,19 +546,19 @@ mod tests {
 
     #[test]
     fn an_empty_region_is_no_region() {
-        assert_eq!(chat().region(""), chat());
-        assert_eq!(chat().region("ie1").region(""), chat());
-        assert_eq!(chat().region("").region, None);
-        assert!(chat().region("").plan(1).is_ok());
+        assert_eq!(chat().with_region(""), chat());
+        assert_eq!(chat().with_region("ie1").with_region(""), chat());
+        assert_eq!(chat().with_region("").region, None);
+        assert!(chat().with_region("").plan(1).is_ok());
     }
 
     #[test]
     fn same_grant_kind_replaces_in_place() {
         let t = AccessToken::new()
-            .grant(ChatGrant::new().endpoint_id("a"))
-            .grant(VideoGrant::new())
-            .grant(ChatGrant::new().endpoint_id("b"));
-        assert_eq!(t.grant_list().len(), 2);
-        assert_eq!(t.grant_list()[0], ChatGrant::new().endpoint_id("b").into());
+            .with_grant(ChatGrant::new().with_endpoint_id("a"))
+            .with_grant(VideoGrant::new())
+            .with_grant(ChatGrant::new().with_endpoint_id("b"));
+        assert_eq!(t.grants().len(), 2);
+        assert_eq!(t.grants()[0], ChatGrant::new().with_endpoint_id("b").into());
     }
 }

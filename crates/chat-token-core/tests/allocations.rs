@@ -33,13 +33,13 @@ fn issuer() -> TokenIssuer {
 
 /// The token of the design reference, without and with a region.
 fn tokens() -> [AccessToken; 2] {
-    let token = AccessToken::new().identity("alice").grant(
+    let token = AccessToken::new().with_identity("alice").with_grant(
         ChatGrant::new()
-            .service_sid("ISdddddddddddddddddddddddddddddddd")
-            .endpoint_id("app:alice@example.com:browser")
-            .push_credential_sid("CReeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"),
+            .with_service_sid("ISdddddddddddddddddddddddddddddddd")
+            .with_endpoint_id("app:alice@example.com:browser")
+            .with_push_credential_sid("CReeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"),
     );
-    let regional = token.clone().region("ie1");
+    let regional = token.clone().with_region("ie1");
     [token, regional]
 }
 

@@ -18,8 +18,8 @@ fn issuer() -> TokenIssuer {
 
 fn token() -> AccessToken {
     AccessToken::new()
-        .identity("alice")
-        .grant(ChatGrant::new().service_sid("ISdddddddddddddddddddddddddddddddd"))
+        .with_identity("alice")
+        .with_grant(ChatGrant::new().with_service_sid("ISdddddddddddddddddddddddddddddddd"))
 }
 
 fn header(jwt: &str) -> String {
@@ -34,7 +34,7 @@ fn header(jwt: &str) -> String {
 fn an_empty_region_mints_the_token_without_a_region() {
     let issuer = issuer();
     let plain = issuer.mint(&token()).expect("mint").into_jwt();
-    let empty = issuer.mint(&token().region("")).expect("mint").into_jwt();
+    let empty = issuer.mint(&token().with_region("")).expect("mint").into_jwt();
     assert_eq!(empty, plain);
     assert_eq!(
         header(&empty),
@@ -47,7 +47,7 @@ fn an_empty_region_clears_an_earlier_one() {
     let issuer = issuer();
     let plain = issuer.mint(&token()).expect("mint").into_jwt();
     let cleared = issuer
-        .mint(&token().region("ie1").region(""))
+        .mint(&token().with_region("ie1").with_region(""))
         .expect("mint")
         .into_jwt();
     assert_eq!(cleared, plain);
@@ -56,7 +56,7 @@ fn an_empty_region_clears_an_earlier_one() {
 #[test]
 fn a_region_code_is_written_as_twr() {
     let jwt = issuer()
-        .mint(&token().region("ie1"))
+        .mint(&token().with_region("ie1"))
         .expect("mint")
         .into_jwt();
     assert_eq!(
@@ -69,7 +69,7 @@ fn a_region_code_is_written_as_twr() {
 fn other_malformed_regions_are_still_refused() {
     let issuer = issuer();
     for bad in ["US", " us1", "us1 ", "ie_1", "ie1\n", " "] {
-        let err = issuer.mint(&token().region(bad)).expect_err(bad);
+        let err = issuer.mint(&token().with_region(bad)).expect_err(bad);
         let len = bad.chars().count();
         assert_eq!(err, TokenError::InvalidRegion { len }, "{bad:?}");
         assert_eq!(

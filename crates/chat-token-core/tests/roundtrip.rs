@@ -33,18 +33,18 @@ fn grant() -> impl Strategy<Value = Grant> {
     prop_oneof![
         Just(
             ChatGrant::new()
-                .service_sid(format!("IS{}", "d".repeat(32)))
+                .with_service_sid(format!("IS{}", "d".repeat(32)))
                 .into()
         ),
-        "[a-z:@./]{0,20}".prop_map(|e| ChatGrant::new().endpoint_id(e).into()),
+        "[a-z:@./]{0,20}".prop_map(|e| ChatGrant::new().with_endpoint_id(e).into()),
         Just(
             SyncGrant::new()
-                .service_sid(format!("IS{}", "0".repeat(32)))
+                .with_service_sid(format!("IS{}", "0".repeat(32)))
                 .into()
         ),
-        ".{0,12}".prop_map(|r| VideoGrant::new().room(r).into()),
-        Just(VoiceGrant::new().incoming_allow(true).into()),
-        Just(TaskRouterGrant::new().role("worker").into()),
+        ".{0,12}".prop_map(|r| VideoGrant::new().with_room(r).into()),
+        Just(VoiceGrant::new().with_incoming_allow(true).into()),
+        Just(TaskRouterGrant::new().with_role("worker").into()),
     ]
 }
 
@@ -62,9 +62,9 @@ proptest! {
     ) {
         let issuer = TokenIssuer::new(Credentials::try_new(AC, SK, secret.clone()).unwrap())
             .with_clock(FixedClock(now));
-        let mut token = AccessToken::new().identity(identity.clone()).ttl(ttl).grants(grants);
+        let mut token = AccessToken::new().with_identity(identity.clone()).with_ttl(ttl).with_grants(grants);
         if omit_nbf {
-            token = token.not_before(NotBefore::Omit);
+            token = token.with_not_before(NotBefore::Omit);
         }
         let minted = issuer.mint(&token).unwrap();
 
@@ -90,7 +90,7 @@ fn the_active_backend_signs_what_jsonwebtoken_verifies() {
     let issuer = TokenIssuer::new(Credentials::try_new(AC, SK, secret).unwrap())
         .with_clock(FixedClock(1_700_000_000));
     let minted = issuer
-        .mint(&AccessToken::new().identity("alice").grant(ChatGrant::new()))
+        .mint(&AccessToken::new().with_identity("alice").with_grant(ChatGrant::new()))
         .unwrap();
     let (_, claims) = decode(minted.jwt(), secret);
     assert_eq!(claims["grants"]["identity"], "alice");

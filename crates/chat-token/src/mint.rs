@@ -92,25 +92,25 @@ impl MintArgs {
     fn token(&self) -> Result<AccessToken> {
         let mut token = AccessToken::new();
         if let Some(identity) = &self.identity {
-            token = token.identity(identity.clone());
+            token = token.with_identity(identity.clone());
         }
         if let Some(ttl) = self.ttl {
-            token = token.ttl(ttl);
+            token = token.with_ttl(ttl);
         }
         if let Some(exp) = self.valid_until {
-            token = token.valid_until(exp);
+            token = token.with_valid_until(exp);
         }
         if let Some(nbf) = self.not_before {
-            token = token.not_before(NotBefore::At(nbf));
+            token = token.with_not_before(NotBefore::At(nbf));
         }
         if self.no_not_before {
-            token = token.not_before(NotBefore::Omit);
+            token = token.with_not_before(NotBefore::Omit);
         }
         if let Some(iat) = self.issued_at {
-            token = token.issued_at(iat);
+            token = token.with_issued_at(iat);
         }
         if let Some(region) = &self.region {
-            token = token.region(region.clone());
+            token = token.with_region(region.clone());
         }
         let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
         if self.chat_service_sid.is_some()
@@ -120,32 +120,32 @@ impl MintArgs {
         {
             let mut g = ChatGrant::new();
             if let Some(v) = set(&self.chat_service_sid) {
-                g = g.service_sid(v);
+                g = g.with_service_sid(v);
             }
             if let Some(v) = set(&self.chat_endpoint_id) {
-                g = g.endpoint_id(v);
+                g = g.with_endpoint_id(v);
             }
             if let Some(v) = set(&self.chat_deployment_role_sid) {
-                g = g.deployment_role_sid(v);
+                g = g.with_deployment_role_sid(v);
             }
             if let Some(v) = set(&self.chat_push_credential_sid) {
-                g = g.push_credential_sid(v);
+                g = g.with_push_credential_sid(v);
             }
-            token = token.grant(g);
+            token = token.with_grant(g);
         }
         if self.sync_service_sid.is_some() || self.sync_endpoint_id.is_some() {
             let mut g = SyncGrant::new();
             if let Some(v) = set(&self.sync_service_sid) {
-                g = g.service_sid(v);
+                g = g.with_service_sid(v);
             }
             if let Some(v) = set(&self.sync_endpoint_id) {
-                g = g.endpoint_id(v);
+                g = g.with_endpoint_id(v);
             }
-            token = token.grant(g);
+            token = token.with_grant(g);
         }
         if self.video || self.video_room.is_some() {
-            token = token.grant(match set(&self.video_room) {
-                Some(room) => VideoGrant::new().room(room),
+            token = token.with_grant(match set(&self.video_room) {
+                Some(room) => VideoGrant::new().with_room(room),
                 None => VideoGrant::new(),
             });
         }
@@ -155,9 +155,9 @@ impl MintArgs {
             || self.voice_push_credential_sid.is_some()
             || self.voice_endpoint_id.is_some()
         {
-            let mut g = VoiceGrant::new().incoming_allow(self.voice_incoming_allow);
+            let mut g = VoiceGrant::new().with_incoming_allow(self.voice_incoming_allow);
             if let Some(v) = set(&self.voice_outgoing_application_sid) {
-                g = g.outgoing_application_sid(v);
+                g = g.with_outgoing_application_sid(v);
             } else if !self.voice_outgoing_param.is_empty() {
                 bail!("--voice-outgoing-param needs --voice-outgoing-application-sid");
             }
@@ -168,15 +168,15 @@ impl MintArgs {
                 if k.is_empty() {
                     bail!("--voice-outgoing-param has an empty KEY in {param:?}");
                 }
-                g = g.outgoing_application_param(k, v);
+                g = g.with_outgoing_application_param(k, v);
             }
             if let Some(v) = set(&self.voice_push_credential_sid) {
-                g = g.push_credential_sid(v);
+                g = g.with_push_credential_sid(v);
             }
             if let Some(v) = set(&self.voice_endpoint_id) {
-                g = g.endpoint_id(v);
+                g = g.with_endpoint_id(v);
             }
-            token = token.grant(g);
+            token = token.with_grant(g);
         }
         if self.task_router_workspace_sid.is_some()
             || self.task_router_worker_sid.is_some()
@@ -184,17 +184,17 @@ impl MintArgs {
         {
             let mut g = TaskRouterGrant::new();
             if let Some(v) = set(&self.task_router_workspace_sid) {
-                g = g.workspace_sid(v);
+                g = g.with_workspace_sid(v);
             }
             if let Some(v) = set(&self.task_router_worker_sid) {
-                g = g.worker_sid(v);
+                g = g.with_worker_sid(v);
             }
             if let Some(v) = set(&self.task_router_role) {
-                g = g.role(v);
+                g = g.with_role(v);
             }
-            token = token.grant(g);
+            token = token.with_grant(g);
         }
-        if token.grant_list().is_empty() {
+        if token.grants().is_empty() {
             bail!(
                 "no grant given; add at least one grant flag, e.g. --chat-service-sid IS... (or set TWILIO_CHAT_SERVICE_SID), --video, --voice-incoming-allow"
             );
@@ -210,7 +210,7 @@ pub fn run(args: MintArgs) -> Result<ExitCode> {
     let minted = issuer.mint(&token)?;
     if args.json {
         let body = serde_json::json!({
-            "identity": token.identity_str(),
+            "identity": token.identity(),
             "token": minted.jwt(),
             "expires_in": minted.expires_in(),
             "expires_at": minted.expires_at(),

@@ -270,7 +270,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let mut builder = TokenService::builder_arc(setup.issuer.clone(), resolver).ttl(args.ttl);
     if !args.cors_origin.is_empty() {
         let policy = CorsPolicy::try_new(args.cors_origin.iter().cloned())?
-            .allow_credentials(args.cors_credentials)?;
+            .with_allow_credentials(args.cors_credentials)?;
         builder = builder.cors(policy);
     }
     if let Some(path) = &args.policy {

@@ -52,64 +52,64 @@ fn grant(key: &str, f: &Map<String, Value>) -> Result<Grant, String> {
         "chat" => {
             let mut g = ChatGrant::new();
             if let Some(v) = s(f, "service_sid") {
-                g = g.service_sid(v);
+                g = g.with_service_sid(v);
             }
             if let Some(v) = s(f, "endpoint_id") {
-                g = g.endpoint_id(v);
+                g = g.with_endpoint_id(v);
             }
             if let Some(v) = s(f, "deployment_role_sid") {
-                g = g.deployment_role_sid(v);
+                g = g.with_deployment_role_sid(v);
             }
             if let Some(v) = s(f, "push_credential_sid") {
-                g = g.push_credential_sid(v);
+                g = g.with_push_credential_sid(v);
             }
             g.into()
         }
         "data_sync" => {
             let mut g = SyncGrant::new();
             if let Some(v) = s(f, "service_sid") {
-                g = g.service_sid(v);
+                g = g.with_service_sid(v);
             }
             if let Some(v) = s(f, "endpoint_id") {
-                g = g.endpoint_id(v);
+                g = g.with_endpoint_id(v);
             }
             g.into()
         }
         "voice" => {
             let mut g = VoiceGrant::new();
             if f.get("incoming_allow") == Some(&Value::Bool(true)) {
-                g = g.incoming_allow(true);
+                g = g.with_incoming_allow(true);
             }
             if let Some(v) = s(f, "outgoing_application_sid") {
-                g = g.outgoing_application_sid(v);
+                g = g.with_outgoing_application_sid(v);
             }
             if let Some(Value::Object(params)) = f.get("outgoing_application_params") {
                 for (k, v) in params {
-                    g = g.outgoing_application_param(k.clone(), v.clone());
+                    g = g.with_outgoing_application_param(k.clone(), v.clone());
                 }
             }
             if let Some(v) = s(f, "push_credential_sid") {
-                g = g.push_credential_sid(v);
+                g = g.with_push_credential_sid(v);
             }
             if let Some(v) = s(f, "endpoint_id") {
-                g = g.endpoint_id(v);
+                g = g.with_endpoint_id(v);
             }
             g.into()
         }
         "video" => match s(f, "room") {
-            Some(room) => VideoGrant::new().room(room).into(),
+            Some(room) => VideoGrant::new().with_room(room).into(),
             None => VideoGrant::new().into(),
         },
         "task_router" => {
             let mut g = TaskRouterGrant::new();
             if let Some(v) = s(f, "workspace_sid") {
-                g = g.workspace_sid(v);
+                g = g.with_workspace_sid(v);
             }
             if let Some(v) = s(f, "worker_sid") {
-                g = g.worker_sid(v);
+                g = g.with_worker_sid(v);
             }
             if let Some(v) = s(f, "role") {
-                g = g.role(v);
+                g = g.with_role(v);
             }
             g.into()
         }
@@ -129,26 +129,26 @@ impl Case {
         let issuer = TokenIssuer::new(creds).with_clock(FixedClock(self.now));
         let mut token = AccessToken::new();
         if let Some(identity) = &self.identity {
-            token = token.identity(identity.clone());
+            token = token.with_identity(identity.clone());
         }
         if let Some(ttl) = self.ttl {
-            token = token.ttl(ttl);
+            token = token.with_ttl(ttl);
         }
         if let Some(exp) = self.valid_until {
-            token = token.valid_until(exp);
+            token = token.with_valid_until(exp);
         }
-        token = token.not_before(match &self.nbf {
+        token = token.with_not_before(match &self.nbf {
             Value::String(s) if s == "omit" => NotBefore::Omit,
             Value::Number(n) => NotBefore::At(n.as_u64().ok_or("nbf must be a u64")?),
             _ => NotBefore::IssuedAt,
         });
         if let Some(region) = &self.region {
-            token = token.region(region.clone());
+            token = token.with_region(region.clone());
         }
         for g in &self.grants {
             for (key, fields) in g {
                 let fields = fields.as_object().ok_or("grant fields must be an object")?;
-                token = token.grant(grant(key, fields)?);
+                token = token.with_grant(grant(key, fields)?);
             }
         }
         issuer
