@@ -165,7 +165,9 @@ mod tests {
             assert!(CorsPolicy::try_new([bad]).is_err(), "{bad}");
         }
         assert_eq!(
-            CorsPolicy::try_new(["*"]).unwrap().with_allow_credentials(true),
+            CorsPolicy::try_new(["*"])
+                .unwrap()
+                .with_allow_credentials(true),
             Err(CorsError::WildcardWithCredentials)
         );
     }

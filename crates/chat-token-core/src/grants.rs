@@ -454,9 +454,10 @@ mod tests {
 
     #[test]
     fn validate_names_the_field() {
-        let err = Grant::from(ChatGrant::new().with_service_sid("ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
-            .validate()
-            .unwrap_err();
+        let err =
+            Grant::from(ChatGrant::new().with_service_sid("ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
+                .validate()
+                .unwrap_err();
         assert!(err.to_string().contains("chat service_sid"), "{err}");
         assert!(
             Grant::from(ChatGrant::new().with_service_sid("IS0123456789abcdef0123456789abcdef"))

@@ -440,12 +440,14 @@ pub(crate) mod tests {
 
     #[test]
     fn reproduces_the_reference_vector() {
-        let token = AccessToken::new().with_identity("alice@example.com").with_grant(
-            ChatGrant::new()
-                .with_service_sid(format!("IS{}", "d".repeat(32)))
-                .with_endpoint_id("app:alice@example.com:browser")
-                .with_push_credential_sid(format!("CR{}", "e".repeat(32))),
-        );
+        let token = AccessToken::new()
+            .with_identity("alice@example.com")
+            .with_grant(
+                ChatGrant::new()
+                    .with_service_sid(format!("IS{}", "d".repeat(32)))
+                    .with_endpoint_id("app:alice@example.com:browser")
+                    .with_push_credential_sid(format!("CR{}", "e".repeat(32))),
+            );
         let minted = issuer().mint(&token).unwrap();
         assert_eq!(minted.jwt(), REFERENCE);
         assert_eq!(minted.expires_in(), 3600);

@@ -270,7 +270,8 @@ mod tests {
     }
 
     fn base() -> AccessToken {
-        AccessToken::new().with_grant(ChatGrant::new().with_service_sid("ISdddddddddddddddddddddddddddddddd"))
+        AccessToken::new()
+            .with_grant(ChatGrant::new().with_service_sid("ISdddddddddddddddddddddddddddddddd"))
     }
 
     fn with_roles(identity: &str, roles: serde_json::Value) -> Resolved {
@@ -398,7 +399,9 @@ mod tests {
         let is = "ISdddddddddddddddddddddddddddddddd";
         assert_eq!(
             chat(&t),
-            ChatGrant::new().with_service_sid(is).with_deployment_role_sid(RL)
+            ChatGrant::new()
+                .with_service_sid(is)
+                .with_deployment_role_sid(RL)
         );
         let t = mint("bob", serde_json::json!(["trial", "agent"]));
         assert_eq!(t.ttl(), 300);
@@ -406,7 +409,9 @@ mod tests {
         assert_eq!(t.ttl(), 600);
         assert_eq!(
             chat(&t),
-            ChatGrant::new().with_service_sid(is).with_deployment_role_sid(RL2)
+            ChatGrant::new()
+                .with_service_sid(is)
+                .with_deployment_role_sid(RL2)
         );
         let t = mint("vip", serde_json::json!(["trial"]));
         assert_eq!(t.ttl(), 300);

@@ -425,7 +425,9 @@ mod tests {
     use crate::grants::{ChatGrant, TaskRouterGrant, VideoGrant, VoiceGrant};
 
     fn chat() -> AccessToken {
-        AccessToken::new().with_identity("alice").with_grant(ChatGrant::new())
+        AccessToken::new()
+            .with_identity("alice")
+            .with_grant(ChatGrant::new())
     }
 
     #[test]
@@ -438,7 +440,10 @@ mod tests {
             chat().with_ttl(86_401).plan(100),
             Err(TokenError::TtlOutOfRange { ttl: 86_401 })
         );
-        assert_eq!(chat().with_ttl(86_400).plan(100).unwrap().expires_at, 86_500);
+        assert_eq!(
+            chat().with_ttl(86_400).plan(100).unwrap().expires_at,
+            86_500
+        );
         assert_eq!(chat().with_ttl(1).plan(100).unwrap().expires_at, 101);
     }
 
@@ -500,7 +505,10 @@ mod tests {
         ));
         assert!(chat().with_identity("a@b").plan(1).is_ok());
         assert!(matches!(
-            chat().with_identity("a@b").with_strict_identity(true).plan(1),
+            chat()
+                .with_identity("a@b")
+                .with_strict_identity(true)
+                .plan(1),
             Err(TokenError::Identity(
                 IdentityError::ReservedCharacter { .. }
             ))

@@ -34,7 +34,10 @@ fn header(jwt: &str) -> String {
 fn an_empty_region_mints_the_token_without_a_region() {
     let issuer = issuer();
     let plain = issuer.mint(&token()).expect("mint").into_jwt();
-    let empty = issuer.mint(&token().with_region("")).expect("mint").into_jwt();
+    let empty = issuer
+        .mint(&token().with_region(""))
+        .expect("mint")
+        .into_jwt();
     assert_eq!(empty, plain);
     assert_eq!(
         header(&empty),

@@ -90,7 +90,11 @@ fn the_active_backend_signs_what_jsonwebtoken_verifies() {
     let issuer = TokenIssuer::new(Credentials::try_new(AC, SK, secret).unwrap())
         .with_clock(FixedClock(1_700_000_000));
     let minted = issuer
-        .mint(&AccessToken::new().with_identity("alice").with_grant(ChatGrant::new()))
+        .mint(
+            &AccessToken::new()
+                .with_identity("alice")
+                .with_grant(ChatGrant::new()),
+        )
         .unwrap();
     let (_, claims) = decode(minted.jwt(), secret);
     assert_eq!(claims["grants"]["identity"], "alice");

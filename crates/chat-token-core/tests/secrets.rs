@@ -92,7 +92,11 @@ fn no_path_leaks_the_secret_or_the_credential() {
         &format!("{:?}", issuer.credentials()),
     );
     let minted = issuer
-        .mint(&AccessToken::new().with_identity("alice").with_grant(ChatGrant::new()))
+        .mint(
+            &AccessToken::new()
+                .with_identity("alice")
+                .with_grant(ChatGrant::new()),
+        )
         .expect("mint");
     assert_clean("Debug of a minted token", &format!("{minted:?}"));
 
