@@ -5,9 +5,9 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::process::{cargo, run as run_cmd};
-use crate::{browser, conformance, deny, msrv, package, smoke};
+use crate::{browser, conformance, deny, msrv, package, smoke, unused_deps};
 
-/// fmt, clippy, the tests with each crypto backend and both, conformance, smoke, the
+/// fmt, clippy, unused dependencies, the tests with each crypto backend and both, conformance, smoke, the
 /// browser test, cargo-deny, docs, packaging and the MSRV.
 pub fn run(root: &Path) -> Result<()> {
     run_cmd(cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -19,6 +19,7 @@ pub fn run(root: &Path) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    unused_deps::run(root)?;
     // The whole workspace with the default backend (RustCrypto).
     run_cmd(cargo().args(["test", "--workspace", "--all-targets"]))?;
     run_cmd(cargo().args(["test", "--workspace", "--doc"]))?;

@@ -40,6 +40,7 @@ mod process;
 mod python;
 mod smoke;
 mod soak;
+mod unused_deps;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,6 +51,7 @@ fn main() -> Result<()> {
         Some("golden") => conformance::golden(&root),
         Some("smoke") => smoke::run(&root),
         Some("deny") => deny::run(),
+        Some("unused-deps") => unused_deps::run(&root),
         Some("package") => package::run(&root),
         Some("msrv") => msrv::run(&root),
         Some("browser") => browser::run(&root),
@@ -69,7 +71,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | browser | package | msrv | bench [--quick] | bench-identity [--quick] | soak [--secs N]>"
+                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | unused-deps | browser | package | msrv | bench [--quick] | bench-identity [--quick] | soak [--secs N]>"
             );
             std::process::exit(2);
         }
