@@ -40,7 +40,9 @@ pub use inspect::{
     InspectError, Inspection, MAX_TOKEN_LEN, Problem, SignatureCheck, TwilioErrorCode, inspect,
 };
 pub use issuer::{ConfigError, Credentials, MintedToken, TokenIssuer};
-pub use metrics::Metrics;
+pub use metrics::{
+    METRIC_ERRORS, METRIC_RESOLVE_SECONDS, METRIC_TOKENS_MINTED, RESOLVE_SECONDS_BUCKETS,
+};
 pub use net::{IpNet, IpNetParseError, ipnet, parse_proxy_net};
 pub use policy::{PolicyError, PolicyRule, UserPolicy};
 pub use request::{IncomingRequest, MAX_BEARER_LEN};

@@ -1,127 +1,129 @@
-//! Counters of a [`TokenService`](crate::TokenService): tokens minted, errors by code,
-//! and how long resolvers take, in the Prometheus text format. Recording costs a few
-//! relaxed atomic additions per request.
+//! What a [`TokenService`](crate::TokenService) measures, recorded through the
+//! [`metrics`](https://docs.rs/metrics) facade: tokens minted, errors by code, and how
+//! long identification takes. The app chooses where they go by installing any `metrics`
+//! recorder (a Prometheus exporter, StatsD, OpenTelemetry, ...); with none installed,
+//! recording does nothing.
+//!
+//! Every key is a `static` (names and labels fixed at compile time), so recording one
+//! never allocates here; the cost is the installed recorder's lookup and update.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use ::metrics::{Key, Label, Level, Metadata, Unit};
 
 use crate::http::ErrorCode;
 
-/// Upper bounds of the resolver latency buckets, in seconds.
-const BUCKETS: [f64; 10] = [
+/// Counter: Access Tokens issued.
+pub const METRIC_TOKENS_MINTED: &str = "chat_token_tokens_minted_total";
+
+/// Counter: error answers, labelled `error` with the code of the JSON error body
+/// ([`ErrorCode::as_str`]).
+pub const METRIC_ERRORS: &str = "chat_token_errors_total";
+
+/// Histogram: how long identifying the caller took (the resolver, or the app's own
+/// login), in seconds.
+pub const METRIC_RESOLVE_SECONDS: &str = "chat_token_resolve_seconds";
+
+/// Upper bounds, in seconds, of the buckets that suit [`METRIC_RESOLVE_SECONDS`]: give
+/// them to a Prometheus exporter (`chat-token serve --metrics` does) so that it renders a
+/// histogram.
+pub const RESOLVE_SECONDS_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
 ];
 
-/// The counters. Cheap to update (relaxed atomics), read with [`Metrics::render`].
-///
-/// ```
-/// # use chat_token_core::{Credentials, StaticUsers, TokenIssuer, TokenService};
-/// # let issuer = TokenIssuer::new(Credentials::try_new(
-/// #     "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "fake-secret")?);
-/// # let users: StaticUsers = "tok-alice-0123456789=alice".parse()?;
-/// let service = TokenService::builder(issuer, users).build()?;
-/// let text = service.metrics().render(); // Prometheus text format
-/// assert!(text.contains("chat_token_tokens_minted_total 0"));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Default)]
-pub struct Metrics {
-    minted: AtomicU64,
-    errors: [AtomicU64; ErrorCode::ALL.len()],
-    buckets: [AtomicU64; 10],
-    resolve_count: AtomicU64,
-    resolve_micros: AtomicU64,
+/// The callsite metadata of every recording.
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+static MINTED_KEY: Key = Key::from_static_name(METRIC_TOKENS_MINTED);
+static RESOLVE_KEY: Key = Key::from_static_name(METRIC_RESOLVE_SECONDS);
+
+/// The `error` label of one code.
+const fn error_label(code: ErrorCode) -> [Label; 1] {
+    [Label::from_static_parts("error", code.as_str())]
 }
 
-impl Metrics {
-    pub(crate) fn minted(&self) {
-        self.minted.fetch_add(1, Ordering::Relaxed);
-    }
+/// The labels of [`METRIC_ERRORS`], one set per code, in the order of [`ErrorCode::ALL`]
+/// (a new code makes these arrays one element short: a compile error until it is added).
+static ERROR_LABELS: [[Label; 1]; ErrorCode::ALL.len()] = [
+    error_label(ErrorCode::ALL[0]),
+    error_label(ErrorCode::ALL[1]),
+    error_label(ErrorCode::ALL[2]),
+    error_label(ErrorCode::ALL[3]),
+    error_label(ErrorCode::ALL[4]),
+    error_label(ErrorCode::ALL[5]),
+];
 
-    pub(crate) fn error(&self, code: ErrorCode) {
-        if let Some(i) = ErrorCode::ALL.iter().position(|c| *c == code) {
-            self.errors[i].fetch_add(1, Ordering::Relaxed);
+/// The keys of [`METRIC_ERRORS`], in the order of [`ErrorCode::ALL`].
+static ERROR_KEYS: [Key; ErrorCode::ALL.len()] = [
+    Key::from_static_parts(METRIC_ERRORS, &ERROR_LABELS[0]),
+    Key::from_static_parts(METRIC_ERRORS, &ERROR_LABELS[1]),
+    Key::from_static_parts(METRIC_ERRORS, &ERROR_LABELS[2]),
+    Key::from_static_parts(METRIC_ERRORS, &ERROR_LABELS[3]),
+    Key::from_static_parts(METRIC_ERRORS, &ERROR_LABELS[4]),
+    Key::from_static_parts(METRIC_ERRORS, &ERROR_LABELS[5]),
+];
+
+fn error_key(code: ErrorCode) -> &'static Key {
+    let i = ErrorCode::ALL
+        .iter()
+        .position(|c| *c == code)
+        .expect("every ErrorCode is in ErrorCode::ALL");
+    &ERROR_KEYS[i]
+}
+
+/// Describes the metrics to the recorder in place, and registers every series at zero
+/// (each error code, the minted counter, the histogram), so that an exporter shows them
+/// before the first request. Called when a service is built; registering again leaves
+/// the counts as they are.
+pub(crate) fn describe() {
+    ::metrics::with_recorder(|recorder| {
+        recorder.describe_counter(
+            METRIC_TOKENS_MINTED.into(),
+            Some(Unit::Count),
+            "Access Tokens issued.".into(),
+        );
+        recorder.describe_counter(
+            METRIC_ERRORS.into(),
+            Some(Unit::Count),
+            "Error answers by error code.".into(),
+        );
+        recorder.describe_histogram(
+            METRIC_RESOLVE_SECONDS.into(),
+            Some(Unit::Seconds),
+            "Time the identity resolver took.".into(),
+        );
+        recorder
+            .register_counter(&MINTED_KEY, &METADATA)
+            .increment(0);
+        for key in &ERROR_KEYS {
+            recorder.register_counter(key, &METADATA).increment(0);
         }
-    }
+        // A histogram is registered without a sample.
+        let _ = recorder.register_histogram(&RESOLVE_KEY, &METADATA);
+    });
+}
 
-    pub(crate) fn resolved_in(&self, elapsed: Duration) {
-        // One bucket per observation (the smallest that holds it); `render` sums them
-        // into Prometheus's cumulative buckets.
-        let secs = elapsed.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|bound| secs <= *bound) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.resolve_count.fetch_add(1, Ordering::Relaxed);
-        self.resolve_micros
-            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
-    }
+/// One token minted.
+pub(crate) fn minted() {
+    ::metrics::with_recorder(|recorder| {
+        recorder
+            .register_counter(&MINTED_KEY, &METADATA)
+            .increment(1);
+    });
+}
 
-    /// Tokens minted so far.
-    pub fn tokens_minted(&self) -> u64 {
-        self.minted.load(Ordering::Relaxed)
-    }
+/// One error answer with `code`.
+pub(crate) fn error(code: ErrorCode) {
+    let key = error_key(code);
+    ::metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA).increment(1));
+}
 
-    /// Error answers with `code` so far.
-    pub fn errors(&self, code: ErrorCode) -> u64 {
-        ErrorCode::ALL
-            .iter()
-            .position(|c| *c == code)
-            .map_or(0, |i| self.errors[i].load(Ordering::Relaxed))
-    }
-
-    /// Everything in the Prometheus text exposition format.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP chat_token_tokens_minted_total Access Tokens issued."
-        );
-        let _ = writeln!(out, "# TYPE chat_token_tokens_minted_total counter");
-        let _ = writeln!(
-            out,
-            "chat_token_tokens_minted_total {}",
-            self.tokens_minted()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP chat_token_errors_total Error answers by error code."
-        );
-        let _ = writeln!(out, "# TYPE chat_token_errors_total counter");
-        for (code, count) in ErrorCode::ALL.iter().zip(&self.errors) {
-            let _ = writeln!(
-                out,
-                "chat_token_errors_total{{error=\"{}\"}} {}",
-                code.as_str(),
-                count.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP chat_token_resolve_seconds Time the identity resolver took."
-        );
-        let _ = writeln!(out, "# TYPE chat_token_resolve_seconds histogram");
-        let mut cumulative = 0;
-        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
-            cumulative += bucket.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "chat_token_resolve_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
-            );
-        }
-        let count = self.resolve_count.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "chat_token_resolve_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            out,
-            "chat_token_resolve_seconds_sum {}",
-            self.resolve_micros.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "chat_token_resolve_seconds_count {count}");
-        out
-    }
+/// One identification that took `elapsed`.
+pub(crate) fn resolved_in(elapsed: std::time::Duration) {
+    ::metrics::with_recorder(|recorder| {
+        recorder
+            .register_histogram(&RESOLVE_KEY, &METADATA)
+            .record(elapsed.as_secs_f64());
+    });
 }
 
 #[cfg(test)]
@@ -129,25 +131,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_counters_and_a_cumulative_histogram() {
-        let m = Metrics::default();
-        m.minted();
-        m.minted();
-        m.error(ErrorCode::Forbidden);
-        m.resolved_in(Duration::from_micros(300));
-        m.resolved_in(Duration::from_millis(30));
-        m.resolved_in(Duration::from_secs(3));
-        let text = m.render();
-        assert!(
-            text.contains("chat_token_tokens_minted_total 2\n"),
-            "{text}"
-        );
-        assert!(text.contains("chat_token_errors_total{error=\"forbidden\"} 1\n"));
-        assert!(text.contains("chat_token_errors_total{error=\"internal\"} 0\n"));
-        assert!(text.contains("chat_token_resolve_seconds_bucket{le=\"0.0005\"} 1\n"));
-        assert!(text.contains("chat_token_resolve_seconds_bucket{le=\"0.05\"} 2\n"));
-        assert!(text.contains("chat_token_resolve_seconds_bucket{le=\"1\"} 2\n"));
-        assert!(text.contains("chat_token_resolve_seconds_bucket{le=\"+Inf\"} 3\n"));
-        assert!(text.contains("chat_token_resolve_seconds_count 3\n"));
+    fn every_code_has_its_own_key_labelled_with_its_body_code() {
+        for code in ErrorCode::ALL {
+            let key = error_key(code);
+            assert_eq!(key.name(), METRIC_ERRORS);
+            let labels: Vec<_> = key.labels().map(|l| (l.key(), l.value())).collect();
+            assert_eq!(labels, [("error", code.as_str())]);
+        }
+    }
+
+    #[test]
+    fn recording_without_a_recorder_does_nothing() {
+        // No recorder is installed in the unit tests: every call is a no-op.
+        describe();
+        minted();
+        error(ErrorCode::Forbidden);
+        resolved_in(std::time::Duration::from_millis(3));
     }
 }

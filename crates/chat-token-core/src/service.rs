@@ -32,7 +32,6 @@ use crate::cors::CorsPolicy;
 use crate::grants::Grant;
 use crate::http::{ErrorCode, HttpReply, Rejection, internal, token_body};
 use crate::issuer::TokenIssuer;
-use crate::metrics::Metrics;
 use crate::policy::{Decision, PolicyError, UserPolicy};
 use crate::request::IncomingRequest;
 use crate::resolver::{IdentityResolver, ResolveError, Resolved};
@@ -67,7 +66,6 @@ struct TokenPolicy {
 }
 
 struct Inner {
-    metrics: Metrics,
     /// `None` when identity only ever comes from the app's own login.
     resolver: Option<Arc<dyn IdentityResolver>>,
     /// Replaceable at run time (key rotation) without stopping requests.
@@ -177,6 +175,11 @@ impl TokenServiceBuilder {
     }
 
     /// Checks the policy (ttl range, every SID in the default grants) and builds.
+    ///
+    /// The service records its metrics through the `metrics` facade, to whatever recorder
+    /// is installed when a request is answered (see
+    /// [`METRIC_TOKENS_MINTED`](crate::METRIC_TOKENS_MINTED) and the other `METRIC_*`
+    /// names); `build` describes them to the recorder installed now, so install it first.
     pub fn build(self) -> Result<TokenService, ServiceError> {
         if !(1..=MAX_TTL).contains(&self.ttl) {
             return Err(TokenError::TtlOutOfRange { ttl: self.ttl }.into());
@@ -194,9 +197,9 @@ impl TokenServiceBuilder {
         if let Some(users) = &self.users {
             users.check()?;
         }
+        crate::metrics::describe();
         Ok(TokenService {
             inner: Arc::new(Inner {
-                metrics: Metrics::default(),
                 resolver: self.resolver,
                 issuer: ArcSwap::from_pointee(self.issuer),
                 policy: TokenPolicy {
@@ -246,11 +249,6 @@ impl TokenService {
             cors: None,
             users: None,
         }
-    }
-
-    /// The service's counters (tokens minted, errors by code, resolver latency).
-    pub fn metrics(&self) -> &Metrics {
-        &self.inner.metrics
     }
 
     /// The issuer in use now.
@@ -303,7 +301,7 @@ impl TokenService {
             .identify_inner(req, outcome)
             .instrument(span.clone())
             .await;
-        self.inner.metrics.resolved_in(started.elapsed());
+        crate::metrics::resolved_in(started.elapsed());
         match &result {
             Ok(resolved) => {
                 span.record("identity", resolved.identity());
@@ -311,7 +309,7 @@ impl TokenService {
             }
             Err(rejection) => {
                 span.record("outcome", rejection.code().as_str());
-                self.inner.metrics.error(rejection.code());
+                crate::metrics::error(rejection.code());
             }
         }
         result
@@ -441,7 +439,7 @@ impl TokenService {
             };
         }
         let mut reply = if !matches!(req.method(), "GET" | "POST") {
-            self.inner.metrics.error(ErrorCode::MethodNotAllowed);
+            crate::metrics::error(ErrorCode::MethodNotAllowed);
             Rejection::method_not_allowed().reply()
         } else {
             match self.identify(req, outcome).await {
@@ -472,7 +470,7 @@ impl TokenService {
             Some(users) => match users.apply(Some(req), resolved, token) {
                 Decision::Mint(token) => token,
                 Decision::Deny => {
-                    self.inner.metrics.error(ErrorCode::Forbidden);
+                    crate::metrics::error(ErrorCode::Forbidden);
                     return Rejection::new(
                         ErrorCode::Forbidden,
                         "this user's role may not have a token",
@@ -484,11 +482,11 @@ impl TokenService {
         let _span = tracing::debug_span!("mint", identity = resolved.identity()).entered();
         let minted = match self.inner.issuer.load().mint(&token) {
             Ok(minted) => {
-                self.inner.metrics.minted();
+                crate::metrics::minted();
                 minted
             }
             Err(err) => {
-                self.inner.metrics.error(ErrorCode::Internal);
+                crate::metrics::error(ErrorCode::Internal);
                 tracing::error!(identity = resolved.identity(), error = %err, "could not mint a token; answering 500");
                 return internal().reply();
             }

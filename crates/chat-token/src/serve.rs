@@ -26,12 +26,14 @@ use axum::{Json, Router};
 use chat_token_axum::{ResolvedIdentity, TokenRejection};
 use chat_token_core::env::{DEMO_USERS, ENV_USERS, EnvSetup};
 use chat_token_core::{
-    CorsPolicy, ErrorCode, IdentityResolver, IpNet, JwtBearerResolver, Rejection, SecretString,
-    StaticUsers, TokenService, TrustedHeader, UserPolicy, parse_proxy_net,
+    CorsPolicy, ErrorCode, IdentityResolver, IpNet, JwtBearerResolver, METRIC_RESOLVE_SECONDS,
+    RESOLVE_SECONDS_BUCKETS, Rejection, SecretString, StaticUsers, TokenService, TrustedHeader,
+    UserPolicy, parse_proxy_net,
 };
 use clap::{ArgGroup, Args};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -103,7 +105,8 @@ pub struct ServeArgs {
     /// see `UserPolicy` in chat-token-core).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
-    /// Serve Prometheus metrics at /metrics (tokens minted, errors by code, resolver latency).
+    /// Serve Prometheus metrics at /metrics: tokens minted, errors by code, resolver latency
+    /// (a histogram), and the bearer-JWT cache's hits, misses, evictions and size.
     #[arg(long)]
     metrics: bool,
     /// Default token lifetime in seconds (1..=86400).
@@ -266,6 +269,12 @@ async fn serve(args: ServeArgs) -> Result<()> {
             args.bind
         );
     }
+    // Before the service is built, so that it describes its metrics to this recorder.
+    let metrics = if args.metrics {
+        Some(install_metrics_recorder()?)
+    } else {
+        None
+    };
     let (resolver, description, jwt) = resolver(&args, &setup)?;
     let mut builder = TokenService::builder_arc(setup.issuer.clone(), resolver).ttl(args.ttl);
     if !args.cors_origin.is_empty() {
@@ -296,7 +305,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         && args.jwks_url.is_none()
         && args.jwt_hs256_secret_file.is_none();
     let limits = Limits::of(&args);
-    let mut app = app(service.clone(), setup.development, args.metrics, jwt);
+    let mut app = app(service.clone(), setup.development, metrics, jwt);
     if setup.development {
         app = app.merge(console(service, demo));
     }
@@ -529,7 +538,7 @@ async fn console_headers(mut response: Response) -> Response {
 fn app(
     service: TokenService,
     development: bool,
-    metrics: bool,
+    metrics: Option<PrometheusHandle>,
     jwt: Option<Arc<JwtBearerResolver>>,
 ) -> Router {
     let about = serde_json::json!({
@@ -543,15 +552,17 @@ fn app(
         },
     });
     let mut router = Router::new();
-    if metrics {
-        let service = service.clone();
+    if let Some(handle) = metrics {
+        if jwt.is_some() {
+            describe_jwt_cache_metrics();
+        }
         router = router.route(
             "/metrics",
             get(move || {
-                let mut text = service.metrics().render();
                 if let Some(jwt) = &jwt {
-                    text.push_str(&jwt_cache_metrics(&jwt.cache_stats()));
+                    record_jwt_cache_metrics(&jwt.cache_stats());
                 }
+                let text = handle.render();
                 async move { ([("content-type", "text/plain; version=0.0.4")], text) }
             }),
         );
@@ -698,45 +709,89 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// The verified-token cache's counters, as Prometheus text.
-fn jwt_cache_metrics(stats: &chat_token_core::VerifiedCacheStats) -> String {
-    let rows = [
-        (
-            "hits_total",
-            "counter",
-            "Bearer JWTs answered from the verified-token cache.",
-            stats.hits,
-        ),
-        (
-            "misses_total",
-            "counter",
-            "Bearer JWTs verified because the cache did not hold them.",
-            stats.misses,
-        ),
-        (
-            "evictions_total",
-            "counter",
-            "Verified tokens dropped to stay within the cache's bounds or because they aged out.",
-            stats.evictions,
-        ),
-        (
-            "entries",
-            "gauge",
-            "Verified tokens held by the cache.",
-            stats.entries as u64,
-        ),
-        (
-            "bytes",
-            "gauge",
-            "Bytes held by the verified-token cache (an estimate).",
-            stats.bytes as u64,
-        ),
-    ];
-    let mut text = String::new();
-    for (name, kind, help, value) in rows {
-        text.push_str(&format!(
-            "# HELP chat_token_jwt_cache_{name} {help}\n# TYPE chat_token_jwt_cache_{name} {kind}\nchat_token_jwt_cache_{name} {value}\n"
-        ));
+/// How often the Prometheus recorder folds recorded histogram samples into its buckets
+/// between scrapes (a scrape does it too), so that they do not pile up unscraped.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// Installs the Prometheus recorder as the process's `metrics` recorder (with no HTTP
+/// listener of its own: `/metrics` renders it), with the resolver latency as a histogram
+/// with [`RESOLVE_SECONDS_BUCKETS`], and starts its upkeep. Needs the runtime.
+fn install_metrics_recorder() -> Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(METRIC_RESOLVE_SECONDS.to_owned()),
+            &RESOLVE_SECONDS_BUCKETS,
+        )?
+        .install_recorder()
+        .context("installing the Prometheus metrics recorder")?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(METRICS_UPKEEP);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}
+
+/// The verified-token cache's metrics: name, whether it is a counter (else a gauge), and
+/// its help text.
+const JWT_CACHE_METRICS: [(&str, bool, &str); 5] = [
+    (
+        "chat_token_jwt_cache_hits_total",
+        true,
+        "Bearer JWTs answered from the verified-token cache.",
+    ),
+    (
+        "chat_token_jwt_cache_misses_total",
+        true,
+        "Bearer JWTs verified because the cache did not hold them.",
+    ),
+    (
+        "chat_token_jwt_cache_evictions_total",
+        true,
+        "Verified tokens dropped to stay within the cache's bounds or because they aged out.",
+    ),
+    (
+        "chat_token_jwt_cache_entries",
+        false,
+        "Verified tokens held by the cache.",
+    ),
+    (
+        "chat_token_jwt_cache_bytes",
+        false,
+        "Bytes held by the verified-token cache (an estimate).",
+    ),
+];
+
+/// Describes the verified-token cache's metrics to the installed recorder.
+fn describe_jwt_cache_metrics() {
+    for (name, counter, help) in JWT_CACHE_METRICS {
+        if counter {
+            metrics::describe_counter!(name, help);
+        } else {
+            metrics::describe_gauge!(name, help);
+        }
     }
-    text
+}
+
+/// Copies the verified-token cache's counters into the installed recorder (done on each
+/// scrape: the cache keeps the counts, the recorder only shows them).
+fn record_jwt_cache_metrics(stats: &chat_token_core::VerifiedCacheStats) {
+    let values = [
+        stats.hits,
+        stats.misses,
+        stats.evictions,
+        stats.entries as u64,
+        stats.bytes as u64,
+    ];
+    for ((name, counter, _), value) in JWT_CACHE_METRICS.into_iter().zip(values) {
+        if counter {
+            metrics::counter!(name).absolute(value);
+        } else {
+            metrics::gauge!(name).set(value as f64);
+        }
+    }
 }

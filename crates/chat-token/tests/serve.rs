@@ -179,12 +179,14 @@ fn serve_exposes_metrics_when_asked() {
             ("CHAT_TOKEN_USERS", USERS),
         ],
     );
-    for _ in 0..3 {
-        let r = request(server.addr, "GET", "/token", &[("Authorization", ALICE)]);
-        assert_eq!(r.status, 200);
-    }
-    request(server.addr, "GET", "/token", &[]);
-    request(server.addr, "DELETE", "/token", &[]);
+    let has = |body: &str, line: &str| {
+        assert!(
+            body.lines().any(|l| l == line),
+            "{line} missing in:\n{body}"
+        );
+    };
+    // Before any request: every series is there, at zero, and the resolver latency is a
+    // Prometheus histogram (buckets, not a summary's quantiles).
     let m = request(server.addr, "GET", "/metrics", &[]);
     assert_eq!(m.status, 200);
     assert!(
@@ -192,17 +194,58 @@ fn serve_exposes_metrics_when_asked() {
             .is_some_and(|c| c.starts_with("text/plain"))
     );
     for line in [
+        "# TYPE chat_token_tokens_minted_total counter",
+        "chat_token_tokens_minted_total 0",
+        "# TYPE chat_token_errors_total counter",
+        "chat_token_errors_total{error=\"missing_credentials\"} 0",
+        "# TYPE chat_token_resolve_seconds histogram",
+        "chat_token_resolve_seconds_count 0",
+    ] {
+        has(&m.body, line);
+    }
+
+    let r = request(server.addr, "GET", "/token", &[("Authorization", ALICE)]);
+    assert_eq!(r.status, 200);
+    let m = request(server.addr, "GET", "/metrics", &[]).body;
+    has(&m, "chat_token_tokens_minted_total 1");
+    assert_eq!(request(server.addr, "GET", "/token", &[]).status, 401);
+    let m = request(server.addr, "GET", "/metrics", &[]).body;
+    has(
+        &m,
+        "chat_token_errors_total{error=\"missing_credentials\"} 1",
+    );
+
+    for _ in 0..2 {
+        let r = request(server.addr, "GET", "/token", &[("Authorization", ALICE)]);
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(request(server.addr, "DELETE", "/token", &[]).status, 405);
+    let m = request(server.addr, "GET", "/metrics", &[]).body;
+    for line in [
         "chat_token_tokens_minted_total 3",
         "chat_token_errors_total{error=\"missing_credentials\"} 1",
         "chat_token_errors_total{error=\"method_not_allowed\"} 1",
+        "chat_token_errors_total{error=\"internal\"} 0",
+        "# TYPE chat_token_resolve_seconds histogram",
+        // Four identifications: the 405 is answered before any.
+        "chat_token_resolve_seconds_bucket{le=\"+Inf\"} 4",
         "chat_token_resolve_seconds_count 4",
     ] {
-        assert!(
-            m.body.lines().any(|l| l == line),
-            "{line} missing in:\n{}",
-            m.body
-        );
+        has(&m, line);
     }
+    let buckets: Vec<&str> = m
+        .lines()
+        .filter_map(|l| l.strip_prefix("chat_token_resolve_seconds_bucket{le=\""))
+        .filter_map(|l| l.split_once('"').map(|(le, _)| le))
+        .collect();
+    assert_eq!(
+        buckets,
+        [
+            "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.5", "1",
+            "+Inf"
+        ],
+        "{m}"
+    );
     let without = serve(
         &[],
         &[
