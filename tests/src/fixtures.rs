@@ -73,7 +73,7 @@ pub const APP_ORIGIN: &str = "https://app.example.test";
 
 /// The scripted service with a CORS policy for [`APP_ORIGIN`], credentials allowed.
 pub fn cors_service() -> TokenService {
-    let policy = chat_token_core::CorsPolicy::try_new([APP_ORIGIN])
+    let policy = chat_token_core::cors::CorsPolicy::try_new([APP_ORIGIN])
         .and_then(|p| p.with_allow_credentials(true))
         .expect("cors policy");
     TokenService::builder(issuer(), Scripted::default())
@@ -84,9 +84,9 @@ pub fn cors_service() -> TokenService {
 
 /// A service that trusts `X-Forwarded-User` from the given proxy networks.
 pub fn proxy_service(proxies: &[&str]) -> TokenService {
-    let nets: Vec<chat_token_core::IpNet> = proxies
+    let nets: Vec<chat_token_core::resolvers::IpNet> = proxies
         .iter()
-        .map(|p| chat_token_core::parse_proxy_net(p).expect("proxy network"))
+        .map(|p| chat_token_core::resolvers::parse_proxy_net(p).expect("proxy network"))
         .collect();
     TokenService::builder(
         issuer(),

@@ -203,7 +203,7 @@ cases! { login => __suite_login;
     /// With a CORS policy: the preflight is answered, and tokens carry the CORS headers.
     pub fn login_cors_preflight_and_headers<H: Harness>() {
         logs::install();
-        let policy = chat_token_core::CorsPolicy::try_new([APP_ORIGIN])
+        let policy = chat_token_core::cors::CorsPolicy::try_new([APP_ORIGIN])
             .and_then(|p| p.with_allow_credentials(true))
             .expect("cors policy");
         let service = chat_token_core::TokenService::without_resolver(issuer())
@@ -241,7 +241,7 @@ cases! { login => __suite_login;
     /// The user policy applies to the session's user as to a resolver's.
     pub fn login_user_policy_applies<H: Harness>() {
         logs::install();
-        let policy = chat_token_core::UserPolicy::from_json(
+        let policy = chat_token_core::policy::UserPolicy::from_json(
             r#"{"identities":{"alice":{"ttl":600},"eve":{"deny":true}}}"#,
         )
         .expect("policy");

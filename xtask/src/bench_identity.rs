@@ -11,7 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use chat_token_core::{ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_SECRET, ENV_CHAT_SERVICE_SID};
+use chat_token_core::{
+    env::ENV_ACCOUNT_SID, env::ENV_API_KEY, env::ENV_API_SECRET, env::ENV_CHAT_SERVICE_SID,
+};
 
 use crate::process::{CHAT_TOKEN_VARS, cargo, run as run_cmd};
 use crate::python::venv_with;

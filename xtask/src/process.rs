@@ -6,8 +6,8 @@ use std::process::Command;
 use anyhow::{Context as _, Result, bail};
 use chat_token_core::env::ENV_USERS;
 use chat_token_core::{
-    ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_KEY_FILE, ENV_API_SECRET, ENV_API_SECRET_FILE,
-    ENV_CHAT_SERVICE_SID,
+    env::ENV_ACCOUNT_SID, env::ENV_API_KEY, env::ENV_API_KEY_FILE, env::ENV_API_SECRET,
+    env::ENV_API_SECRET_FILE, env::ENV_CHAT_SERVICE_SID,
 };
 
 /// Runs `cmd` to its end; an error unless it succeeded.

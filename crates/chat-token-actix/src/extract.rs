@@ -7,7 +7,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
-use chat_token_core::{Rejection, Resolved};
+use chat_token_core::{Resolved, http::Rejection};
 
 use crate::route::{HOW_TO_REGISTER, render, service, snapshot};
 

@@ -9,7 +9,8 @@ use std::future::Future;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, Responder, web};
 use chat_token_core::{
-    DEFAULT_TOKEN_PATH, HttpReply, IncomingRequest, Rejection, ResolveError, Resolved, TokenService,
+    IncomingRequest, ResolveError, Resolved, TokenService, http::DEFAULT_TOKEN_PATH,
+    http::HttpReply, http::Rejection,
 };
 
 /// What to add when no [`TokenService`] is registered; logged with the 500.

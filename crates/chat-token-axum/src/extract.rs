@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use chat_token_core::{Rejection, Resolved, TokenService};
+use chat_token_core::{Resolved, TokenService, http::Rejection};
 
 use crate::route::{render, snapshot};
 

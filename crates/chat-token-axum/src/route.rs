@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use chat_token_core::{
-    DEFAULT_TOKEN_PATH, HttpReply, IncomingRequest, ResolveError, Resolved, TokenService,
+    IncomingRequest, ResolveError, Resolved, TokenService, http::DEFAULT_TOKEN_PATH,
+    http::HttpReply,
 };
 
 /// A router with the token endpoint at `/token` (and `/token/`, as rocket matches it

@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use chat_token_core::{AccessToken, ChatGrant, Credentials, FixedClock, TokenIssuer};
+use chat_token_core::{AccessToken, ChatGrant, Credentials, TokenIssuer, clock::FixedClock};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const AC: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";

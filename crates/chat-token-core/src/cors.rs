@@ -26,14 +26,14 @@ pub enum CorsError {
 /// Which browser origins may call the token endpoint.
 ///
 /// ```
-/// use chat_token_core::CorsPolicy;
+/// use chat_token_core::cors::CorsPolicy;
 ///
 /// let policy = CorsPolicy::try_new(["https://app.example.com", "http://localhost:5173"])?
 ///     .with_allow_credentials(true)?
 ///     .with_max_age(3600);
 /// assert!(CorsPolicy::try_new(["app.example.com"]).is_err()); // no scheme
 /// # let _ = policy;
-/// # Ok::<(), chat_token_core::CorsError>(())
+/// # Ok::<(), chat_token_core::cors::CorsError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorsPolicy {

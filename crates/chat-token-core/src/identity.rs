@@ -10,8 +10,6 @@
 //! only ASCII letters, digits and `_`, at most 121 of them. Twilio also advises against
 //! a set of URL-reserved characters; that check is opt-in ([`IdentityRules::strict`]).
 
-use std::fmt;
-
 /// The most characters a Voice identity may have.
 pub const VOICE_IDENTITY_MAX: usize = 121;
 
@@ -186,70 +184,29 @@ fn is_pictographic(c: char) -> bool {
     matches!(c as u32, 0x2190..=0x2BFF | 0x1F000..=0x1FAFF)
 }
 
-/// A user identity that passed the basic rules (non-empty, no control character).
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Identity(String);
-
-impl Identity {
-    /// Checks the basic rules and wraps the identity.
-    pub fn try_new(identity: impl Into<String>) -> Result<Self, IdentityError> {
-        let identity = identity.into();
-        IdentityRules::basic().check(&identity)?;
-        Ok(Self(identity))
-    }
-
-    /// The identity as a string slice.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The identity as an owned string.
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-impl fmt::Debug for Identity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Identity").field(&self.0).finish()
-    }
-}
-
-impl fmt::Display for Identity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for Identity {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn basic_rules() {
-        assert_eq!(Identity::try_new("").unwrap_err(), IdentityError::Empty);
         assert_eq!(
-            Identity::try_new("al\nice").unwrap_err(),
+            IdentityRules::basic().check("").unwrap_err(),
+            IdentityError::Empty
+        );
+        assert_eq!(
+            IdentityRules::basic().check("al\nice").unwrap_err(),
             IdentityError::ControlCharacter {
                 code: 10,
                 position: 2
             }
         );
         assert!(matches!(
-            Identity::try_new("a\u{85}").unwrap_err(),
+            IdentityRules::basic().check("a\u{85}").unwrap_err(),
             IdentityError::ControlCharacter { code: 0x85, .. }
         ));
-        assert_eq!(
-            Identity::try_new("alice@example.com").unwrap().as_str(),
-            "alice@example.com"
-        );
-        assert!(Identity::try_new("Zoë 🦀").is_ok());
+        assert!(IdentityRules::basic().check("alice@example.com").is_ok());
+        assert!(IdentityRules::basic().check("Zoë 🦀").is_ok());
     }
 
     #[test]

@@ -178,7 +178,7 @@ impl Inspection {
 /// Decodes `jwt` and checks it at time `now` (Unix seconds); with `secret`, the signature too.
 ///
 /// ```
-/// use chat_token_core::{inspect, SignatureCheck};
+/// use chat_token_core::{inspect, inspect::SignatureCheck};
 ///
 /// let inspection = inspect(
 ///     "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln",

@@ -426,7 +426,7 @@ impl TokenIssuer {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::FixedClock;
+    use crate::clock::FixedClock;
 
     pub(crate) const AC: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     pub(crate) const SK: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

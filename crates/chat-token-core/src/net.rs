@@ -63,7 +63,7 @@ pub enum IpNetParseError {
 /// address parses; [`TrustedHeader::try_new`](crate::TrustedHeader::try_new) refuses it.
 ///
 /// ```
-/// use chat_token_core::{IpNetParseError, parse_proxy_net};
+/// use chat_token_core::{resolvers::IpNetParseError, resolvers::parse_proxy_net};
 ///
 /// let net = parse_proxy_net("::ffff:10.9.9.9")?;
 /// assert_eq!(net.to_string(), "10.9.9.9/32");

@@ -62,7 +62,7 @@ pub struct PolicyRule {
 /// Per-user choices layered over the service's defaults (see the module docs).
 ///
 /// ```
-/// use chat_token_core::UserPolicy;
+/// use chat_token_core::policy::UserPolicy;
 ///
 /// let policy = UserPolicy::from_json(r#"{
 ///     "role_claim": "roles",
@@ -70,7 +70,7 @@ pub struct PolicyRule {
 ///     "endpoint_id_header": "X-Device-Id"
 /// }"#)?;
 /// assert_eq!(policy.roles["agent"].ttl, Some(28800));
-/// # Ok::<(), chat_token_core::PolicyError>(())
+/// # Ok::<(), chat_token_core::policy::PolicyError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

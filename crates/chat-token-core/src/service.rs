@@ -178,7 +178,7 @@ impl TokenServiceBuilder {
     ///
     /// The service records its metrics through the `metrics` facade, to whatever recorder
     /// is installed when a request is answered (see
-    /// [`METRIC_TOKENS_MINTED`](crate::METRIC_TOKENS_MINTED) and the other `METRIC_*`
+    /// [`METRIC_TOKENS_MINTED`](crate::metrics::METRIC_TOKENS_MINTED) and the other `METRIC_*`
     /// names); `build` describes them to the recorder installed now, so install it first.
     pub fn build(self) -> Result<TokenService, ServiceError> {
         if !(1..=MAX_TTL).contains(&self.ttl) {

@@ -158,7 +158,7 @@ impl AccessToken {
     }
 
     /// Time to live in seconds, from the issue time (1..=86400). Ignored with
-    /// [`valid_until`](Self::valid_until).
+    /// [`with_valid_until`](Self::with_valid_until).
     pub fn with_ttl(mut self, seconds: u64) -> Self {
         self.ttl = seconds;
         self
@@ -205,7 +205,7 @@ impl AccessToken {
         self
     }
 
-    /// Adds several grants, as [`grant`](Self::grant) does one.
+    /// Adds several grants, as [`with_grant`](Self::with_grant) does one.
     pub fn with_grants(self, grants: impl IntoIterator<Item = Grant>) -> Self {
         grants.into_iter().fold(self, Self::with_grant)
     }

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use allocation_counter::{AllocationInfo, measure, opt_out};
-use chat_token_core::{AccessToken, ChatGrant, Credentials, FixedClock, TokenIssuer};
+use chat_token_core::{AccessToken, ChatGrant, Credentials, TokenIssuer, clock::FixedClock};
 
 /// The most allocations one mint may make.
 const MAX_ALLOCATIONS_PER_MINT: u64 = 1;

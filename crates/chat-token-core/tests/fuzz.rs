@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use chat_token_core::{IncomingRequest, MAX_BEARER_LEN, SecretString, StaticUsers, inspect};
+use chat_token_core::{
+    IncomingRequest, SecretString, StaticUsers, inspect, request::MAX_BEARER_LEN,
+};
 
 const DICTIONARY: &[&[u8]] = &[
     b"Bearer ",

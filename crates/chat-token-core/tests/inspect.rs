@@ -2,7 +2,9 @@
 //! Twilio error code, and garbage. See `tests/data/helper_shapes.json` for how each token
 //! was obtained (`xtask/shapes/make_shapes.py` regenerates the file).
 
-use chat_token_core::{InspectError, SecretString, SignatureCheck, TwilioErrorCode, inspect};
+use chat_token_core::{
+    InspectError, SecretString, inspect, inspect::SignatureCheck, inspect::TwilioErrorCode,
+};
 use serde_json::Value;
 
 const SHAPES: &str = include_str!("data/helper_shapes.json");

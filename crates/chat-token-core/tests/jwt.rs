@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chat_token_core::{
-    IdentityResolver, IncomingRequest, JwtBearerResolver, JwtConfigError, ResolveError,
-    SecretString,
+    IdentityResolver, IncomingRequest, JwtBearerResolver, ResolveError, SecretString,
+    resolvers::JwtConfigError,
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -888,6 +888,6 @@ async fn the_cache_bound_holds_under_a_scan_and_zero_turns_it_off() {
     assert_eq!(stats.evictions, 150, "{stats:?}");
     assert_eq!(
         off.cache_stats(),
-        chat_token_core::VerifiedCacheStats::default()
+        chat_token_core::resolvers::VerifiedCacheStats::default()
     );
 }

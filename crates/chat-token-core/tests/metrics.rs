@@ -9,8 +9,9 @@
 use std::collections::BTreeMap;
 
 use chat_token_core::{
-    Credentials, ErrorCode, IncomingRequest, METRIC_ERRORS, METRIC_RESOLVE_SECONDS,
-    METRIC_TOKENS_MINTED, StaticUsers, TokenIssuer, TokenService, UserPolicy,
+    Credentials, IncomingRequest, StaticUsers, TokenIssuer, TokenService, http::ErrorCode,
+    metrics::METRIC_ERRORS, metrics::METRIC_RESOLVE_SECONDS, metrics::METRIC_TOKENS_MINTED,
+    policy::UserPolicy,
 };
 use metrics::Unit;
 use metrics_util::MetricKind;

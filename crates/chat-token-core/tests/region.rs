@@ -2,7 +2,9 @@
 //! Go, Java and PHP helpers; any other value must be a region code.
 
 use base64::Engine as _;
-use chat_token_core::{AccessToken, ChatGrant, Credentials, FixedClock, TokenError, TokenIssuer};
+use chat_token_core::{
+    AccessToken, ChatGrant, Credentials, TokenError, TokenIssuer, clock::FixedClock,
+};
 
 fn issuer() -> TokenIssuer {
     TokenIssuer::new(

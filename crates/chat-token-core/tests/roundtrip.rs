@@ -3,8 +3,8 @@
 //! accepted by the crate's own inspector with the same claims.
 
 use chat_token_core::{
-    AccessToken, ChatGrant, Credentials, FixedClock, Grant, NotBefore, SyncGrant, TaskRouterGrant,
-    TokenIssuer, VideoGrant, VoiceGrant,
+    AccessToken, ChatGrant, Credentials, Grant, NotBefore, SyncGrant, TaskRouterGrant, TokenIssuer,
+    VideoGrant, VoiceGrant, clock::FixedClock,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use proptest::prelude::*;

@@ -1,7 +1,7 @@
 //! [`ResolvedIdentity`]: protect the app's own routes with the token service's resolver,
 //! and the [`catchers`] that render its failures as the core's JSON errors.
 
-use chat_token_core::{ErrorCode, Rejection, Resolved, TokenService};
+use chat_token_core::{Resolved, TokenService, http::ErrorCode, http::Rejection};
 use rocket::Request;
 use rocket::catcher::{BoxFuture, Catcher};
 use rocket::http::Status;

@@ -5,7 +5,8 @@ use std::io::Cursor;
 use std::marker::PhantomData;
 
 use chat_token_core::{
-    DEFAULT_TOKEN_PATH, HttpReply, IncomingRequest, Rejection, ResolveError, Resolved, TokenService,
+    IncomingRequest, ResolveError, Resolved, TokenService, http::DEFAULT_TOKEN_PATH,
+    http::HttpReply, http::Rejection,
 };
 use rocket::http::{Method, Status};
 use rocket::request::FromRequest;

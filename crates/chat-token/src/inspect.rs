@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use chat_token_core::{
-    Clock as _, ENV_API_SECRET, ENV_API_SECRET_FILE, MAX_TOKEN_LEN, SignatureCheck, inspect,
+    clock::Clock as _, env::ENV_API_SECRET, env::ENV_API_SECRET_FILE, inspect,
+    inspect::MAX_TOKEN_LEN, inspect::SignatureCheck,
 };
 use clap::Args;
 
@@ -59,7 +60,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     }
     let now = args
         .now
-        .unwrap_or_else(|| chat_token_core::SystemClock.now());
+        .unwrap_or_else(|| chat_token_core::clock::SystemClock.now());
     let inspection = inspect(&token, secret.as_ref(), now)?;
     let decoded = serde_json::json!({
         "header": inspection.header(),

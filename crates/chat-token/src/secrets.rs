@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use chat_token_core::{Credentials, ENV_API_SECRET, ENV_API_SECRET_FILE, SecretString};
+use chat_token_core::{Credentials, SecretString, env::ENV_API_SECRET, env::ENV_API_SECRET_FILE};
 use secrecy::ExposeSecret as _;
 
 /// The warning for a secret with an account Auth Token's shape.

@@ -26,9 +26,10 @@ use axum::{Json, Router};
 use chat_token_axum::{ResolvedIdentity, TokenRejection};
 use chat_token_core::env::{DEMO_USERS, ENV_USERS, EnvSetup};
 use chat_token_core::{
-    CorsPolicy, ErrorCode, IdentityResolver, IpNet, JwtBearerResolver, METRIC_RESOLVE_SECONDS,
-    RESOLVE_SECONDS_BUCKETS, Rejection, SecretString, StaticUsers, TokenService, TrustedHeader,
-    UserPolicy, parse_proxy_net,
+    IdentityResolver, JwtBearerResolver, SecretString, StaticUsers, TokenService, TrustedHeader,
+    cors::CorsPolicy, http::ErrorCode, http::Rejection, metrics::METRIC_RESOLVE_SECONDS,
+    metrics::RESOLVE_SECONDS_BUCKETS, policy::UserPolicy, resolvers::IpNet,
+    resolvers::parse_proxy_net,
 };
 use clap::{ArgGroup, Args};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -779,7 +780,7 @@ fn describe_jwt_cache_metrics() {
 
 /// Copies the verified-token cache's counters into the installed recorder (done on each
 /// scrape: the cache keeps the counts, the recorder only shows them).
-fn record_jwt_cache_metrics(stats: &chat_token_core::VerifiedCacheStats) {
+fn record_jwt_cache_metrics(stats: &chat_token_core::resolvers::VerifiedCacheStats) {
     let values = [
         stats.hits,
         stats.misses,

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chat_token_core::{SecretString, SignatureCheck, inspect};
+use chat_token_core::{SecretString, inspect, inspect::SignatureCheck};
 
 const OLD: &str = "old-secret-0000000000000000000000";
 const NEW: &str = "new-secret-1111111111111111111111";

@@ -3,8 +3,8 @@
 //! inputs, and the token the helper produced for them.
 
 use chat_token_core::{
-    AccessToken, ChatGrant, Credentials, FixedClock, Grant, NotBefore, PlaybackGrant, SyncGrant,
-    TaskRouterGrant, TokenIssuer, VideoGrant, VoiceGrant,
+    AccessToken, ChatGrant, Credentials, Grant, NotBefore, PlaybackGrant, SyncGrant,
+    TaskRouterGrant, TokenIssuer, VideoGrant, VoiceGrant, clock::FixedClock,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

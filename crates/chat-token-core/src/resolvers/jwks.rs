@@ -16,7 +16,7 @@ use super::jws::VerifyingKey;
 #[cfg(feature = "jwks")]
 use super::jwt_bearer::JwtConfigError;
 
-/// Where a [`JwtBearerResolver`] gets its verification keys (a JWKS document).
+/// Where a [`JwtBearerResolver`](super::JwtBearerResolver) gets its verification keys (a JWKS document).
 #[async_trait]
 pub trait JwksSource: Send + Sync + 'static {
     /// Fetches the current key set; the error text is logged, never sent to a client.

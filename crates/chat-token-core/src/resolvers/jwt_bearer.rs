@@ -96,7 +96,7 @@ enum Keys {
 ///     .audience("chat")
 ///     .identity_claim("email")
 ///     .build()?;
-/// # Ok::<(), chat_token_core::JwtConfigError>(())
+/// # Ok::<(), chat_token_core::resolvers::JwtConfigError>(())
 /// ```
 pub struct JwtBearerResolver {
     keys: Keys,

@@ -18,3 +18,5 @@ pub use jwt_bearer::{
 pub use static_users::{MIN_STATIC_TOKEN_LEN, StaticUsers, UsersParseError};
 pub use trusted_header::{BROAD_PROXY_PREFIX, TrustedHeader, TrustedHeaderError};
 pub use verified_cache::VerifiedCacheStats;
+
+pub use crate::net::{IpNet, IpNetParseError, ipnet, parse_proxy_net};

@@ -91,7 +91,7 @@ struct Entry {
 /// let users: StaticUsers = "tok-1-9f8e7d6c5b4a=alice, tok-2-0a1b2c3d4e5f=bob@example.com".parse()?;
 /// assert_eq!(users.len(), 2);
 /// assert_eq!(users.lookup("tok-2-0a1b2c3d4e5f"), Some("bob@example.com"));
-/// # Ok::<(), chat_token_core::UsersParseError>(())
+/// # Ok::<(), chat_token_core::resolvers::UsersParseError>(())
 /// ```
 #[derive(Clone)]
 pub struct StaticUsers {

@@ -44,8 +44,8 @@ pub enum TrustedHeaderError {
 ///
 /// A request from any other address is refused (401 `invalid_credentials`) even when it
 /// carries the header, so that clients cannot name themselves. The networks are
-/// [`ipnet::IpNet`](crate::IpNet) values, as an app's configuration already holds them,
-/// or text through [`parse_proxy_net`](crate::parse_proxy_net). An IPv4-mapped IPv6
+/// [`ipnet::IpNet`](crate::resolvers::IpNet) values, as an app's configuration already holds them,
+/// or text through [`parse_proxy_net`](crate::resolvers::parse_proxy_net). An IPv4-mapped IPv6
 /// network (`::ffff:10.0.0.0/104`) is the IPv4 network it maps (`10.0.0.0/8`), and an
 /// IPv4-mapped peer address is matched as the IPv4 address it maps. A network with bits
 /// set below its prefix (`10.0.0.5/8`) is refused, and so is a network of every address
@@ -53,7 +53,7 @@ pub enum TrustedHeaderError {
 /// warning in the log.
 ///
 /// ```
-/// use chat_token_core::{IpNet, TrustedHeader, TrustedHeaderError, parse_proxy_net};
+/// use chat_token_core::{resolvers::IpNet, TrustedHeader, resolvers::TrustedHeaderError, resolvers::parse_proxy_net};
 ///
 /// // ipnet values, as from the app's configuration ...
 /// let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse()?, "::1/128".parse()?];
@@ -78,8 +78,8 @@ pub struct TrustedHeader {
 
 impl TrustedHeader {
     /// Trusts `header` from the given proxy addresses or networks (anything that is
-    /// [`Into<IpNet>`]: an [`IpNet`], [`ipnet::Ipv4Net`](crate::ipnet::Ipv4Net),
-    /// [`ipnet::Ipv6Net`](crate::ipnet::Ipv6Net) or a [`std::net::IpAddr`], which is a
+    /// [`Into<IpNet>`]: an [`IpNet`], [`ipnet::Ipv4Net`](crate::resolvers::ipnet::Ipv4Net),
+    /// [`ipnet::Ipv6Net`](crate::resolvers::ipnet::Ipv6Net) or a [`std::net::IpAddr`], which is a
     /// network of one address).
     ///
     /// IPv4-mapped networks of prefix 96 or more are kept as the IPv4 networks they map.
