@@ -132,7 +132,10 @@ fn chat_service(
     lookup: impl Fn(&'static str) -> Result<String, std::env::VarError>,
 ) -> Result<Option<String>, ConfigError> {
     match lookup(ENV_CHAT_SERVICE_SID) {
-        Ok(sid) if !sid.is_empty() => Ok(Some(sid)),
+        Ok(sid) if !sid.is_empty() => {
+            crate::sid::SidKind::Service.check(ENV_CHAT_SERVICE_SID, &sid)?;
+            Ok(Some(sid))
+        }
         Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode {
             var: ENV_CHAT_SERVICE_SID,

@@ -300,7 +300,7 @@ impl TokenIssuer {
     /// [`default_chat_grant`](Self::default_chat_grant).
     pub fn with_chat_service_sid(self, sid: impl Into<String>) -> Result<Self, ConfigError> {
         let sid = sid.into();
-        SidKind::Service.check(crate::env::ENV_CHAT_SERVICE_SID, &sid)?;
+        SidKind::Service.check("chat_service_sid", &sid)?;
         Ok(self.rebuild(|inner| inner.chat_service_sid = Some(sid)))
     }
 

@@ -15,6 +15,7 @@ pub mod metrics;
 mod net;
 pub mod policy;
 pub mod request;
+mod resolve_error;
 pub mod resolver;
 pub mod resolvers;
 pub mod service;

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
-use crate::resolver::ResolveError;
+use crate::resolve_error::ResolveError;
 
 /// The longest bearer token [`IncomingRequest::bearer_token`] accepts, in bytes.
 pub const MAX_BEARER_LEN: usize = 4096;

@@ -13,8 +13,6 @@ use jsonwebtoken::jwk::{
 };
 
 use super::jws::VerifyingKey;
-#[cfg(feature = "jwks")]
-use super::jwt_bearer::JwtConfigError;
 
 /// Where a [`JwtBearerResolver`](super::JwtBearerResolver) gets its verification keys (a JWKS document).
 #[async_trait]
@@ -36,15 +34,24 @@ pub struct HttpJwks {
     client: reqwest::Client,
 }
 
+/// Why a JWKS URL cannot be used (the URL itself is not repeated: it may hold a secret).
+#[cfg(feature = "jwks")]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the JWKS URL cannot be used: {reason}")]
+pub struct JwksUrlError {
+    /// Why.
+    pub reason: String,
+}
+
 #[cfg(feature = "jwks")]
 impl HttpJwks {
     /// The largest JWKS document accepted.
     pub const MAX_BYTES: usize = 1 << 20;
 
     /// A source for `url`.
-    pub fn new(url: impl Into<String>) -> Result<Self, JwtConfigError> {
+    pub fn new(url: impl Into<String>) -> Result<Self, JwksUrlError> {
         let text: String = url.into();
-        let bad = |reason: &str| JwtConfigError::JwksUrl {
+        let bad = |reason: &str| JwksUrlError {
             reason: reason.to_owned(),
         };
         let url = reqwest::Url::parse(&text).map_err(|_| bad("it is not an absolute URL"))?;

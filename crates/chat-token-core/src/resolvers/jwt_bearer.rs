@@ -160,7 +160,7 @@ impl JwtBearerResolver {
     pub fn jwks_url(url: impl Into<String>) -> JwtBearerBuilder {
         match HttpJwks::new(url) {
             Ok(source) => Self::jwks(source),
-            Err(err) => JwtBearerBuilder::new(Err(err)),
+            Err(err) => JwtBearerBuilder::new(Err(JwtConfigError::JwksUrl { reason: err.reason })),
         }
     }
 

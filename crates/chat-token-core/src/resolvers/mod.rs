@@ -9,9 +9,9 @@ mod static_users;
 mod trusted_header;
 mod verified_cache;
 
-#[cfg(feature = "jwks")]
-pub use jwks::HttpJwks;
 pub use jwks::JwksSource;
+#[cfg(feature = "jwks")]
+pub use jwks::{HttpJwks, JwksUrlError};
 pub use jwt_bearer::{
     DEFAULT_MAX_KEY_AGE, JwtBearerBuilder, JwtBearerResolver, JwtConfigError, MIN_HS256_SECRET_LEN,
 };
