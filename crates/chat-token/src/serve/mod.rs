@@ -1,0 +1,353 @@
+//! `chat-token serve`: the stand-alone token service on the axum adapter.
+//!
+//! Connections are accepted by a loop of its own on hyper's HTTP/1 server, so that every
+//! connection is bounded: its request head must arrive within `--header-read-timeout`
+//! (also between requests on a kept-alive connection), every request is answered within
+//! `--request-timeout` (a 503 `unavailable` otherwise), and at most `--max-connections`
+//! are served at once. When that many are open, the loop stops accepting: further
+//! connections wait in the kernel's listen queue, unanswered, until one closes (and the
+//! kernel refuses new ones when that queue is full). Waiting rather than closing keeps a
+//! short burst from failing; the header timeout makes sure idle and slow connections do
+//! not hold their slots for long.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use axum::middleware;
+use chat_token_core::env::{DEMO_USERS, ENV_USERS, EnvSetup};
+use chat_token_core::{
+    IdentityResolver, JwtBearerResolver, SecretString, StaticUsers, TokenService, TrustedHeader,
+    cors::CorsPolicy, policy::UserPolicy, resolvers::IpNet, resolvers::parse_proxy_net,
+};
+use clap::{ArgGroup, Args};
+use tokio::net::TcpListener;
+
+use crate::secrets;
+
+mod listener;
+mod metrics;
+mod routes;
+
+use listener::{Limits, accept_loop, time_limit};
+use metrics::install_metrics_recorder;
+use routes::{app, console, loopback_host_only};
+
+/// Flags of `chat-token serve`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("jwt_keys").args(["jwks_url", "jwt_hs256_secret_file"])))]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
+    bind: SocketAddr,
+    /// Read the users table (token=identity per line) from this file instead of CHAT_TOKEN_USERS.
+    #[arg(long, value_name = "PATH", conflicts_with = "trusted_header")]
+    users_file: Option<PathBuf>,
+    /// Take the identity from this header, set by an authenticating reverse proxy.
+    #[arg(long, value_name = "NAME")]
+    trusted_header: Option<String>,
+    /// Address or network of the trusted proxy, e.g. 10.0.0.5 or 10.0.0.0/8 (repeatable;
+    /// default 127.0.0.1 and ::1).
+    #[arg(long, value_name = "IP[/PREFIX]", requires = "trusted_header", value_parser = parse_proxy_net)]
+    trusted_proxy: Vec<IpNet>,
+    /// Verify the caller's bearer JWT with the keys of this JWKS document (RS256/ES256).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["trusted_header", "users_file", "jwt_hs256_secret_file"])]
+    jwks_url: Option<String>,
+    /// Verify the caller's bearer JWT with HS256 and the secret in this file.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["trusted_header", "users_file"])]
+    jwt_hs256_secret_file: Option<PathBuf>,
+    /// The issuer (iss) the caller's JWT must have (needs --jwks-url or
+    /// --jwt-hs256-secret-file).
+    #[arg(long, value_name = "ISS", requires = "jwt_keys")]
+    jwt_issuer: Option<String>,
+    /// The audience (aud) the caller's JWT must have (needs --jwks-url or
+    /// --jwt-hs256-secret-file).
+    #[arg(long, value_name = "AUD", requires = "jwt_keys")]
+    jwt_audience: Option<String>,
+    /// UNSAFE: accept the caller's JWT whatever its audience (tokens your identity
+    /// provider minted for any other app get Twilio tokens); instead of --jwt-audience.
+    #[arg(long, requires = "jwt_keys", conflicts_with = "jwt_audience")]
+    jwt_insecure_any_audience: bool,
+    /// UNSAFE: accept the caller's JWT whatever its issuer; instead of --jwt-issuer.
+    #[arg(long, requires = "jwt_keys", conflicts_with = "jwt_issuer")]
+    jwt_insecure_any_issuer: bool,
+    /// The JWT claim that becomes the Twilio identity (sub, email, preferred_username, ...;
+    /// needs --jwks-url or --jwt-hs256-secret-file).
+    #[arg(
+        long,
+        default_value = "sub",
+        value_name = "CLAIM",
+        requires = "jwt_keys"
+    )]
+    identity_claim: String,
+    /// Remember this many verified bearer JWTs, each until its exp (5 minutes at most),
+    /// so a token presented again is not verified again; 0 turns the cache off.
+    #[arg(long, default_value_t = 10_000, value_name = "N", requires = "jwt_keys",
+          value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    jwt_cache_entries: u64,
+    /// Let browsers on this origin call /token (repeatable; * for any).
+    #[arg(long, value_name = "ORIGIN")]
+    cors_origin: Vec<String>,
+    /// Send Access-Control-Allow-Credentials: true to allowed origins.
+    #[arg(long, requires = "cors_origin")]
+    cors_credentials: bool,
+    /// Vary ttl, chat role and endpoint id by identity, role claim or device header (JSON;
+    /// see `UserPolicy` in chat-token-core).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Serve Prometheus metrics at /metrics: tokens minted, errors by code, resolver latency
+    /// (a histogram), and the bearer-JWT cache's hits, misses, evictions and size.
+    #[arg(long)]
+    metrics: bool,
+    /// Default token lifetime in seconds (1..=86400).
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    ttl: u64,
+    /// Close a connection whose request line and headers have not all arrived this many
+    /// seconds after it opened or after its previous answer (1..=3600).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_read_timeout: u64,
+    /// Answer 503 `unavailable` to a request (its body included) not answered within this
+    /// many seconds (1..=3600).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout: u64,
+    /// Serve at most this many connections at once; more wait in the listen queue until
+    /// one closes (1..=1000000; the open-files limit must allow them).
+    #[arg(long, default_value_t = 10_000, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections: u32,
+}
+
+/// Runs `chat-token serve` until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    for warning in secrets::environment_warnings() {
+        tracing::warn!("{warning}");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The resolver, a description for the log, and the bearer-JWT resolver (for its cache
+/// metrics) when that is the one.
+type Chosen = (
+    Arc<dyn IdentityResolver>,
+    String,
+    Option<Arc<JwtBearerResolver>>,
+);
+
+fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<Chosen> {
+    if let Some(header) = &args.trusted_header {
+        let proxies = if args.trusted_proxy.is_empty() {
+            vec![
+                IpNet::from(IpAddr::from([127, 0, 0, 1])),
+                IpNet::from(IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])),
+            ]
+        } else {
+            args.trusted_proxy.clone()
+        };
+        let list: Vec<String> = proxies.iter().map(ToString::to_string).collect();
+        let description = format!("trusted header {header} from {}", list.join(", "));
+        return Ok((
+            Arc::new(TrustedHeader::try_new(header.clone(), proxies)?),
+            description,
+            None,
+        ));
+    }
+    let jwt = match (&args.jwks_url, &args.jwt_hs256_secret_file) {
+        (Some(url), _) => Some(JwtBearerResolver::jwks_url(url.clone())),
+        (None, Some(path)) => {
+            warn_if_readable_by_others("--jwt-hs256-secret-file", path);
+            let secret = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --jwt-hs256-secret-file {}", path.display()))?;
+            Some(JwtBearerResolver::hs256(SecretString::from(
+                secret.trim_end_matches(['\r', '\n']),
+            )))
+        }
+        (None, None) => None,
+    };
+    if let Some(builder) = jwt {
+        let mut builder = builder.identity_claim(args.identity_claim.clone());
+        if let Some(iss) = &args.jwt_issuer {
+            builder = builder.issuer(iss.clone());
+        }
+        if let Some(aud) = &args.jwt_audience {
+            builder = builder.audience(aud.clone());
+        }
+        if args.jwt_insecure_any_audience {
+            builder = builder.insecure_any_audience();
+        }
+        if args.jwt_insecure_any_issuer {
+            builder = builder.insecure_any_issuer();
+        }
+        let description = format!(
+            "bearer JWT ({}), identity from claim {}",
+            args.jwks_url.as_deref().unwrap_or("HS256 shared secret"),
+            args.identity_claim
+        );
+        let jwt = Arc::new(
+            builder
+                .verified_cache(usize::try_from(args.jwt_cache_entries).unwrap_or(usize::MAX))
+                .build()?,
+        );
+        return Ok((jwt.clone(), description, Some(jwt)));
+    }
+    if let Some(path) = &args.users_file {
+        warn_if_readable_by_others("--users-file", path);
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --users-file {}", path.display()))?;
+        let users: StaticUsers = text
+            .parse()
+            .with_context(|| format!("parsing --users-file {}", path.display()))?;
+        let description = format!("{} static users from {}", users.len(), path.display());
+        return Ok((Arc::new(users), description, None));
+    }
+    match (&setup.users, setup.development) {
+        (Some(users), _) => Ok((
+            Arc::new(users.clone()),
+            format!("{} static users from {ENV_USERS}", users.len()),
+            None,
+        )),
+        (None, true) => {
+            let (users, _) = setup.users_or_demo()?;
+            Ok((Arc::new(users), "demo users".into(), None))
+        }
+        (None, false) => bail!(
+            "no users configured: set {ENV_USERS}=\"token=identity,...\", pass --users-file PATH, or --trusted-header NAME behind an authenticating proxy"
+        ),
+    }
+}
+
+/// Logs a warning when the secret file `path` (given with `flag`) can be read by others.
+fn warn_if_readable_by_others(flag: &str, path: &Path) {
+    if let Some(warning) = secrets::readable_by_others(flag, path) {
+        tracing::warn!("{warning}");
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let setup = EnvSetup::from_env()?;
+    if setup.development && !args.bind.ip().is_loopback() {
+        bail!(
+            "refusing to listen on {} in development mode (no Twilio credentials set): bind a loopback address, or configure TWILIO_ACCOUNT_SID, TWILIO_API_KEY and TWILIO_API_SECRET",
+            args.bind
+        );
+    }
+    // Before the service is built, so that it describes its metrics to this recorder.
+    let metrics = if args.metrics {
+        Some(install_metrics_recorder()?)
+    } else {
+        None
+    };
+    let (resolver, description, jwt) = resolver(&args, &setup)?;
+    let mut builder = TokenService::builder_arc(setup.issuer.clone(), resolver).ttl(args.ttl);
+    if !args.cors_origin.is_empty() {
+        let policy = CorsPolicy::try_new(args.cors_origin.iter().cloned())?
+            .with_allow_credentials(args.cors_credentials)?;
+        builder = builder.cors(policy);
+    }
+    if let Some(path) = &args.policy {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --policy {}", path.display()))?;
+        let policy = UserPolicy::from_json(&text)
+            .with_context(|| format!("parsing --policy {}", path.display()))?;
+        let gives_claims = args.jwks_url.is_some() || args.jwt_hs256_secret_file.is_some();
+        if !policy.roles.is_empty() && !gives_claims {
+            tracing::warn!(
+                policy = %path.display(),
+                "the policy's role rules never apply: only a bearer JWT (--jwks-url or --jwt-hs256-secret-file) gives the claims that name roles; with these users only the identity rules apply"
+            );
+        }
+        builder = builder.user_policy(policy);
+    }
+    let service = builder.build()?;
+    reload_on_sighup(service.clone(), setup.clone());
+    let demo = setup.development
+        && setup.users.is_none()
+        && args.trusted_header.is_none()
+        && args.users_file.is_none()
+        && args.jwks_url.is_none()
+        && args.jwt_hs256_secret_file.is_none();
+    let limits = Limits::of(&args);
+    let mut app = app(service.clone(), setup.development, metrics, jwt);
+    if setup.development {
+        app = app.merge(console(service, demo));
+    }
+    let mut app = app.layer(middleware::from_fn_with_state(limits.request, time_limit));
+    if setup.development {
+        // Against DNS rebinding: a page on another site whose name resolves to 127.0.0.1
+        // would otherwise reach the console and the demo users' tokens.
+        app = app.layer(middleware::from_fn(loopback_host_only));
+    }
+    let listener = TcpListener::bind(args.bind)
+        .await
+        .with_context(|| format!("binding {}", args.bind))?;
+    let addr = listener.local_addr()?;
+    setup.warn();
+    if setup.development
+        && args.trusted_header.is_none()
+        && args.users_file.is_none()
+        && setup.users.is_none()
+    {
+        eprintln!(
+            "\nchat-token DEVELOPMENT MODE: tokens are signed with development credentials and Twilio will NOT accept them.\n\
+             Demo users (bearer token = identity): {DEMO_USERS}\n\
+             Try: curl -H 'Authorization: Bearer demo-alice' http://{addr}/token\n"
+        );
+    }
+    tracing::info!(
+        %addr,
+        resolver = %description,
+        development = setup.development,
+        header_read_timeout_s = limits.header_read.as_secs(),
+        request_timeout_s = limits.request.as_secs(),
+        max_connections = limits.max_connections,
+        "chat-token serving /token"
+    );
+    accept_loop(listener, app, limits).await;
+    tracing::info!("chat-token stopped");
+    Ok(())
+}
+
+/// On SIGHUP, reads the credentials again (a rotated `TWILIO_API_SECRET_FILE`, say) and
+/// swaps them in without stopping requests; bad new credentials keep the old ones.
+fn reload_on_sighup(service: TokenService, setup: EnvSetup) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(hup) => hup,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGHUP; credentials will not be reloaded");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            match setup.reload_issuer(&service.issuer()) {
+                Ok(issuer) => {
+                    service.replace_issuer(issuer);
+                    tracing::info!("SIGHUP: credentials reloaded");
+                    for warning in secrets::environment_warnings() {
+                        tracing::warn!("{warning}");
+                    }
+                }
+                Err(err) => tracing::warn!(
+                    error = %err,
+                    "SIGHUP: the new credentials are not valid; keeping the current ones"
+                ),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (service, setup);
+}
