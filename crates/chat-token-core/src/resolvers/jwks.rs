@@ -83,7 +83,13 @@ impl HttpJwks {
             url.host_str().unwrap_or_default(),
             url.port().map(|p| format!(":{p}")).unwrap_or_default()
         ) + url.path();
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder();
+        if loopback {
+            // Plain http to this machine: a proxy from the environment would carry the
+            // keys in clear text and could answer with its own.
+            client = client.no_proxy();
+        }
+        let client = client
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -149,6 +155,8 @@ pub(crate) struct JwksCache {
     fetched_at: Mutex<Option<Instant>>,
     stale_attempt: Mutex<Option<Instant>>,
     fetching: tokio::sync::Mutex<()>,
+    /// Held by the one request refreshing stale keys.
+    stale_fetching: tokio::sync::Mutex<()>,
 }
 
 /// What a fetch attempt came to.
@@ -223,6 +231,7 @@ impl JwksCache {
             fetched_at: Mutex::new(None),
             stale_attempt: Mutex::new(None),
             fetching: tokio::sync::Mutex::new(()),
+            stale_fetching: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -278,10 +287,12 @@ impl JwksCache {
     /// Fetches keys older than the maximum key age again, so that a key the provider
     /// withdrew stops being accepted and a rotation is picked up even while forged key
     /// ids hold the budget. Outside the budget, but tried at most once per
-    /// `min(max_key_age, 30 s)`, and skipped while another fetch runs; a failure keeps
+    /// `min(max_key_age, 30 s)`, and skipped while another stale refresh runs; a failure keeps
     /// the cached keys.
     pub(crate) async fn refresh_stale(&self) {
-        let Ok(_one_at_a_time) = self.fetching.try_lock() else {
+        // A lock of its own: requests with forged key ids hold `fetching` most of the time
+        // during a flood, and must not keep stale keys in use.
+        let Ok(_one_at_a_time) = self.stale_fetching.try_lock() else {
             return;
         };
         if !self.is_stale() {

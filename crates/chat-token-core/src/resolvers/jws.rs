@@ -73,7 +73,14 @@ impl VerifyingKey {
             }
             #[cfg(not(feature = "aws-lc-rs"))]
             Inner::Decoding(key) => {
-                jsonwebtoken::crypto::verify(signature, message, key, self.alg).unwrap_or(false)
+                // RustCrypto's provider by name, not the process default: another crate
+                // may have turned on jsonwebtoken's aws-lc-rs feature too, and then the
+                // default must be installed first.
+                let factory = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.verifier_factory;
+                match (factory(&self.alg, key), decoded()) {
+                    (Ok(verifier), Some(sig)) => verifier.verify(message, &sig).is_ok(),
+                    _ => false,
+                }
             }
         }
     }
@@ -123,7 +130,11 @@ fn parse_public(jwk: &Jwk, alg: Algorithm) -> Option<Inner> {
         (AlgorithmParameters::OctetKeyPair(okp), Algorithm::EdDSA)
             if okp.curve == EllipticCurve::Ed25519 =>
         {
-            ParsedPublicKey::new(&sig::ED25519, bytes(&okp.x)?).ok()?
+            let x = bytes(&okp.x)?;
+            if small_order_ed25519(&x) {
+                return None;
+            }
+            ParsedPublicKey::new(&sig::ED25519, x).ok()?
         }
         _ => return None,
     };
@@ -132,9 +143,50 @@ fn parse_public(jwk: &Jwk, alg: Algorithm) -> Option<Inner> {
 
 #[cfg(not(feature = "aws-lc-rs"))]
 fn parse_public(jwk: &Jwk, _alg: Algorithm) -> Option<Inner> {
+    if let jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(okp) = &jwk.algorithm
+        && URL_SAFE_NO_PAD
+            .decode(&okp.x)
+            .map_or(true, |x| small_order_ed25519(&x))
+    {
+        return None;
+    }
     jsonwebtoken::DecodingKey::from_jwk(jwk)
         .ok()
         .map(Inner::Decoding)
+}
+
+/// Whether `key` encodes an Ed25519 point of small order (or is not 32 bytes): such a
+/// key verifies signatures its publisher never made. The encodings, sign bit ignored.
+fn small_order_ed25519(key: &[u8]) -> bool {
+    const fn ends(first: u8, fill: u8, last: u8) -> [u8; 32] {
+        let mut p = [fill; 32];
+        p[0] = first;
+        p[31] = last;
+        p
+    }
+    const SMALL_ORDER: [[u8; 32]; 7] = [
+        [0; 32],
+        ends(1, 0, 0),
+        [
+            0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef,
+            0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88,
+            0x6d, 0x53, 0xfc, 0x05,
+        ],
+        [
+            0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10,
+            0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77,
+            0x92, 0xac, 0x03, 0x7a,
+        ],
+        ends(0xec, 0xff, 0x7f),
+        ends(0xed, 0xff, 0x7f),
+        ends(0xee, 0xff, 0x7f),
+    ];
+    let Ok(key) = <[u8; 32]>::try_from(key) else {
+        return true;
+    };
+    SMALL_ORDER
+        .iter()
+        .any(|p| p[..31] == key[..31] && p[31] == key[31] & 0x7f)
 }
 
 /// The header fields a bearer JWT is checked with.
@@ -208,7 +260,45 @@ impl<'t> Compact<'t> {
         let payload = URL_SAFE_NO_PAD
             .decode(self.payload)
             .map_err(|_| not_jwt())?;
-        serde_json::from_slice(&payload).map_err(|_| not_jwt())
+        serde_json::from_slice::<UniqueClaims>(&payload)
+            .map(|claims| claims.0)
+            .map_err(|_| {
+                ResolveError::invalid(
+                    "the bearer token's claims are not one JSON object with each name once",
+                )
+            })
+    }
+}
+
+/// A payload object whose member names are all different: with a repeated name, parsers
+/// that keep the first and those that keep the last would read different claims.
+struct UniqueClaims(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for UniqueClaims {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueClaims;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueClaims, A::Error> {
+                let mut claims = Map::new();
+                while let Some((name, value)) = map.next_entry::<String, Value>()? {
+                    if claims.contains_key(&name) {
+                        return Err(serde::de::Error::custom(format!(
+                            "the claim {name:?} appears twice"
+                        )));
+                    }
+                    claims.insert(name, value);
+                }
+                Ok(UniqueClaims(claims))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 
@@ -233,12 +323,13 @@ pub(crate) struct Window {
 }
 
 /// A NumericDate claim in whole seconds: a non-negative integer, or a finite
-/// non-negative number rounded down.
+/// non-negative number below 2^63 rounded down (larger ones are refused, not read as
+/// "never").
 fn seconds(value: &Value) -> Option<u64> {
     value.as_u64().or_else(|| {
         value
             .as_f64()
-            .filter(|f| f.is_finite() && *f >= 0.0)
+            .filter(|f| f.is_finite() && *f >= 0.0 && *f < 9.2e18)
             .map(|f| f as u64)
     })
 }
