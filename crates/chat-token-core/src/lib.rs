@@ -20,6 +20,7 @@ pub mod resolver;
 pub mod resolvers;
 pub mod service;
 pub mod sid;
+pub mod tenants;
 pub mod token;
 
 // The everyday types, also at the root; everything else is reached through its module.

@@ -81,6 +81,7 @@ pub struct Resolved {
     ttl: Option<u64>,
     grants: Option<Vec<Grant>>,
     claims: Option<std::sync::Arc<serde_json::Map<String, serde_json::Value>>>,
+    tenant: Option<String>,
 }
 
 impl Resolved {
@@ -91,6 +92,7 @@ impl Resolved {
             ttl: None,
             grants: None,
             claims: None,
+            tenant: None,
         }
     }
 
@@ -124,6 +126,19 @@ impl Resolved {
     pub fn with_grants(mut self, grants: impl IntoIterator<Item = Grant>) -> Self {
         self.grants = Some(grants.into_iter().collect());
         self
+    }
+
+    /// The tenant (the customer organisation, with its own Twilio account) the user
+    /// belongs to: the service signs the token with that tenant's credentials (see
+    /// [`tenants`](crate::tenants)).
+    pub fn with_tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// The user's tenant, if any.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 
     /// The identity.

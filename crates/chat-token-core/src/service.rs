@@ -35,6 +35,10 @@ use crate::issuer::TokenIssuer;
 use crate::policy::{Decision, PolicyError, UserPolicy};
 use crate::request::IncomingRequest;
 use crate::resolver::{IdentityResolver, ResolveError, Resolved};
+use crate::tenants::{
+    DEFAULT_TENANT_ENTRIES, DEFAULT_TENANT_TIMEOUT, DEFAULT_TENANT_TTL, Lookup, TenantCache,
+    TenantSource,
+};
 use crate::token::{AccessToken, MAX_TTL, TokenError};
 
 /// How long a resolver may take by default before the request is answered 503.
@@ -71,6 +75,8 @@ struct Inner {
     /// Replaceable at run time (key rotation) without stopping requests.
     issuer: ArcSwap<TokenIssuer>,
     policy: TokenPolicy,
+    /// Each tenant's configuration, when users belong to tenants with their own accounts.
+    tenants: Option<TenantCache>,
 }
 
 /// Resolver + issuer + policy: answers token requests and authenticates app routes.
@@ -123,6 +129,10 @@ pub struct TokenServiceBuilder {
     strict_identity: bool,
     cors: Option<CorsPolicy>,
     users: Option<UserPolicy>,
+    tenants: Option<Box<dyn TenantSource>>,
+    tenant_entries: usize,
+    tenant_ttl: Duration,
+    tenant_timeout: Duration,
 }
 
 impl fmt::Debug for TokenServiceBuilder {
@@ -174,6 +184,30 @@ impl TokenServiceBuilder {
         self
     }
 
+    /// Signs each user's token with the Twilio account of the tenant the resolver (or the
+    /// app's login) names with [`Resolved::with_tenant`], as `source` configures it (see
+    /// [`tenants`](crate::tenants)). With a source, a user without a tenant is refused
+    /// (403): no token is signed with this builder's own issuer for them.
+    pub fn tenants(mut self, source: impl TenantSource) -> Self {
+        self.tenants = Some(Box::new(source));
+        self
+    }
+
+    /// How many tenants to remember (default 10,000; the oldest leaves first) and for how
+    /// long (default 5 minutes).
+    pub fn tenant_cache(mut self, entries: usize, ttl: Duration) -> Self {
+        self.tenant_entries = entries;
+        self.tenant_ttl = ttl;
+        self
+    }
+
+    /// How long the tenant source may take before the request is answered 503 (default
+    /// 5 s).
+    pub fn tenant_timeout(mut self, timeout: Duration) -> Self {
+        self.tenant_timeout = timeout;
+        self
+    }
+
     /// Checks the policy (ttl range, every SID in the default grants) and builds.
     ///
     /// The service records its metrics through the `metrics` facade, to whatever recorder
@@ -198,8 +232,40 @@ impl TokenServiceBuilder {
             users.check()?;
         }
         crate::metrics::describe();
+        let strict = self.strict_identity;
+        let fallback = grants.clone();
+        let tenants = self.tenants.map(|source| {
+            TenantCache::new(
+                source,
+                self.tenant_entries,
+                self.tenant_ttl,
+                self.tenant_timeout,
+                Box::new(move |tenant| {
+                    if let Some(ttl) = tenant.ttl()
+                        && !(1..=MAX_TTL).contains(&ttl)
+                    {
+                        return Err(TokenError::TtlOutOfRange { ttl });
+                    }
+                    let grants = match (tenant.grants(), tenant.issuer().chat_service_sid()) {
+                        (Some(grants), _) => grants.to_vec(),
+                        (None, Some(_)) => vec![tenant.issuer().default_chat_grant().into()],
+                        (None, None) => fallback.clone(),
+                    };
+                    if grants.is_empty() {
+                        return Err(TokenError::NoGrants);
+                    }
+                    for grant in &grants {
+                        grant.validate()?;
+                    }
+                    Ok(AccessToken::new()
+                        .with_strict_identity(strict)
+                        .with_grants(grants))
+                }),
+            )
+        });
         Ok(TokenService {
             inner: Arc::new(Inner {
+                tenants,
                 resolver: self.resolver,
                 issuer: ArcSwap::from_pointee(self.issuer),
                 policy: TokenPolicy {
@@ -248,7 +314,17 @@ impl TokenService {
             strict_identity: false,
             cors: None,
             users: None,
+            tenants: None,
+            tenant_entries: DEFAULT_TENANT_ENTRIES,
+            tenant_ttl: DEFAULT_TENANT_TTL,
+            tenant_timeout: DEFAULT_TENANT_TIMEOUT,
         }
+    }
+
+    /// The tenant cache, when the service was built with a [`TenantSource`]: to forget a
+    /// tenant whose keys were rotated.
+    pub fn tenants(&self) -> Option<&TenantCache> {
+        self.inner.tenants.as_ref()
     }
 
     /// The issuer in use now.
@@ -443,7 +519,7 @@ impl TokenService {
             Rejection::method_not_allowed().reply()
         } else {
             match self.identify(req, outcome).await {
-                Ok(resolved) => self.mint_reply(req, &resolved),
+                Ok(resolved) => self.mint_for(req, &resolved).await,
                 Err(rejection) => rejection.reply(),
             }
         };
@@ -453,18 +529,89 @@ impl TokenService {
         reply
     }
 
-    /// Mints the token for an identified user and renders the 200 reply (or the 403 of
-    /// the user policy, or a logged 500). Only [`answer`](Self::answer) calls it.
-    fn mint_reply(&self, req: &IncomingRequest, resolved: &Resolved) -> HttpReply {
+    /// Chooses the account that signs for an identified user (the service's own, or its
+    /// tenant's) and mints. Only [`answer`](Self::answer) calls it.
+    async fn mint_for(&self, req: &IncomingRequest, resolved: &Resolved) -> HttpReply {
+        let policy = &self.inner.policy;
+        let refuse = |rejection: Rejection| {
+            crate::metrics::error(rejection.code());
+            rejection.reply()
+        };
+        let (tenant, cache) = match (resolved.tenant(), &self.inner.tenants) {
+            (None, None) => {
+                let issuer = self.inner.issuer.load();
+                return self.mint_reply(req, resolved, &issuer, &policy.template, policy.ttl);
+            }
+            (None, Some(_)) => {
+                tracing::info!(
+                    identity = resolved.identity(),
+                    "the user belongs to no tenant; answering 403"
+                );
+                return refuse(Rejection::new(
+                    ErrorCode::Forbidden,
+                    "this user belongs to no organisation with a Twilio configuration",
+                ));
+            }
+            (Some(tenant), None) => {
+                tracing::error!(
+                    tenant,
+                    "the identification named a tenant, but this TokenService has no tenant source; answering 500"
+                );
+                return refuse(internal());
+            }
+            (Some(tenant), Some(cache)) => (tenant, cache),
+        };
+        let lookup = AssertUnwindSafe(cache.lookup(tenant)).catch_unwind().await;
+        match lookup {
+            Ok(Lookup::Ready(ready)) => self.mint_reply(
+                req,
+                resolved,
+                &ready.issuer,
+                &ready.template,
+                ready.ttl.unwrap_or(policy.ttl),
+            ),
+            Ok(Lookup::Unknown) => {
+                tracing::warn!(
+                    tenant,
+                    "the tenant has no Twilio configuration; answering 403"
+                );
+                refuse(Rejection::new(
+                    ErrorCode::Forbidden,
+                    "this user's organisation has no Twilio configuration",
+                ))
+            }
+            Ok(Lookup::Malformed) => refuse(internal()),
+            Ok(Lookup::Unavailable(reason)) => {
+                tracing::warn!(tenant, %reason, "the tenant source is unavailable; answering 503");
+                refuse(Rejection::from(ResolveError::unavailable(reason)))
+            }
+            Err(_panic) => {
+                tracing::error!(tenant, "the tenant source panicked; answering 500");
+                refuse(internal())
+            }
+        }
+    }
+
+    /// Mints the token for an identified user with `issuer`, from `template` (the
+    /// default token of the service or of the user's tenant) and `ttl`, and renders the
+    /// 200 reply (or the 403 of the user policy, or a logged 500).
+    fn mint_reply(
+        &self,
+        req: &IncomingRequest,
+        resolved: &Resolved,
+        issuer: &TokenIssuer,
+        template: &AccessToken,
+        ttl: u64,
+    ) -> HttpReply {
         let policy = &self.inner.policy;
         let token = match resolved.grants() {
-            None => policy.template.clone(),
+            None => template.clone(),
             Some(grants) => AccessToken::new()
                 .with_strict_identity(policy.strict_identity)
                 .with_grants(grants.iter().cloned()),
         }
         .with_identity(resolved.identity())
-        .with_ttl(resolved.ttl().unwrap_or(policy.ttl));
+        .with_ttl(resolved.ttl().unwrap_or(ttl));
         let token = match &policy.users {
             None => token,
             Some(users) => match users.apply(Some(req), resolved, token) {
@@ -480,7 +627,7 @@ impl TokenService {
             },
         };
         let _span = tracing::debug_span!("mint", identity = resolved.identity()).entered();
-        let minted = match self.inner.issuer.load().mint(&token) {
+        let minted = match issuer.mint(&token) {
             Ok(minted) => {
                 crate::metrics::minted();
                 minted

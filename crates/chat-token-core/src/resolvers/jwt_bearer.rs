@@ -76,9 +76,12 @@ pub enum JwtConfigError {
         /// Why (the URL is not repeated: it may hold a secret).
         reason: String,
     },
-    /// The refetch budget allows no fetch at all.
-    #[error("the JWKS refetch budget must allow at least one fetch per period")]
+    /// The refetch budget allows no fetch at all, or its period is zero (no limit).
+    #[error("the JWKS refetch budget must allow at least one fetch per period of more than zero")]
     ZeroBudget,
+    /// The maximum key age is zero: every request would fetch the JWKS.
+    #[error("the JWKS maximum key age must be more than zero")]
+    ZeroKeyAge,
 }
 
 enum Keys {
@@ -102,6 +105,7 @@ pub struct JwtBearerResolver {
     keys: Keys,
     rules: ClaimRules,
     identity_claim: String,
+    tenant_claim: Option<String>,
     cache: VerifiedCache,
 }
 
@@ -123,6 +127,7 @@ pub struct JwtBearerBuilder {
     any_issuer: bool,
     any_audience: bool,
     identity_claim: String,
+    tenant_claim: Option<String>,
     leeway: Duration,
     budget: (usize, Duration),
     max_key_age: Duration,
@@ -230,6 +235,7 @@ impl JwtBearerBuilder {
             any_issuer: false,
             any_audience: false,
             identity_claim: "sub".into(),
+            tenant_claim: None,
             leeway: Duration::from_secs(30),
             budget: DEFAULT_BUDGET,
             max_key_age: DEFAULT_MAX_KEY_AGE,
@@ -267,6 +273,13 @@ impl JwtBearerBuilder {
     /// The claim whose string value is the Twilio identity (default `sub`).
     pub fn identity_claim(mut self, claim: impl Into<String>) -> Self {
         self.identity_claim = claim.into();
+        self
+    }
+
+    /// The claim (`org_id`, say; a string or an integer) naming the user's tenant (see
+    /// [`Resolved::with_tenant`]). A token without it resolves to a user with no tenant.
+    pub fn tenant_claim(mut self, claim: impl Into<String>) -> Self {
+        self.tenant_claim = Some(claim.into());
         self
     }
 
@@ -325,8 +338,11 @@ impl JwtBearerBuilder {
             return Err(JwtConfigError::EmptyIdentityClaim);
         }
         let mut keys = self.keys?;
-        if self.budget.0 == 0 {
+        if self.budget.0 == 0 || self.budget.1.is_zero() {
             return Err(JwtConfigError::ZeroBudget);
+        }
+        if self.max_key_age.is_zero() {
+            return Err(JwtConfigError::ZeroKeyAge);
         }
         if let Keys::Jwks(cache) = &mut keys {
             cache.budget = self.budget;
@@ -359,12 +375,31 @@ impl JwtBearerBuilder {
             keys,
             rules,
             identity_claim: self.identity_claim,
+            tenant_claim: self.tenant_claim,
             cache: VerifiedCache::new(self.cache),
         })
     }
 }
 
 impl JwtBearerResolver {
+    /// The answer for a verified token: the identity, the claims, and the tenant when a
+    /// tenant claim is configured and the token has it.
+    fn resolved(&self, identity: String, claims: Arc<serde_json::Map<String, Value>>) -> Resolved {
+        let tenant = self
+            .tenant_claim
+            .as_deref()
+            .and_then(|name| match claims.get(name) {
+                Some(Value::String(tenant)) if !tenant.is_empty() => Some(tenant.clone()),
+                Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Some(n.to_string()),
+                _ => None,
+            });
+        let resolved = Resolved::new(identity).with_shared_claims(claims);
+        match tenant {
+            Some(tenant) => resolved.with_tenant(tenant),
+            None => resolved,
+        }
+    }
+
     /// The verified-token cache's counters (hits, misses, evictions, size).
     pub fn cache_stats(&self) -> VerifiedCacheStats {
         self.cache.stats()
@@ -388,7 +423,7 @@ impl JwtBearerResolver {
             }
             _ => return Err(None),
         }
-        Ok(Resolved::new(hit.identity).with_shared_claims(hit.claims))
+        Ok(self.resolved(hit.identity, hit.claims))
     }
 
     /// Verifies `token` with its key: the claims, the identity, and what the cache keeps.
@@ -455,8 +490,7 @@ impl IdentityResolver for JwtBearerResolver {
             }
         }
         let verified = self.verify(token, now).await?;
-        let resolved =
-            Resolved::new(verified.identity.clone()).with_shared_claims(verified.claims.clone());
+        let resolved = self.resolved(verified.identity.clone(), verified.claims.clone());
         if let Some(digest) = digest {
             self.cache.insert(digest, verified, now);
         }

@@ -78,6 +78,7 @@ type Digest = [u8; 32];
 
 struct Entry {
     identity: String,
+    tenant: Option<String>,
     position: usize,
 }
 
@@ -115,9 +116,21 @@ impl StaticUsers {
         T: Into<String>,
         I: Into<String>,
     {
+        Self::try_with_tenants(pairs.into_iter().map(|(t, i)| (t, i, None)))
+    }
+
+    /// As [`try_new`](Self::try_new), each user with the tenant it belongs to, if any
+    /// (see [`Resolved::with_tenant`]).
+    pub fn try_with_tenants<T, I>(
+        entries: impl IntoIterator<Item = (T, I, Option<String>)>,
+    ) -> Result<Self, UsersParseError>
+    where
+        T: Into<String>,
+        I: Into<String>,
+    {
         let key = HmacKey::new(DIGEST_KEY);
         let mut users: HashMap<Digest, Entry> = HashMap::new();
-        for (n, (token, identity)) in pairs.into_iter().enumerate() {
+        for (n, (token, identity, tenant)) in entries.into_iter().enumerate() {
             let entry = n + 1;
             let token: String = token.into();
             let identity: String = identity.into();
@@ -144,6 +157,7 @@ impl StaticUsers {
                 digest,
                 Entry {
                     identity,
+                    tenant: tenant.filter(|t| !t.is_empty()),
                     position: entry,
                 },
             );
@@ -169,6 +183,7 @@ impl StaticUsers {
                     key.sign(token.as_bytes()),
                     Entry {
                         identity: (*identity).to_owned(),
+                        tenant: None,
                         position: n + 1,
                     },
                 )
@@ -210,6 +225,7 @@ impl std::str::FromStr for StaticUsers {
 
     /// Parses `token=identity` entries separated by commas or new lines; blank entries
     /// and lines starting with `#` are skipped; white space around each part is trimmed.
+    /// An entry `token=identity;tenant=acme` names the user's tenant too.
     fn from_str(s: &str) -> Result<Self, UsersParseError> {
         let mut pairs = Vec::new();
         let entries = s
@@ -220,9 +236,13 @@ impl std::str::FromStr for StaticUsers {
             let (token, identity) = entry
                 .split_once('=')
                 .ok_or(UsersParseError::MissingEquals { entry: n + 1 })?;
-            pairs.push((token.trim().to_owned(), identity.trim().to_owned()));
+            let (identity, tenant) = match identity.rsplit_once(";tenant=") {
+                Some((identity, tenant)) => (identity, Some(tenant.trim().to_owned())),
+                None => (identity, None),
+            };
+            pairs.push((token.trim().to_owned(), identity.trim().to_owned(), tenant));
         }
-        Self::try_new(pairs)
+        Self::try_with_tenants(pairs)
     }
 }
 
@@ -230,8 +250,13 @@ impl std::str::FromStr for StaticUsers {
 impl IdentityResolver for StaticUsers {
     async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
         let token = req.bearer_token()?;
-        match self.lookup(token) {
-            Some(identity) => Ok(Resolved::new(identity)),
+        match self.users.get(&self.key.sign(token.as_bytes())) {
+            Some(Entry {
+                identity,
+                tenant: Some(tenant),
+                ..
+            }) => Ok(Resolved::new(identity).with_tenant(tenant)),
+            Some(entry) => Ok(Resolved::new(&entry.identity)),
             None => Err(ResolveError::invalid("unknown bearer token")),
         }
     }
@@ -244,6 +269,19 @@ mod tests {
     const T1: &str = "tok1-aaaaaaaaaaaaaaaa";
     const T2: &str = "tok2-bbbbbbbbbbbbbbbb";
     const T3: &str = "tok3-cccccccccccccccc";
+
+    #[tokio::test]
+    async fn an_entry_may_name_its_tenant() {
+        let users: StaticUsers = format!("{T1}=alice;tenant=acme\n{T2}=bob").parse().unwrap();
+        let ask = |t: &str| {
+            IncomingRequest::new("GET", "/token")
+                .with_header("authorization", format!("Bearer {t}"))
+        };
+        let alice = users.resolve(&ask(T1)).await.unwrap();
+        assert_eq!((alice.identity(), alice.tenant()), ("alice", Some("acme")));
+        let bob = users.resolve(&ask(T2)).await.unwrap();
+        assert_eq!((bob.identity(), bob.tenant()), ("bob", None));
+    }
 
     #[test]
     fn parses_users() {

@@ -74,6 +74,7 @@ pub enum TrustedHeaderError {
 pub struct TrustedHeader {
     header: String,
     proxies: Vec<IpNet>,
+    tenant_header: Option<String>,
 }
 
 impl TrustedHeader {
@@ -90,11 +91,7 @@ impl TrustedHeader {
         header: impl Into<String>,
         proxies: impl IntoIterator<Item = impl Into<IpNet>>,
     ) -> Result<Self, TrustedHeaderError> {
-        let header: String = header.into();
-        let token_char = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-        if header.is_empty() || !header.bytes().all(token_char) {
-            return Err(TrustedHeaderError::BadHeader(header));
-        }
+        let header = header_name(header.into())?;
         let proxies = proxies
             .into_iter()
             .map(|given| {
@@ -120,9 +117,27 @@ impl TrustedHeader {
             return Err(TrustedHeaderError::NoProxies);
         }
         Ok(Self {
-            header: header.to_ascii_lowercase(),
+            header,
             proxies,
+            tenant_header: None,
         })
+    }
+
+    /// Also takes the user's tenant (see [`Resolved::with_tenant`]) from header `name`,
+    /// believed, like the user header, only from the proxy's networks. A request without
+    /// it resolves to a user with no tenant; one with it twice, empty or not UTF-8 is
+    /// refused.
+    pub fn with_tenant_header(
+        mut self,
+        name: impl Into<String>,
+    ) -> Result<Self, TrustedHeaderError> {
+        self.tenant_header = Some(header_name(name.into())?);
+        Ok(self)
+    }
+
+    /// The tenant header, if any.
+    pub fn tenant_header(&self) -> Option<&str> {
+        self.tenant_header.as_deref()
     }
 
     /// The trusted proxy networks, IPv4-mapped ones as the IPv4 networks they map.
@@ -133,6 +148,41 @@ impl TrustedHeader {
     /// The header's name, lower case.
     pub fn header(&self) -> &str {
         &self.header
+    }
+}
+
+/// A valid header name, lower-cased.
+fn header_name(header: String) -> Result<String, TrustedHeaderError> {
+    let token_char = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if header.is_empty() || !header.bytes().all(token_char) {
+        return Err(TrustedHeaderError::BadHeader(header));
+    }
+    Ok(header.to_ascii_lowercase())
+}
+
+/// The one value of header `name`: `Ok(None)` when absent, refused when repeated, empty
+/// or not UTF-8.
+fn single_value<'r>(
+    req: &'r IncomingRequest,
+    name: &str,
+    what: &str,
+) -> Result<Option<&'r str>, ResolveError> {
+    let mut values = req.header_values(name);
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(ResolveError::invalid(format!(
+                "the {what} header was sent more than once"
+            )));
+        }
+        (Some(value), None) => value,
+    };
+    match std::str::from_utf8(value).map(str::trim) {
+        Ok(value) if !value.is_empty() => Ok(Some(value)),
+        Ok(_) => Err(ResolveError::missing(format!("the {what} header is empty"))),
+        Err(_) => Err(ResolveError::invalid(format!(
+            "the {what} header is not valid UTF-8"
+        ))),
     }
 }
 
@@ -147,25 +197,17 @@ impl IdentityResolver for TrustedHeader {
                 "this request did not come through the authenticating proxy",
             ));
         }
-        let mut values = req.header_values(&self.header);
-        let value = match (values.next(), values.next()) {
-            (None, _) => {
-                return Err(ResolveError::missing(
-                    "the authenticating proxy sent no user header",
-                ));
-            }
-            (Some(_), Some(_)) => {
-                return Err(ResolveError::invalid(
-                    "the user header was sent more than once",
-                ));
-            }
-            (Some(value), None) => value,
+        let identity = single_value(req, &self.header, "user")?
+            .ok_or_else(|| ResolveError::missing("the authenticating proxy sent no user header"))?;
+        let resolved = Resolved::new(identity);
+        let tenant = match &self.tenant_header {
+            Some(name) => single_value(req, name, "tenant")?,
+            None => None,
         };
-        match std::str::from_utf8(value).map(str::trim) {
-            Ok(identity) if !identity.is_empty() => Ok(Resolved::new(identity)),
-            Ok(_) => Err(ResolveError::missing("the user header is empty")),
-            Err(_) => Err(ResolveError::invalid("the user header is not valid UTF-8")),
-        }
+        Ok(match tenant {
+            Some(tenant) => resolved.with_tenant(tenant),
+            None => resolved,
+        })
     }
 }
 
@@ -210,6 +252,37 @@ mod tests {
         ));
         let no_peer = IncomingRequest::new("GET", "/").with_header("x-forwarded-user", "alice");
         assert!(resolver.resolve(&no_peer).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_tenant_header_is_read_from_the_proxy_only_once() {
+        let proxy: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let resolver = TrustedHeader::try_new("X-Forwarded-User", [proxy])
+            .unwrap()
+            .with_tenant_header("X-Org")
+            .unwrap();
+        let with = |org: &[&str]| {
+            org.iter()
+                .fold(from("10.0.0.1:4000", Some("alice")), |r, o| {
+                    r.with_header("x-org", *o)
+                })
+        };
+        let tenant = |r: Result<Resolved, ResolveError>| r.map(|r| r.tenant().map(str::to_owned));
+        assert_eq!(
+            tenant(resolver.resolve(&with(&["acme"])).await),
+            Ok(Some("acme".into()))
+        );
+        assert_eq!(tenant(resolver.resolve(&with(&[])).await), Ok(None));
+        assert!(resolver.resolve(&with(&["acme", "evil"])).await.is_err());
+        assert!(resolver.resolve(&with(&[" "])).await.is_err());
+        let outsider = from("10.0.0.2:4000", Some("alice")).with_header("x-org", "acme");
+        assert!(resolver.resolve(&outsider).await.is_err());
+        assert!(
+            TrustedHeader::try_new("X-User", [proxy])
+                .unwrap()
+                .with_tenant_header("bad header")
+                .is_err()
+        );
     }
 
     #[tokio::test]

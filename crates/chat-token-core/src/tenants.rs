@@ -1,0 +1,430 @@
+//! Many Twilio accounts behind one token service: a platform that gives each customer
+//! organisation its own Twilio subaccount signs each user's token with *that*
+//! organisation's account SID, API key and chat service.
+//!
+//! The resolver (or the app's own login) names the user's tenant next to the identity
+//! ([`Resolved::with_tenant`](crate::Resolved::with_tenant)); a [`TenantSource`] (the
+//! app's database, a secrets manager, a file) says what each tenant's [`Tenant`]
+//! configuration is; the service keeps them in a [`TenantCache`]: bounded in entries,
+//! each entry kept for a time, and one fetch per tenant however many requests ask for it
+//! at once.
+//!
+//! | the source says | the answer |
+//! |---|---|
+//! | `Ok(Some(tenant))` | the token, signed with the tenant's credentials |
+//! | `Ok(None)`: no such tenant | 403 `forbidden`, the organisation has no Twilio configuration |
+//! | `Err(TenantError::Unavailable)`, or no answer within the timeout | 503 `unavailable` with `Retry-After`; not remembered |
+//! | `Err(TenantError::Malformed)` | 500 `internal`, logged once per fetch |
+//!
+//! Unknown and malformed tenants are remembered like known ones, so a flood of requests
+//! naming them does not reach the source more than once per entry lifetime.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::OnceCell;
+
+use crate::grants::Grant;
+use crate::issuer::TokenIssuer;
+use crate::token::{AccessToken, TokenError};
+
+/// How many tenants the cache holds by default.
+pub const DEFAULT_TENANT_ENTRIES: usize = 10_000;
+/// How long a tenant's configuration is used before it is fetched again, by default.
+pub const DEFAULT_TENANT_TTL: Duration = Duration::from_secs(300);
+/// How long a fetch may take by default before the request is answered 503.
+pub const DEFAULT_TENANT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One tenant's Twilio configuration: the issuer (its account SID, API key and secret,
+/// and its default chat service) and, optionally, its own default grants and ttl.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    issuer: TokenIssuer,
+    grants: Option<Vec<Grant>>,
+    ttl: Option<u64>,
+}
+
+impl Tenant {
+    /// A tenant whose users get the service's default ttl and one chat grant for the
+    /// issuer's default chat service (or the service's default grants when the issuer has
+    /// none).
+    pub fn new(issuer: TokenIssuer) -> Self {
+        Self {
+            issuer,
+            grants: None,
+            ttl: None,
+        }
+    }
+
+    /// The grants this tenant's users get unless the resolver chooses others.
+    pub fn with_grants(mut self, grants: impl IntoIterator<Item = Grant>) -> Self {
+        self.grants = Some(grants.into_iter().collect());
+        self
+    }
+
+    /// The ttl of this tenant's tokens, in seconds (1..=86400), unless the resolver
+    /// chooses another.
+    pub fn with_ttl(mut self, seconds: u64) -> Self {
+        self.ttl = Some(seconds);
+        self
+    }
+
+    /// The issuer that signs this tenant's tokens.
+    pub fn issuer(&self) -> &TokenIssuer {
+        &self.issuer
+    }
+
+    /// The tenant's own default grants, if any.
+    pub fn grants(&self) -> Option<&[Grant]> {
+        self.grants.as_deref()
+    }
+
+    /// The tenant's own default ttl, if any.
+    pub fn ttl(&self) -> Option<u64> {
+        self.ttl
+    }
+}
+
+/// Why a [`TenantSource`] gave no configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TenantError {
+    /// The source is down or slow (503 `unavailable`); the next request tries again.
+    #[error("the tenant source is unavailable: {0}")]
+    Unavailable(String),
+    /// The tenant's stored configuration cannot be used (malformed SIDs, an empty
+    /// secret): 500 `internal`, logged with the tenant. Must not hold the secret.
+    #[error("the tenant's configuration cannot be used: {0}")]
+    Malformed(String),
+}
+
+/// Where each tenant's configuration comes from.
+///
+/// ```
+/// use chat_token_core::tenants::{Tenant, TenantError, TenantSource};
+/// use chat_token_core::{Credentials, TokenIssuer, async_trait};
+///
+/// struct Organisations; // the app's database, in a real app
+///
+/// #[async_trait]
+/// impl TenantSource for Organisations {
+///     async fn tenant(&self, id: &str) -> Result<Option<Tenant>, TenantError> {
+///         if id != "acme" {
+///             return Ok(None);
+///         }
+///         let credentials = Credentials::try_new(
+///             "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+///             "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+///             "acme-api-key-secret",
+///         )
+///         .map_err(|e| TenantError::Malformed(e.to_string()))?;
+///         Ok(Some(Tenant::new(TokenIssuer::new(credentials))))
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait TenantSource: Send + Sync + 'static {
+    /// The configuration of tenant `id`, `Ok(None)` when there is no such tenant.
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>, TenantError>;
+}
+
+/// How the service builds a tenant's default token (its grants checked once).
+pub(crate) type TemplateFn = Box<dyn Fn(&Tenant) -> Result<AccessToken, TokenError> + Send + Sync>;
+
+/// A tenant ready to mint: its issuer and its default token (grants checked once).
+pub(crate) struct Ready {
+    pub(crate) issuer: TokenIssuer,
+    pub(crate) template: AccessToken,
+    pub(crate) ttl: Option<u64>,
+}
+
+/// What the cache remembers about one tenant.
+#[derive(Clone)]
+pub(crate) enum Known {
+    Ready(Arc<Ready>),
+    Unknown,
+    Malformed,
+}
+
+/// How the cache answered for a tenant.
+pub(crate) enum Lookup {
+    Ready(Arc<Ready>),
+    Unknown,
+    Malformed,
+    Unavailable(String),
+}
+
+struct Slot {
+    cell: Arc<OnceCell<Known>>,
+    fetched: Instant,
+}
+
+#[derive(Default)]
+struct Table {
+    slots: HashMap<Arc<str>, Slot>,
+    /// Tenant ids, oldest first: the first to leave when the table is full.
+    order: VecDeque<Arc<str>>,
+}
+
+/// The service's memory of tenant configurations: at most `entries` tenants, each kept
+/// for `ttl`, fetched once however many requests ask at the same time.
+pub struct TenantCache {
+    source: Box<dyn TenantSource>,
+    entries: usize,
+    ttl: Duration,
+    timeout: Duration,
+    table: Mutex<Table>,
+    /// How the service builds a tenant's default token.
+    template: TemplateFn,
+}
+
+impl fmt::Debug for TenantCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantCache")
+            .field("entries", &self.entries)
+            .field("ttl", &self.ttl)
+            .field("timeout", &self.timeout)
+            .field("cached", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenantCache {
+    pub(crate) fn new(
+        source: Box<dyn TenantSource>,
+        entries: usize,
+        ttl: Duration,
+        timeout: Duration,
+        template: TemplateFn,
+    ) -> Self {
+        Self {
+            source,
+            entries: entries.max(1),
+            ttl,
+            timeout,
+            table: Mutex::new(Table::default()),
+            template,
+        }
+    }
+
+    /// How many tenants are held now.
+    pub fn len(&self) -> usize {
+        self.lock().slots.len()
+    }
+
+    /// Whether no tenant is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets tenant `id`: its next request fetches it again (after a key rotation).
+    pub fn forget(&self, id: &str) {
+        let mut table = self.lock();
+        if table.slots.remove(id).is_some() {
+            table.order.retain(|t| &**t != id);
+        }
+    }
+
+    /// Forgets every tenant (the source's configuration was replaced).
+    pub fn forget_all(&self) {
+        let mut table = self.lock();
+        table.slots.clear();
+        table.order.clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cell for `id`: the one in the table while it is fresh, or a new one.
+    fn cell(&self, id: &str) -> Arc<OnceCell<Known>> {
+        let mut table = self.lock();
+        if let Some(slot) = table.slots.get(id)
+            && slot.fetched.elapsed() < self.ttl
+        {
+            return slot.cell.clone();
+        }
+        let key: Arc<str> = Arc::from(id);
+        let cell = Arc::new(OnceCell::new());
+        let slot = Slot {
+            cell: cell.clone(),
+            fetched: Instant::now(),
+        };
+        if table.slots.insert(key.clone(), slot).is_some() {
+            table.order.retain(|t| **t != *id);
+        }
+        table.order.push_back(key);
+        while table.slots.len() > self.entries {
+            match table.order.pop_front() {
+                Some(oldest) => {
+                    table.slots.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+        cell
+    }
+
+    /// Drops `cell` from the table if it is still the one for `id` (its fetch failed).
+    fn drop_cell(&self, id: &str, cell: &Arc<OnceCell<Known>>) {
+        let mut table = self.lock();
+        if table
+            .slots
+            .get(id)
+            .is_some_and(|slot| Arc::ptr_eq(&slot.cell, cell))
+        {
+            table.slots.remove(id);
+            table.order.retain(|t| &**t != id);
+        }
+    }
+
+    /// Tenant `id`, from the table or fetched once.
+    pub(crate) async fn lookup(&self, id: &str) -> Lookup {
+        let cell = self.cell(id);
+        let fetched = cell
+            .get_or_try_init(|| async {
+                let answer = tokio::time::timeout(self.timeout, self.source.tenant(id)).await;
+                match answer {
+                    Err(_) => Err(format!(
+                        "the tenant source gave no answer within {:?}",
+                        self.timeout
+                    )),
+                    Ok(Err(TenantError::Unavailable(reason))) => Err(reason),
+                    Ok(Err(TenantError::Malformed(reason))) => {
+                        tracing::error!(tenant = id, %reason, "the tenant's Twilio configuration cannot be used; answering 500 until it is fixed");
+                        Ok(Known::Malformed)
+                    }
+                    Ok(Ok(None)) => Ok(Known::Unknown),
+                    Ok(Ok(Some(tenant))) => match (self.template)(&tenant) {
+                        Ok(template) => Ok(Known::Ready(Arc::new(Ready {
+                            issuer: tenant.issuer,
+                            template,
+                            ttl: tenant.ttl,
+                        }))),
+                        Err(err) => {
+                            tracing::error!(tenant = id, error = %err, "the tenant's default token cannot be minted; answering 500 until it is fixed");
+                            Ok(Known::Malformed)
+                        }
+                    },
+                }
+            })
+            .await;
+        match fetched {
+            Ok(Known::Ready(ready)) => Lookup::Ready(ready.clone()),
+            Ok(Known::Unknown) => Lookup::Unknown,
+            Ok(Known::Malformed) => Lookup::Malformed,
+            Err(reason) => {
+                self.drop_cell(id, &cell);
+                Lookup::Unavailable(reason)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::issuer::Credentials;
+
+    struct Counting {
+        fetches: Arc<AtomicUsize>,
+        delay: Duration,
+    }
+
+    #[async_trait]
+    impl TenantSource for Counting {
+        async fn tenant(&self, id: &str) -> Result<Option<Tenant>, TenantError> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            match id {
+                "down" => Err(TenantError::Unavailable("database down".into())),
+                "broken" => Err(TenantError::Malformed("bad account SID".into())),
+                "nobody" => Ok(None),
+                _ => Ok(Some(Tenant::new(TokenIssuer::new(
+                    Credentials::try_new(
+                        "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                        "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+                        "a-tenant-secret",
+                    )
+                    .map_err(|e| TenantError::Malformed(e.to_string()))?,
+                )))),
+            }
+        }
+    }
+
+    fn cache(entries: usize, delay: Duration) -> (Arc<TenantCache>, Arc<AtomicUsize>) {
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let source = Counting {
+            fetches: fetches.clone(),
+            delay,
+        };
+        let cache = TenantCache::new(
+            Box::new(source),
+            entries,
+            DEFAULT_TENANT_TTL,
+            Duration::from_secs(1),
+            Box::new(|_| Ok(AccessToken::new())),
+        );
+        (Arc::new(cache), fetches)
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_requests_fetch_once() {
+        let (cache, fetches) = cache(10, Duration::from_millis(50));
+        let lookups = (0..50).map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { matches!(cache.lookup("acme").await, Lookup::Ready(_)) })
+        });
+        for lookup in lookups {
+            assert!(lookup.await.unwrap_or(false));
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn the_bound_holds_under_a_scan_and_failures_are_not_kept() {
+        let (cache, fetches) = cache(100, Duration::ZERO);
+        for i in 0..1_000 {
+            assert!(matches!(
+                cache.lookup(&format!("t{i}")).await,
+                Lookup::Ready(_)
+            ));
+            assert!(cache.len() <= 100);
+        }
+        assert_eq!(cache.len(), 100);
+        assert!(matches!(cache.lookup("nobody").await, Lookup::Unknown));
+        assert!(matches!(cache.lookup("nobody").await, Lookup::Unknown));
+        assert!(matches!(cache.lookup("broken").await, Lookup::Malformed));
+        assert!(matches!(cache.lookup("broken").await, Lookup::Malformed));
+        let before = fetches.load(Ordering::SeqCst);
+        assert_eq!(
+            before, 1_002,
+            "unknown and malformed tenants are remembered"
+        );
+        assert!(matches!(cache.lookup("down").await, Lookup::Unavailable(_)));
+        assert!(matches!(cache.lookup("down").await, Lookup::Unavailable(_)));
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            before + 2,
+            "outages are retried"
+        );
+        cache.forget("nobody");
+        assert!(matches!(cache.lookup("nobody").await, Lookup::Unknown));
+        assert_eq!(fetches.load(Ordering::SeqCst), before + 3);
+        cache.forget_all();
+        assert!(cache.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_slow_source_is_unavailable_and_retried() {
+        let (cache, fetches) = cache(10, Duration::from_secs(3));
+        assert!(matches!(cache.lookup("acme").await, Lookup::Unavailable(_)));
+        assert!(cache.is_empty());
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    }
+}
