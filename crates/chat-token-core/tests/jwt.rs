@@ -194,6 +194,39 @@ fn invalid_because(result: Result<chat_token_core::Resolved, ResolveError>, need
 }
 
 #[tokio::test]
+async fn the_tenant_claim_names_the_tenant_fresh_and_cached() {
+    let jwks = Jwks::start(&["key1"]).await;
+    let resolver = JwtBearerResolver::jwks_url(&jwks.url)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .tenant_claim("org_id")
+        .build()
+        .expect("resolver");
+    let tenant = |r: Result<chat_token_core::Resolved, ResolveError>| {
+        r.expect("valid token").tenant().map(str::to_owned)
+    };
+    let acme = sign("key1", with(claims(), "org_id", json!("acme")));
+    assert_eq!(
+        tenant(resolver.resolve(&request(&acme)).await),
+        Some("acme".into())
+    );
+    assert_eq!(
+        tenant(resolver.resolve(&request(&acme)).await),
+        Some("acme".into()),
+        "from the cache"
+    );
+    let numbered = sign("key1", with(claims(), "org_id", json!(42)));
+    assert_eq!(
+        tenant(resolver.resolve(&request(&numbered)).await),
+        Some("42".into())
+    );
+    for absent in [json!(null), json!(""), json!(["acme"]), json!(1.5)] {
+        let token = sign("key1", with(claims(), "org_id", absent));
+        assert_eq!(tenant(resolver.resolve(&request(&token)).await), None);
+    }
+}
+
+#[tokio::test]
 async fn a_valid_es256_token_names_the_user_by_the_configured_claim() {
     let jwks = Jwks::start(&["key1"]).await;
     let resolved = jwks
