@@ -5,7 +5,7 @@
 
 use actix_web::http::header;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use chat_token_actix::ResolvedIdentity;
+use chat_token_actix::prelude::*;
 use chat_token_examples::{control_body, init_tracing, listen_addr, service_from_env};
 use serde_json::json;
 

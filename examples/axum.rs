@@ -7,7 +7,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use chat_token_axum::ResolvedIdentity;
+use chat_token_axum::prelude::*;
 use chat_token_examples::{control_body, init_tracing, listen_addr, service_from_env};
 use serde_json::{Value, json};
 

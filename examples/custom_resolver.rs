@@ -5,17 +5,18 @@
 //! Run: `cargo run -p chat-token-examples --example custom_resolver`, then
 //! `TOKEN=$(curl -s -X POST http://127.0.0.1:3000/login/alice)` and
 //! `curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3000/token`.
+//!
+//! The app is served with axum, so chat-token comes from `chat-token-axum` alone. The
+//! resolver itself names no framework: with `use chat_token_actix::prelude::*;` or
+//! `use chat_token_rocket::prelude::*;` it compiles unchanged.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::Path;
 use axum::routing::post;
-use chat_token_core::env::EnvSetup;
-use chat_token_core::{
-    ChatGrant, IdentityResolver, IncomingRequest, ResolveError, Resolved, TokenService, VideoGrant,
-    async_trait,
-};
+use chat_token_axum::chat_token_core::crypto::ensure_jsonwebtoken_provider;
+use chat_token_axum::prelude::*;
 use chat_token_examples::{init_tracing, listen_addr};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -37,7 +38,7 @@ struct SessionJwt {
 
 impl SessionJwt {
     fn new(secret: &[u8], chat_service: Option<String>) -> Self {
-        chat_token_core::crypto::ensure_jsonwebtoken_provider();
+        ensure_jsonwebtoken_provider();
         Self {
             key: DecodingKey::from_secret(secret),
             validation: Validation::new(Algorithm::HS256),
@@ -90,7 +91,7 @@ async fn login(Path(user): Path<String>) -> String {
         role: role.into(),
         exp: now + 3600,
     };
-    chat_token_core::crypto::ensure_jsonwebtoken_provider();
+    ensure_jsonwebtoken_provider();
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &session,
@@ -111,7 +112,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let service = TokenService::builder(setup.issuer, resolver).build()?;
     let app = Router::new()
         .route("/login/{user}", post(login))
-        .merge(chat_token_axum::router())
+        .merge(chat_token_axum::router()) // GET|POST /token
         .with_state(service);
     let addr = listen_addr()?;
     tracing::info!(%addr, "custom resolver example listening");

@@ -10,7 +10,7 @@ use actix_session::{Session, SessionMiddleware};
 use actix_web::cookie::Key;
 use actix_web::http::header;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use chat_token_actix::{ResolveError, Resolved, TokenService};
+use chat_token_actix::prelude::*;
 use chat_token_examples::{
     SIGN_IN_PAGE, check_password, init_tracing, issuer_from_env, listen_addr,
 };

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::{get, post};
-use chat_token_axum::{ResolveError, Resolved, TokenService};
+use chat_token_axum::prelude::*;
 use chat_token_examples::{
     SIGN_IN_PAGE, check_password, init_tracing, issuer_from_env, listen_addr,
 };

@@ -10,7 +10,7 @@
 use chat_token_examples::{
     SIGN_IN_PAGE, check_password, init_tracing, issuer_from_env, listen_addr,
 };
-use chat_token_rocket::{ResolveError, Resolved, TokenService};
+use chat_token_rocket::prelude::*;
 use rocket::form::Form;
 use rocket::http::{CookieJar, Status};
 use rocket::request::{FromRequest, Outcome, Request};

@@ -4,7 +4,7 @@
 //! `curl -H 'Authorization: Bearer demo-alice' http://127.0.0.1:3000/token`.
 
 use chat_token_examples::{control_body, init_tracing, listen_addr, service_from_env};
-use chat_token_rocket::ResolvedIdentity;
+use chat_token_rocket::prelude::*;
 use rocket::serde::json::{Json, Value, json};
 
 /// The app's own route: no authentication.

@@ -11,8 +11,10 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use chat_token_core::TokenService;
-use chat_token_core::env::EnvSetup;
+// The three adapters re-export one and the same core, so these framework-neutral helpers
+// name its types through any one of them (axum's); the actix-web and rocket examples get
+// the very same `TokenService`.
+use chat_token_axum::prelude::{EnvSetup, IncomingRequest, Resolved, TokenIssuer, TokenService};
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
@@ -36,8 +38,8 @@ pub fn service_from_env() -> Result<TokenService, Box<dyn std::error::Error>> {
 /// start-up, so that it has the size of a `/token` answer. `cargo xtask bench` loads
 /// `/control` next to `/token` to show what the token route costs over a static route.
 pub fn control_body(service: &TokenService) -> String {
-    let req = chat_token_core::IncomingRequest::new("GET", "/token");
-    let alice = std::future::ready(Ok(chat_token_core::Resolved::new("alice")));
+    let req = IncomingRequest::new("GET", "/token");
+    let alice = std::future::ready(Ok(Resolved::new("alice")));
     // The outcome is ready, so the answer completes on its first poll.
     futures_util::FutureExt::now_or_never(service.answer(&req, alice))
         .map(|reply| reply.body)
@@ -57,7 +59,7 @@ pub fn listen_addr() -> Result<SocketAddr, Box<dyn std::error::Error>> {
 
 /// The Twilio issuer the environment describes, for apps whose users sign in with the
 /// app's own login (no users table, no demo users).
-pub fn issuer_from_env() -> Result<chat_token_core::TokenIssuer, Box<dyn std::error::Error>> {
+pub fn issuer_from_env() -> Result<TokenIssuer, Box<dyn std::error::Error>> {
     let setup = EnvSetup::from_env()?;
     if setup.development {
         tracing::warn!(

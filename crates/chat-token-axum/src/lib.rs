@@ -4,6 +4,11 @@
 mod extract;
 mod route;
 
+/// The whole core, for what the [`prelude`] leaves out:
+/// `chat_token_axum::chat_token_core::resolvers::HttpJwks`, `...::policy`, `...::inspect`,
+/// and so on, with no `chat-token-core` line in the app's `Cargo.toml`.
+pub use chat_token_core;
+
 pub use chat_token_core::env::EnvSetup;
 pub use chat_token_core::{
     IncomingRequest, ResolveError, Resolved, TokenIssuer, TokenService, http::DEFAULT_TOKEN_PATH,
@@ -11,3 +16,50 @@ pub use chat_token_core::{
 };
 pub use extract::{ResolvedIdentity, TokenRejection};
 pub use route::{TokenReply, router, router_at, router_with, router_with_at, token_endpoint};
+
+pub mod prelude {
+    //! The everyday items in one line: `use chat_token_axum::prelude::*;`.
+    //!
+    //! The routes ([`router`], [`router_at`], [`router_with`], [`router_with_at`],
+    //! [`token_endpoint`]), the [`ResolvedIdentity`] extractor, [`TokenReply`] and
+    //! [`TokenRejection`]; from the core the service ([`TokenService`], [`TokenIssuer`],
+    //! [`Credentials`], [`EnvSetup`], [`SecretString`]), the token and its grants
+    //! ([`AccessToken`], [`ChatGrant`], [`VideoGrant`], [`VoiceGrant`], [`SyncGrant`],
+    //! [`Grant`]), and what a resolver needs ([`IdentityResolver`], [`IncomingRequest`],
+    //! [`Resolved`], [`ResolveError`], the ready [`StaticUsers`], [`TrustedHeader`] and
+    //! [`JwtBearerResolver`], and the [`async_trait`] attribute). Everything else is in
+    //! [`chat_token_core`].
+    //!
+    //! ```
+    //! use chat_token_axum::prelude::*;
+    //!
+    //! struct ApiKeys;
+    //!
+    //! #[async_trait]
+    //! impl IdentityResolver for ApiKeys {
+    //!     async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
+    //!         match req.header("x-api-key") {
+    //!             Some("k-alice") => Ok(Resolved::new("alice")),
+    //!             Some(_) => Err(ResolveError::invalid("unknown API key")),
+    //!             None => Err(ResolveError::missing("send the X-Api-Key header")),
+    //!         }
+    //!     }
+    //! }
+    //!
+    //! fn app(issuer: TokenIssuer) -> Result<axum::Router, Box<dyn std::error::Error>> {
+    //!     let service = TokenService::builder(issuer, ApiKeys).build()?;
+    //!     Ok(router().with_state(service))
+    //! }
+    //! ```
+
+    pub use crate::{
+        ResolvedIdentity, TokenRejection, TokenReply, router, router_at, router_with,
+        router_with_at, token_endpoint,
+    };
+    pub use chat_token_core::env::EnvSetup;
+    pub use chat_token_core::{
+        AccessToken, ChatGrant, Credentials, Grant, IdentityResolver, IncomingRequest,
+        JwtBearerResolver, ResolveError, Resolved, SecretString, StaticUsers, SyncGrant,
+        TokenIssuer, TokenService, TrustedHeader, VideoGrant, VoiceGrant, async_trait,
+    };
+}
