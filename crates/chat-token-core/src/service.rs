@@ -665,6 +665,122 @@ mod tests {
         .unwrap()
     }
 
+    struct Orgs;
+
+    #[async_trait::async_trait]
+    impl crate::tenants::TenantSource for Orgs {
+        async fn tenant(
+            &self,
+            id: &str,
+        ) -> Result<Option<crate::tenants::Tenant>, crate::tenants::TenantError> {
+            use crate::tenants::{Tenant, TenantError};
+            let creds = |ac: char, sk: char| {
+                Credentials::try_new(
+                    format!("AC{}", ac.to_string().repeat(32)),
+                    format!("SK{}", sk.to_string().repeat(32)),
+                    format!("secret-of-{id}"),
+                )
+                .map_err(|e| TenantError::Malformed(e.to_string()))
+            };
+            match id {
+                "acme" => Ok(Some(Tenant::new(
+                    TokenIssuer::new(creds('1', '2')?)
+                        .with_chat_service_sid(format!("IS{}", "3".repeat(32)))
+                        .map_err(|e| TenantError::Malformed(e.to_string()))?,
+                ))),
+                "globex" => Ok(Some(
+                    Tenant::new(TokenIssuer::new(creds('4', '5')?)).with_ttl(60),
+                )),
+                "badttl" => Ok(Some(
+                    Tenant::new(TokenIssuer::new(creds('6', '7')?)).with_ttl(0),
+                )),
+                "down" => Err(TenantError::Unavailable("the database is down".into())),
+                "broken" => Err(TenantError::Malformed("account SID is not AC...".into())),
+                "panics" => panic!("source bug"),
+                _ => Ok(None),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn each_tenant_signs_with_its_own_account() {
+        let service = TokenService::without_resolver(issuer())
+            .tenants(Orgs)
+            .build()
+            .unwrap();
+        let req = IncomingRequest::new("GET", "/token");
+        let answer = |resolved: Resolved| {
+            let (service, req) = (service.clone(), req.clone());
+            async move { service.answer(&req, async { Ok(resolved) }).await }
+        };
+        let claims = |reply: &HttpReply| {
+            let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+            let jwt = body["token"].as_str().unwrap().to_owned();
+            let payload = jwt.split('.').nth(1).unwrap().to_owned();
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap();
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+        };
+        let acme = answer(Resolved::new("alice").with_tenant("acme")).await;
+        assert_eq!(acme.status, 200, "{}", acme.body);
+        let c = claims(&acme);
+        assert_eq!(c["sub"], format!("AC{}", "1".repeat(32)));
+        assert_eq!(c["iss"], format!("SK{}", "2".repeat(32)));
+        assert_eq!(
+            c["grants"]["chat"]["service_sid"],
+            format!("IS{}", "3".repeat(32))
+        );
+        let globex = answer(Resolved::new("bob").with_tenant("globex")).await;
+        let c = claims(&globex);
+        assert_eq!(c["sub"], format!("AC{}", "4".repeat(32)));
+        assert_eq!(
+            c["grants"]["chat"]["service_sid"], "ISdddddddddddddddddddddddddddddddd",
+            "without a chat service of its own, the service's default grants"
+        );
+        assert_eq!(c["exp"].as_u64().unwrap() - c["nbf"].as_u64().unwrap(), 60);
+        let status = |reply: HttpReply| (reply.status, reply.header("retry-after").is_some());
+        assert_eq!(
+            status(answer(Resolved::new("carol").with_tenant("initech")).await),
+            (403, false)
+        );
+        assert_eq!(status(answer(Resolved::new("dave")).await), (403, false));
+        assert_eq!(
+            status(answer(Resolved::new("erin").with_tenant("down")).await),
+            (503, true)
+        );
+        assert_eq!(
+            status(answer(Resolved::new("frank").with_tenant("broken")).await),
+            (500, false)
+        );
+        assert_eq!(
+            status(answer(Resolved::new("gina").with_tenant("badttl")).await),
+            (500, false)
+        );
+        assert_eq!(
+            status(answer(Resolved::new("hal").with_tenant("panics")).await),
+            (500, false)
+        );
+        assert_eq!(
+            answer(Resolved::new("alice").with_tenant("acme"))
+                .await
+                .status,
+            200,
+            "still serving"
+        );
+        let single = TokenService::without_resolver(issuer()).build().unwrap();
+        let reply = single
+            .answer(&req, async {
+                Ok(Resolved::new("alice").with_tenant("acme"))
+            })
+            .await;
+        assert_eq!(
+            reply.status, 500,
+            "a tenant without a tenant source is a configuration error"
+        );
+    }
+
     #[test]
     fn a_default_token_that_cannot_be_minted_is_a_build_error() {
         let err = |b: TokenServiceBuilder| b.build().err();
