@@ -1,48 +1,19 @@
-//! The `chat-token` command as a script sees it: stdout, stderr, exit codes.
+//! The `chat-token` command as a script sees it: stdout, stderr, exit codes. Every run
+//! goes through [`common::run`], which asserts that the secret is never printed.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+mod common;
 
-const AC: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const SK: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-const SECRET: &str = "cccccccccccccccccccccccccccccccc";
+use std::process::Output;
+
+use common::{ACCOUNT_SID as AC, API_KEY as SK, API_SECRET as SECRET, TempDir, run};
+
 const REFERENCE: &str = "eyJhbGciOiJIUzI1NiIsImN0eSI6InR3aWxpby1mcGE7dj0xIiwidHlwIjoiSldUIn0.eyJqdGkiOiJTS2JiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiLTE3MDAwMDAwMDAiLCJncmFudHMiOnsiY2hhdCI6eyJzZXJ2aWNlX3NpZCI6IklTZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGQiLCJlbmRwb2ludF9pZCI6ImFwcDphbGljZUBleGFtcGxlLmNvbTpicm93c2VyIiwicHVzaF9jcmVkZW50aWFsX3NpZCI6IkNSZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWUifSwiaWRlbnRpdHkiOiJhbGljZUBleGFtcGxlLmNvbSJ9LCJpc3MiOiJTS2JiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiIiwiZXhwIjoxNzAwMDAzNjAwLCJuYmYiOjE3MDAwMDAwMDAsInN1YiI6IkFDYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWEifQ.HMpvzflNg1bFxVrs5bezHifQfQh6gaLojFDGWkMapIs";
-
-fn cmd(env: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_chat-token"));
-    for var in [
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_API_KEY",
-        "TWILIO_API_SECRET",
-        "TWILIO_API_SECRET_FILE",
-        "TWILIO_API_KEY_FILE",
-        "TWILIO_CHAT_SERVICE_SID",
-        "CHAT_TOKEN_USERS",
-    ] {
-        c.env_remove(var);
-    }
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c
-}
 
 const CREDS: [(&str, &str); 3] = [
     ("TWILIO_ACCOUNT_SID", AC),
     ("TWILIO_API_KEY", SK),
     ("TWILIO_API_SECRET", SECRET),
 ];
-
-fn run(env: &[(&str, &str)], args: &[&str]) -> Output {
-    let out = cmd(env).args(args).output().expect("run chat-token");
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!all.contains(SECRET), "the secret was printed: {all}");
-    out
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -82,12 +53,17 @@ fn reference_args() -> Vec<&'static str> {
     ]
 }
 
+/// Asserts that the command succeeded and printed the reference vector, and nothing else
+/// (but the Auth Token warning, see [`stderr`]).
+fn assert_prints_the_reference(out: &Output) {
+    assert!(out.status.success(), "{}", stderr(out));
+    assert_eq!(stdout(out), format!("{REFERENCE}\n"));
+    assert_eq!(stderr(out), "");
+}
+
 #[test]
 fn mint_prints_the_reference_vector_and_nothing_else() {
-    let out = run(&CREDS, &reference_args());
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), format!("{REFERENCE}\n"));
-    assert_eq!(stderr(&out), "");
+    assert_prints_the_reference(&run(&CREDS, &reference_args()));
 }
 
 #[test]
@@ -150,6 +126,8 @@ fn mint_keeps_voice_params_in_order() {
     );
 }
 
+/// Runs the command and asserts that it fails, prints nothing on stdout and mentions
+/// `needle` on stderr.
 fn assert_fails(env: &[(&str, &str)], args: &[&str], needle: &str) {
     let out = run(env, args);
     assert!(!out.status.success(), "should fail: {args:?}");
@@ -159,6 +137,19 @@ fn assert_fails(env: &[(&str, &str)], args: &[&str], needle: &str) {
         "stderr should mention {needle:?}: {}",
         stderr(&out)
     );
+}
+
+/// Runs the command and asserts that it exits with 2 (an error before any token is
+/// checked or served) and mentions `needle` on stderr; the output, for further checks.
+fn assert_exits_2(env: &[(&str, &str)], args: &[&str], needle: &str) -> Output {
+    let out = run(env, args);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains(needle),
+        "stderr should mention {needle:?}: {}",
+        stderr(&out)
+    );
+    out
 }
 
 #[test]
@@ -260,26 +251,10 @@ fn inspect_help_lists_the_exit_codes() {
     }
 }
 
-/// A file in a fresh directory of the system's temporary directory, with `mode`.
-fn temp_file(name: &str, content: &str, mode: u32) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("chat-token-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join(name);
-    std::fs::write(&path, content).expect("write");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    path
-}
-
 #[test]
 fn inspect_reads_the_secret_from_the_secret_file() {
-    let good = temp_file("inspect-good", &format!("{SECRET}\n"), 0o600);
-    let good = good.to_string_lossy();
+    let dir = TempDir::new("inspect_reads_the_secret_from_the_secret_file");
+    let good = dir.write_with_mode("good", &format!("{SECRET}\n"), 0o600);
     let out = run(
         &[("TWILIO_API_SECRET_FILE", &good)],
         &["inspect", "--now", "1700000100", REFERENCE],
@@ -293,52 +268,41 @@ fn inspect_reads_the_secret_from_the_secret_file() {
     );
     assert!(stdout(&out).contains("signature: valid"));
 
-    let wrong = temp_file(
-        "inspect-wrong",
-        "dddddddddddddddddddddddddddddddd\r\n",
-        0o600,
-    );
+    let wrong = dir.write_with_mode("wrong", "dddddddddddddddddddddddddddddddd\r\n", 0o600);
     let out = run(
-        &[("TWILIO_API_SECRET_FILE", &wrong.to_string_lossy())],
+        &[("TWILIO_API_SECRET_FILE", &wrong)],
         &["inspect", "--now", "1700000100", REFERENCE],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("\n20107 "), "{}", stdout(&out));
 
-    let missing = std::env::temp_dir().join("chat-token-cli-no-such-file");
-    let out = run(
+    let missing = dir.join("no-such-file");
+    let out = assert_exits_2(
         &[("TWILIO_API_SECRET_FILE", &missing.to_string_lossy())],
         &["inspect", REFERENCE],
+        "could not be read",
     );
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(stdout(&out), "");
     assert!(
-        stderr(&out).contains("TWILIO_API_SECRET_FILE")
-            && stderr(&out).contains("could not be read"),
+        stderr(&out).contains("TWILIO_API_SECRET_FILE"),
         "{}",
         stderr(&out)
     );
 
-    let empty = temp_file("inspect-empty", "\n", 0o600);
-    let out = run(
-        &[("TWILIO_API_SECRET_FILE", &empty.to_string_lossy())],
+    let empty = dir.write_with_mode("empty", "\n", 0o600);
+    assert_exits_2(
+        &[("TWILIO_API_SECRET_FILE", &empty)],
         &["inspect", REFERENCE],
+        "is empty",
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("is empty"), "{}", stderr(&out));
 
-    let out = run(
+    assert_exits_2(
         &[
             ("TWILIO_API_SECRET", SECRET),
             ("TWILIO_API_SECRET_FILE", &good),
         ],
         &["inspect", REFERENCE],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("both TWILIO_API_SECRET and TWILIO_API_SECRET_FILE are set"),
-        "{}",
-        stderr(&out)
+        "both TWILIO_API_SECRET and TWILIO_API_SECRET_FILE are set",
     );
 }
 
@@ -370,31 +334,30 @@ fn mint_warns_when_the_secret_looks_like_an_auth_token() {
 #[cfg(unix)]
 #[test]
 fn mint_warns_when_the_secret_file_is_readable_by_others() {
+    let dir = TempDir::new("mint_warns_when_the_secret_file_is_readable_by_others");
     let api_key_secret = "Kx8fQ2mZp4Lr7Tn1Vb6Hc3Jd9Wg5Ys0E";
-    let open = temp_file("mint-open", &format!("{api_key_secret}\n"), 0o644);
-    let env = [
-        CREDS[0],
-        CREDS[1],
-        ("TWILIO_API_SECRET_FILE", &*open.to_string_lossy()),
-    ];
-    let out = run(&env, &reference_args());
+    // `mint` with the secret in the file `name` of `mode`: the file's path, the output.
+    let mint_with_secret_file = |name: &str, mode: u32| {
+        let path = dir.write_with_mode(name, &format!("{api_key_secret}\n"), mode);
+        let env = [
+            CREDS[0],
+            CREDS[1],
+            ("TWILIO_API_SECRET_FILE", path.as_str()),
+        ];
+        let out = run(&env, &reference_args());
+        (path, out)
+    };
+    let (open, out) = mint_with_secret_file("open", 0o644);
     assert!(out.status.success(), "{}", raw_stderr(&out));
     assert_eq!(
         raw_stderr(&out),
         format!(
-            "chat-token: warning: TWILIO_API_SECRET_FILE {} can be read by other users (mode 644); make it private to the owner, e.g. chmod 600\n",
-            open.display()
+            "chat-token: warning: TWILIO_API_SECRET_FILE {open} can be read by other users (mode 644); make it private to the owner, e.g. chmod 600\n"
         )
     );
     assert!(!raw_stderr(&out).contains(api_key_secret));
 
-    let private = temp_file("mint-private", &format!("{api_key_secret}\n"), 0o600);
-    let env = [
-        CREDS[0],
-        CREDS[1],
-        ("TWILIO_API_SECRET_FILE", &*private.to_string_lossy()),
-    ];
-    let out = run(&env, &reference_args());
+    let (_, out) = mint_with_secret_file("private", 0o600);
     assert!(out.status.success());
     assert_eq!(raw_stderr(&out), "");
 }
@@ -421,30 +384,19 @@ fn inspect_names_the_twilio_codes() {
 
 #[test]
 fn inspect_reads_stdin() {
-    let mut child = cmd(&CREDS)
-        .args(["inspect", "--now", "1700000100", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{REFERENCE}\n").as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("wait");
+    let out = common::run_with_stdin(
+        &CREDS,
+        &["inspect", "--now", "1700000100", "-"],
+        &format!("{REFERENCE}\n"),
+    );
     assert_eq!(out.status.code(), Some(0));
 }
 
 #[test]
 fn inspect_garbage_is_a_clear_error() {
     for garbage in ["", "not-a-token", "a.b", "%%.%%.%%", "e30.bm90IGpzb24.x"] {
-        let out = run(&CREDS, &["inspect", garbage]);
-        assert_eq!(out.status.code(), Some(2), "{garbage}");
+        let out = assert_exits_2(&CREDS, &["inspect", garbage], "not a JWT");
         assert_eq!(stdout(&out), "", "{garbage}");
-        assert!(stderr(&out).contains("not a JWT"), "{}", stderr(&out));
     }
 }
 
@@ -457,35 +409,27 @@ fn serve_refuses_jwt_settings_without_a_key_source() {
     ] {
         let mut all = vec!["serve", "--bind", "127.0.0.1:0"];
         all.extend(args);
-        let out = run(&CREDS, &all);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let out = assert_exits_2(&CREDS, &all, "--jwks-url");
         let err = stderr(&out);
-        assert!(
-            err.contains("--jwks-url") && err.contains("--jwt-hs256-secret-file"),
-            "{args:?}: {err}"
-        );
+        assert!(err.contains("--jwt-hs256-secret-file"), "{args:?}: {err}");
     }
 }
 
 #[test]
 fn serve_refuses_a_public_bind_in_development_mode() {
-    let out = run(&[], &["serve", "--bind", "0.0.0.0:0"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("refusing to listen on 0.0.0.0:0 in development mode"),
-        "{}",
-        stderr(&out)
+    assert_exits_2(
+        &[],
+        &["serve", "--bind", "0.0.0.0:0"],
+        "refusing to listen on 0.0.0.0:0 in development mode",
     );
 }
 
 #[test]
 fn serve_without_users_outside_development_is_an_error() {
-    let out = run(&CREDS, &["serve", "--bind", "127.0.0.1:0"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("no users configured"),
-        "{}",
-        stderr(&out)
+    assert_exits_2(
+        &CREDS,
+        &["serve", "--bind", "127.0.0.1:0"],
+        "no users configured",
     );
 }
 
@@ -493,10 +437,7 @@ fn serve_without_users_outside_development_is_an_error() {
 fn mint_with_an_empty_region_is_the_token_without_one() {
     let mut args = reference_args();
     args.extend(["--region", ""]);
-    let out = run(&CREDS, &args);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), format!("{REFERENCE}\n"));
-    assert_eq!(stderr(&out), "");
+    assert_prints_the_reference(&run(&CREDS, &args));
 }
 
 #[test]
@@ -514,11 +455,8 @@ fn mint_refuses_a_malformed_region() {
 
 #[test]
 fn serve_requires_a_jwt_audience_and_issuer_unless_waived() {
-    let dir = std::env::temp_dir().join(format!("chat-token-cli-aud-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let secret = dir.join("hs256");
-    std::fs::write(&secret, "an-hs256-secret-of-at-least-32-bytes\n").expect("secret");
-    let path = secret.to_string_lossy().into_owned();
+    let dir = TempDir::new("serve_requires_a_jwt_audience_and_issuer_unless_waived");
+    let path = dir.write("hs256", "an-hs256-secret-of-at-least-32-bytes\n");
     let base = [
         "serve",
         "--bind",
@@ -526,22 +464,15 @@ fn serve_requires_a_jwt_audience_and_issuer_unless_waived() {
         "--jwt-hs256-secret-file",
         &path,
     ];
-    let out = run(
+    assert_exits_2(
         &CREDS,
         &[&base[..], &["--jwt-issuer", "https://idp.example.test/"]].concat(),
+        "no audience configured",
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("no audience configured"),
-        "{}",
-        stderr(&out)
-    );
-    let out = run(&CREDS, &[&base[..], &["--jwt-audience", "chat"]].concat());
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("no issuer configured"),
-        "{}",
-        stderr(&out)
+    assert_exits_2(
+        &CREDS,
+        &[&base[..], &["--jwt-audience", "chat"]].concat(),
+        "no issuer configured",
     );
     // Both waivers together with the values they replace: a usage error.
     let out = run(
@@ -553,5 +484,4 @@ fn serve_requires_a_jwt_audience_and_issuer_unless_waived() {
         .concat(),
     );
     assert_eq!(out.status.code(), Some(2));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -25,12 +25,7 @@ const USER: &str = "user-token-0123456789";
 
 /// `GET /token` with the user's bearer token: (status, body).
 fn get_token(addr: SocketAddr) -> (u16, String) {
-    let reply = common::request(
-        addr,
-        "GET",
-        "/token",
-        &[("Authorization", &format!("Bearer {USER}"))],
-    );
+    let reply = common::get_token(addr, &format!("Bearer {USER}"));
     (reply.status, reply.body)
 }
 
@@ -53,19 +48,19 @@ fn write_secret(path: &std::path::Path, content: &str) {
     std::fs::rename(&tmp, path).expect("rename secret");
 }
 
-fn hup(pid: u32) {
+/// Sends the signal `name` (`HUP`, `TERM`) to the process `pid`.
+fn signal(pid: u32, name: &str) {
     let ok = Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
+        .args([&format!("-{name}"), &pid.to_string()])
         .status()
         .expect("kill")
         .success();
-    assert!(ok, "kill -HUP failed");
+    assert!(ok, "kill -{name} failed");
 }
 
 #[test]
 fn sighup_rotates_the_key_and_secret_without_failing_a_request() {
-    let dir = std::env::temp_dir().join(format!("chat-token-rotation-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = common::TempDir::new("sighup_rotates_the_key_and_secret_without_failing_a_request");
     let secret_file = dir.join("api-secret");
     let key_file = dir.join("api-key");
     write_secret(&secret_file, &format!("{OLD}\n"));
@@ -76,17 +71,14 @@ fn sighup_rotates_the_key_and_secret_without_failing_a_request() {
     let mut server = common::serve(
         &[],
         &[
-            ("TWILIO_ACCOUNT_SID", "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+            ("TWILIO_ACCOUNT_SID", common::ACCOUNT_SID),
             ("TWILIO_API_KEY_FILE", &key_path),
             ("TWILIO_API_SECRET_FILE", &secret_path),
-            (
-                "TWILIO_CHAT_SERVICE_SID",
-                "ISdddddddddddddddddddddddddddddddd",
-            ),
+            ("TWILIO_CHAT_SERVICE_SID", common::CHAT_SERVICE_SID),
             ("CHAT_TOKEN_USERS", &format!("{USER}=alice")),
         ],
     );
-    let (addr, pid, log) = (server.addr, server.child.id(), server.log.clone());
+    let (addr, pid) = (server.addr, server.child.id());
 
     // Load: four clients asking for tokens until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
@@ -124,18 +116,18 @@ fn sighup_rotates_the_key_and_secret_without_failing_a_request() {
     std::thread::sleep(Duration::from_millis(300));
     // Only the secret changes: refused, the old key and secret stay.
     write_secret(&secret_file, &format!("{NEW}\n"));
-    hup(pid);
+    signal(pid, "HUP");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(latest(), Some(OLD));
     // The real rotation: the new key SID with its secret.
     write_secret(&key_file, &format!("{NEW_KEY}\n"));
-    hup(pid);
+    signal(pid, "HUP");
     wait_for(NEW);
     std::thread::sleep(Duration::from_millis(300));
 
     // A bad new file: the current credentials stay.
     write_secret(&secret_file, "");
-    hup(pid);
+    signal(pid, "HUP");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(latest(), Some(NEW));
 
@@ -157,15 +149,10 @@ fn sighup_rotates_the_key_and_secret_without_failing_a_request() {
     assert_eq!(failed, 0);
     assert!(old > 0 && new > 0);
 
-    let ok = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill")
-        .success();
-    assert!(ok);
+    signal(pid, "TERM");
     let status = server.child.wait().expect("wait");
     assert!(status.success(), "serve exited with {status}");
-    let text = log.lock().expect("log").clone();
+    let text = server.log_text();
     assert!(text.contains("credentials reloaded"), "{text}");
     assert!(text.contains("keeping the current ones"), "{text}");
     assert!(text.contains("TWILIO_API_SECRET is empty"), "{text}");
@@ -176,5 +163,4 @@ fn sighup_rotates_the_key_and_secret_without_failing_a_request() {
     for secret in [OLD, NEW] {
         assert!(!text.contains(secret), "a secret was logged");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,16 +7,13 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{exchange, read_until, request, serve};
+use common::{TempDir, exchange, get_token, read_until, request, serve};
 
 const CREDS: [(&str, &str); 4] = [
-    ("TWILIO_ACCOUNT_SID", "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
-    ("TWILIO_API_KEY", "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
-    ("TWILIO_API_SECRET", "cccccccccccccccccccccccccccccccc"),
-    (
-        "TWILIO_CHAT_SERVICE_SID",
-        "ISdddddddddddddddddddddddddddddddd",
-    ),
+    ("TWILIO_ACCOUNT_SID", common::ACCOUNT_SID),
+    ("TWILIO_API_KEY", common::API_KEY),
+    ("TWILIO_API_SECRET", common::API_SECRET),
+    ("TWILIO_CHAT_SERVICE_SID", common::CHAT_SERVICE_SID),
 ];
 
 /// A static user, and its `Authorization` header.
@@ -37,6 +34,39 @@ fn now() -> u64 {
         .as_secs()
 }
 
+/// The identity provider's HS256 secret, its issuer and the audience its tokens name.
+const IDP_SECRET: &str = "idp-shared-secret-of-at-least-32-bytes";
+const IDP_ISSUER: &str = "https://idp.example.test/";
+const IDP_AUDIENCE: &str = "chat";
+
+/// The flags that make `serve` accept the identity provider's HS256 JWTs, the secret
+/// read from `secret_file`.
+fn idp_flags(secret_file: &str) -> [&str; 6] {
+    [
+        "--jwt-hs256-secret-file",
+        secret_file,
+        "--jwt-issuer",
+        IDP_ISSUER,
+        "--jwt-audience",
+        IDP_AUDIENCE,
+    ]
+}
+
+/// The identity provider's claims for a token valid for 5 minutes (issuer, audience,
+/// expiry), with `claims` added over them.
+fn idp_claims(claims: serde_json::Value) -> serde_json::Value {
+    let mut all = serde_json::json!({"iss": IDP_ISSUER, "aud": IDP_AUDIENCE, "exp": now() + 300});
+    for (name, value) in claims.as_object().expect("claims object") {
+        all[name] = value.clone();
+    }
+    all
+}
+
+/// A JWT of the identity provider: `claims` signed with [`IDP_SECRET`].
+fn idp_jwt(claims: serde_json::Value) -> String {
+    hs256(IDP_SECRET.as_bytes(), claims)
+}
+
 fn hs256(secret: &[u8], claims: serde_json::Value) -> String {
     use base64::Engine as _;
     use hmac::Mac as _;
@@ -53,56 +83,27 @@ fn hs256(secret: &[u8], claims: serde_json::Value) -> String {
 
 #[test]
 fn serve_verifies_bearer_jwts_from_the_identity_provider() {
-    let dir = std::env::temp_dir().join(format!("chat-token-jwt-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let secret_file = dir.join("idp-secret");
-    std::fs::write(&secret_file, "idp-shared-secret-of-at-least-32-bytes\n").expect("write");
-    let path = secret_file.to_string_lossy().into_owned();
+    let dir = TempDir::new("serve_verifies_bearer_jwts_from_the_identity_provider");
+    let path = dir.write("idp-secret", &format!("{IDP_SECRET}\n"));
     let server = serve(
         &[
-            "--jwt-hs256-secret-file",
-            &path,
-            "--jwt-issuer",
-            "https://idp.example.test/",
-            "--jwt-audience",
-            "chat",
-            "--identity-claim",
-            "preferred_username",
-        ],
+            &idp_flags(&path)[..],
+            &["--identity-claim", "preferred_username"],
+        ]
+        .concat(),
         &CREDS,
     );
-    let claims = serde_json::json!({
-        "iss": "https://idp.example.test/", "aud": "chat", "exp": now() + 300,
-        "sub": "u-1", "preferred_username": "alice_smith",
-    });
-    let good = hs256(b"idp-shared-secret-of-at-least-32-bytes", claims.clone());
-    let r = request(
-        server.addr,
-        "GET",
-        "/token",
-        &[("Authorization", &format!("Bearer {good}"))],
-    );
+    let claims = idp_claims(serde_json::json!({"sub": "u-1", "preferred_username": "alice_smith"}));
+    let good = idp_jwt(claims.clone());
+    let r = get_token(server.addr, &format!("Bearer {good}"));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["identity"], "alice_smith");
 
     let mut wrong_aud = claims.clone();
     wrong_aud["aud"] = "other".into();
-    let bad = hs256(b"idp-shared-secret-of-at-least-32-bytes", wrong_aud);
-    let r = request(
-        server.addr,
-        "GET",
-        "/token",
-        &[("Authorization", &format!("Bearer {bad}"))],
-    );
-    assert_eq!(r.status, 401);
-    assert_eq!(r.json()["error"], "invalid_credentials");
-    assert!(
-        r.json()["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("audience")
-    );
-    let _ = std::fs::remove_dir_all(&dir);
+    let bad = idp_jwt(wrong_aud);
+    let r = get_token(server.addr, &format!("Bearer {bad}"));
+    r.assert_error(401, "invalid_credentials", "audience");
 }
 
 #[test]
@@ -112,23 +113,18 @@ fn serve_with_an_unreachable_jwks_answers_503() {
             "--jwks-url",
             "http://127.0.0.1:9/jwks.json",
             "--jwt-issuer",
-            "https://idp.example.test/",
+            IDP_ISSUER,
             "--jwt-audience",
-            "chat",
+            IDP_AUDIENCE,
         ],
         &CREDS,
     );
     let jwt = hs256(
         b"x",
-        serde_json::json!({"sub": "a", "iss": "https://idp.example.test/", "aud": "chat", "exp": now() + 60}),
+        idp_claims(serde_json::json!({"sub": "a", "exp": now() + 60})),
     );
     // No key is cached, and the JWKS that would provide one cannot be reached.
-    let r = request(
-        server.addr,
-        "GET",
-        "/token",
-        &[("Authorization", &format!("Bearer {jwt}"))],
-    );
+    let r = get_token(server.addr, &format!("Bearer {jwt}"));
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.json()["error"], "unavailable");
     assert!(r.header("retry-after").is_some());
@@ -142,13 +138,7 @@ fn serve_answers_cors_preflights_for_its_origins() {
             "https://app.example.test",
             "--cors-credentials",
         ],
-        &[
-            CREDS[0],
-            CREDS[1],
-            CREDS[2],
-            CREDS[3],
-            ("CHAT_TOKEN_USERS", USERS),
-        ],
+        &with_users(),
     );
     let r = request(
         server.addr,
@@ -169,16 +159,7 @@ fn serve_answers_cors_preflights_for_its_origins() {
 
 #[test]
 fn serve_exposes_metrics_when_asked() {
-    let server = serve(
-        &["--metrics"],
-        &[
-            CREDS[0],
-            CREDS[1],
-            CREDS[2],
-            CREDS[3],
-            ("CHAT_TOKEN_USERS", USERS),
-        ],
-    );
+    let server = serve(&["--metrics"], &with_users());
     let has = |body: &str, line: &str| {
         assert!(
             body.lines().any(|l| l == line),
@@ -204,7 +185,7 @@ fn serve_exposes_metrics_when_asked() {
         has(&m.body, line);
     }
 
-    let r = request(server.addr, "GET", "/token", &[("Authorization", ALICE)]);
+    let r = get_token(server.addr, ALICE);
     assert_eq!(r.status, 200);
     let m = request(server.addr, "GET", "/metrics", &[]).body;
     has(&m, "chat_token_tokens_minted_total 1");
@@ -216,7 +197,7 @@ fn serve_exposes_metrics_when_asked() {
     );
 
     for _ in 0..2 {
-        let r = request(server.addr, "GET", "/token", &[("Authorization", ALICE)]);
+        let r = get_token(server.addr, ALICE);
         assert_eq!(r.status, 200);
     }
     assert_eq!(request(server.addr, "DELETE", "/token", &[]).status, 405);
@@ -246,55 +227,28 @@ fn serve_exposes_metrics_when_asked() {
         ],
         "{m}"
     );
-    let without = serve(
-        &[],
-        &[
-            CREDS[0],
-            CREDS[1],
-            CREDS[2],
-            CREDS[3],
-            ("CHAT_TOKEN_USERS", USERS),
-        ],
-    );
+    let without = serve(&[], &with_users());
     assert_eq!(request(without.addr, "GET", "/metrics", &[]).status, 404);
 }
 
 #[test]
 fn serve_applies_a_user_policy_file() {
-    let dir = std::env::temp_dir().join(format!("chat-token-policy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let secret_file = dir.join("idp-secret");
-    std::fs::write(&secret_file, "idp-shared-secret-of-at-least-32-bytes").expect("write");
-    let policy_file = dir.join("policy.json");
-    std::fs::write(
-        &policy_file,
+    let dir = TempDir::new("serve_applies_a_user_policy_file");
+    let secret = dir.write("idp-secret", IDP_SECRET);
+    let policy = dir.write(
+        "policy.json",
         r#"{"role_claim": "roles",
             "roles": {"agent": {"ttl": 7200, "chat_deployment_role_sid": "RLaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
                       "banned": {"deny": true}},
             "endpoint_id_header": "X-Device-Id"}"#,
-    )
-    .expect("write");
-    let (secret, policy) = (
-        secret_file.to_string_lossy().into_owned(),
-        policy_file.to_string_lossy().into_owned(),
     );
     let server = serve(
-        &[
-            "--jwt-hs256-secret-file",
-            &secret,
-            "--jwt-issuer",
-            "https://idp.example.test/",
-            "--jwt-audience",
-            "chat",
-            "--policy",
-            &policy,
-        ],
+        &[&idp_flags(&secret)[..], &["--policy", &policy]].concat(),
         &CREDS,
     );
-    let agent = hs256(
-        b"idp-shared-secret-of-at-least-32-bytes",
-        serde_json::json!({"sub": "ann", "iss": "https://idp.example.test/", "aud": "chat", "roles": ["agent"], "exp": now() + 300}),
-    );
+    let agent = idp_jwt(idp_claims(
+        serde_json::json!({"sub": "ann", "roles": ["agent"]}),
+    ));
     let r = request(
         server.addr,
         "GET",
@@ -320,29 +274,20 @@ fn serve_applies_a_user_policy_file() {
     );
     assert_eq!(claims["grants"]["chat"]["endpoint_id"], "ann:phone-1");
 
-    let banned = hs256(
-        b"idp-shared-secret-of-at-least-32-bytes",
-        serde_json::json!({"sub": "eve", "iss": "https://idp.example.test/", "aud": "chat", "roles": "banned", "exp": now() + 300}),
-    );
-    let r = request(
-        server.addr,
-        "GET",
-        "/token",
-        &[("Authorization", &format!("Bearer {banned}"))],
-    );
+    let banned = idp_jwt(idp_claims(
+        serde_json::json!({"sub": "eve", "roles": "banned"}),
+    ));
+    let r = get_token(server.addr, &format!("Bearer {banned}"));
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["error"], "forbidden");
 
-    std::fs::write(&policy_file, r#"{"roles": {"a": {"ttl": 999999}}}"#).expect("write");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-token"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--policy", &policy])
-        .envs(CREDS)
-        .env("CHAT_TOKEN_USERS", USERS)
-        .output()
-        .expect("run");
+    dir.write("policy.json", r#"{"roles": {"a": {"ttl": 999999}}}"#);
+    let out = common::run(
+        &with_users(),
+        &["serve", "--bind", "127.0.0.1:0", "--policy", &policy],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ttl 999999"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Whether the server has closed `stream` (end of stream or reset), reading (and
@@ -379,7 +324,7 @@ fn a_half_sent_request_head_is_closed_after_the_header_read_timeout() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut answered = 0;
     let closed = loop {
-        let r = request(server.addr, "GET", "/token", &[("Authorization", ALICE)]);
+        let r = get_token(server.addr, ALICE);
         assert_eq!(r.status, 200, "a good request failed meanwhile: {}", r.body);
         answered += 1;
         if closed_by_server(&mut slow) {
@@ -441,13 +386,7 @@ fn connections_over_the_limit_wait_until_one_closes() {
         answer.starts_with("HTTP/1.1 200"),
         "the waiting connection was not served once a slot was free: {answer:?}"
     );
-    assert!(
-        server
-            .log
-            .lock()
-            .expect("log")
-            .contains("connection limit reached")
-    );
+    assert!(server.log_text().contains("connection limit reached"));
 }
 
 #[test]
@@ -459,14 +398,7 @@ fn a_request_not_answered_in_time_is_a_json_503() {
         server.addr
     );
     let r = exchange(server.addr, head.as_bytes(), Duration::from_secs(20));
-    assert_eq!(r.status, 503, "{}", r.body);
-    assert_eq!(r.json()["error"], "unavailable");
-    assert!(
-        r.json()["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("within 1 s")
-    );
+    r.assert_error(503, "unavailable", "within 1 s");
     assert!(r.header("retry-after").is_some());
     assert_eq!(r.header("content-type"), Some("application/json"));
 }
@@ -478,10 +410,7 @@ fn serve_refuses_zero_limits() {
         "--header-read-timeout",
         "--request-timeout",
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_chat-token"))
-            .args(["serve", "--bind", "127.0.0.1:0", flag, "0"])
-            .output()
-            .expect("run");
+        let out = common::run(&[], &["serve", "--bind", "127.0.0.1:0", flag, "0"]);
         assert_eq!(out.status.code(), Some(2), "{flag} 0");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(flag) && err.contains("0 is not in"), "{err}");
@@ -559,12 +488,7 @@ fn development_mode_answers_only_loopback_host_names() {
                 &[("Host", host), ("Authorization", "Bearer demo-alice")],
             );
             assert_eq!(r.status, 403, "Host {host} {path}: {}", r.body);
-            assert_eq!(r.json()["error"], "forbidden");
-            assert!(
-                r.json()["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("localhost"))
-            );
+            r.assert_error(403, "forbidden", "localhost");
         }
     }
     for host in [
@@ -608,26 +532,24 @@ fn me_is_never_cached() {
 #[cfg(unix)]
 #[test]
 fn serve_warns_about_secret_files_others_can_read_and_auth_token_secrets() {
-    use std::os::unix::fs::PermissionsExt as _;
-    let dir = std::env::temp_dir().join(format!("chat-token-modes-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let write = |name: &str, content: &str, mode: u32| {
-        let path = dir.join(name);
-        std::fs::write(&path, content).expect("write");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-        path.to_string_lossy().into_owned()
+    let dir = TempDir::new("serve_warns_about_secret_files_others_can_read_and_auth_token_secrets");
+    // `serve` with the API key secret and the users in files of these contents and modes;
+    // the files' paths and what it logged.
+    let serve_with_files = |api_secret: &str, api_mode: u32, users_mode: u32| {
+        let api_secret = dir.write_with_mode("api-secret", api_secret, api_mode);
+        let users = dir.write_with_mode("users", "users-file-token-000000=bob\n", users_mode);
+        let env = [
+            CREDS[0],
+            CREDS[1],
+            CREDS[3],
+            ("TWILIO_API_SECRET_FILE", api_secret.as_str()),
+        ];
+        let log = serve(&["--users-file", &users], &env).log_text();
+        (api_secret, users, log)
     };
     // An Auth Token's shape, in a file the group may read.
-    let api_secret = write("api-secret", "0123456789abcdef0123456789abcdef\n", 0o640);
-    let users = write("users", "users-file-token-000000=bob\n", 0o644);
-    let env = [
-        CREDS[0],
-        CREDS[1],
-        CREDS[3],
-        ("TWILIO_API_SECRET_FILE", api_secret.as_str()),
-    ];
-    let server = serve(&["--users-file", &users], &env);
-    let log = server.log.lock().expect("log").clone();
+    let (api_secret, users, log) =
+        serve_with_files("0123456789abcdef0123456789abcdef\n", 0o640, 0o644);
     for needle in [
         format!("TWILIO_API_SECRET_FILE {api_secret} can be read by other users (mode 640)"),
         format!("--users-file {users} can be read by other users (mode 644)"),
@@ -641,109 +563,59 @@ fn serve_warns_about_secret_files_others_can_read_and_auth_token_secrets() {
     ] {
         assert!(!log.contains(secret), "a secret was logged:\n{log}");
     }
-    drop(server);
 
-    let idp = write(
-        "idp-secret",
-        "idp-shared-secret-of-at-least-32-bytes",
-        0o604,
-    );
-    let server = serve(
-        &[
-            "--jwt-hs256-secret-file",
-            &idp,
-            "--jwt-issuer",
-            "https://idp.example.test/",
-            "--jwt-audience",
-            "chat",
-        ],
-        &CREDS,
-    );
-    let log = server.log.lock().expect("log").clone();
+    let idp = dir.write_with_mode("idp-secret", IDP_SECRET, 0o604);
+    let server = serve(&idp_flags(&idp), &CREDS);
+    let log = server.log_text();
     assert!(
         log.contains(&format!(
             "--jwt-hs256-secret-file {idp} can be read by other users (mode 604)"
         )),
         "{log}"
     );
-    assert!(!log.contains("idp-shared-secret-of-at-least-32-bytes"));
+    assert!(!log.contains(IDP_SECRET));
     drop(server);
 
     // Private files and an API key's secret: no warning.
-    let api_secret = write("api-secret", "Kx8fQ2mZp4Lr7Tn1Vb6Hc3Jd9Wg5Ys0E\n", 0o600);
-    let users = write("users", "users-file-token-000000=bob\n", 0o600);
-    let env = [
-        CREDS[0],
-        CREDS[1],
-        CREDS[3],
-        ("TWILIO_API_SECRET_FILE", api_secret.as_str()),
-    ];
-    let server = serve(&["--users-file", &users], &env);
-    let log = server.log.lock().expect("log").clone();
+    let (_, _, log) = serve_with_files("Kx8fQ2mZp4Lr7Tn1Vb6Hc3Jd9Wg5Ys0E\n", 0o600, 0o600);
     assert!(!log.contains("can be read by other users"), "{log}");
     assert!(!log.contains("Auth Token"), "{log}");
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn role_rules_without_a_claims_resolver_are_flagged() {
-    let dir = std::env::temp_dir().join(format!("chat-token-roles-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let policy_file = dir.join("policy.json");
-    std::fs::write(
-        &policy_file,
+    let dir = TempDir::new("role_rules_without_a_claims_resolver_are_flagged");
+    let policy = dir.write(
+        "policy.json",
         r#"{"role_claim": "roles", "roles": {"banned": {"deny": true}}}"#,
-    )
-    .expect("write");
-    let policy = policy_file.to_string_lossy().into_owned();
-    let server = serve(
-        &["--policy", &policy],
-        &[
-            CREDS[0],
-            CREDS[1],
-            CREDS[2],
-            CREDS[3],
-            ("CHAT_TOKEN_USERS", USERS),
-        ],
     );
-    let log = server.log.lock().expect("log").clone();
+    let server = serve(&["--policy", &policy], &with_users());
+    let log = server.log_text();
     assert!(log.contains("role rules never apply"), "{log}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_repeated_bearer_jwt_is_answered_from_the_cache_and_counted() {
-    let dir = std::env::temp_dir().join(format!("chat-token-jwt-cache-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let secret_file = dir.join("idp-secret");
-    std::fs::write(&secret_file, "idp-shared-secret-of-at-least-32-bytes").expect("write");
-    let secret = secret_file.to_string_lossy().into_owned();
-    let base = [
-        "--jwt-hs256-secret-file",
-        &secret,
-        "--jwt-issuer",
-        "https://idp.example.test/",
-        "--jwt-audience",
-        "chat",
-        "--metrics",
-    ];
-    let jwt = hs256(
-        b"idp-shared-secret-of-at-least-32-bytes",
-        serde_json::json!({"sub": "ann", "iss": "https://idp.example.test/", "aud": "chat", "exp": now() + 300}),
-    );
+    let dir = TempDir::new("a_repeated_bearer_jwt_is_answered_from_the_cache_and_counted");
+    let secret = dir.write("idp-secret", IDP_SECRET);
+    let base = [&idp_flags(&secret)[..], &["--metrics"]].concat();
+    let jwt = idp_jwt(idp_claims(serde_json::json!({"sub": "ann"})));
     let bearer = format!("Bearer {jwt}");
     let metric = |body: &str, name: &str| {
         body.lines()
             .find_map(|l| l.strip_prefix(&format!("{name} ")))
             .and_then(|v| v.trim().parse::<u64>().ok())
     };
-    let server = serve(&base, &CREDS);
-    for _ in 0..3 {
-        let r = request(server.addr, "GET", "/token", &[("Authorization", &bearer)]);
-        assert_eq!(r.status, 200, "{}", r.body);
-    }
-    let m = request(server.addr, "GET", "/metrics", &[]).body;
+    // A server started with `args`: three requests with the same JWT, then its metrics.
+    let metrics_after_three_requests = |args: &[&str]| {
+        let server = serve(args, &CREDS);
+        for _ in 0..3 {
+            let r = get_token(server.addr, &bearer);
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+        request(server.addr, "GET", "/metrics", &[]).body
+    };
+    let m = metrics_after_three_requests(&base);
     assert_eq!(
         metric(&m, "chat_token_jwt_cache_misses_total"),
         Some(1),
@@ -755,18 +627,11 @@ fn a_repeated_bearer_jwt_is_answered_from_the_cache_and_counted() {
         "{m}"
     );
     assert_eq!(metric(&m, "chat_token_jwt_cache_entries"), Some(1), "{m}");
-    drop(server);
-    let off = serve(&[&base[..], &["--jwt-cache-entries", "0"]].concat(), &CREDS);
-    for _ in 0..3 {
-        let r = request(off.addr, "GET", "/token", &[("Authorization", &bearer)]);
-        assert_eq!(r.status, 200, "{}", r.body);
-    }
-    let m = request(off.addr, "GET", "/metrics", &[]).body;
+    let m = metrics_after_three_requests(&[&base[..], &["--jwt-cache-entries", "0"]].concat());
     assert_eq!(
         metric(&m, "chat_token_jwt_cache_hits_total"),
         Some(0),
         "{m}"
     );
     assert_eq!(metric(&m, "chat_token_jwt_cache_entries"), Some(0), "{m}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

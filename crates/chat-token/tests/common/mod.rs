@@ -1,12 +1,97 @@
-//! Starting `chat-token serve` from a test, and a small HTTP client for it.
+//! What the integration tests share: the `chat-token` binary started with a clean
+//! environment (a command that runs to completion, or `chat-token serve` in the
+//! background), a small HTTP client for the server, the test credentials, and a
+//! temporary directory per test ([`TempDir`]).
 
 #![allow(dead_code, reason = "each test file uses a different part")]
 
+mod temp;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use chat_token_core::env::{
+    ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_KEY_FILE, ENV_API_SECRET, ENV_API_SECRET_FILE,
+    ENV_CHAT_SERVICE_SID, ENV_USERS,
+};
+
+pub use temp::TempDir;
+
+/// The test Account SID.
+pub const ACCOUNT_SID: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+/// The test API key SID.
+pub const API_KEY: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+/// The test API key secret (it signed the command's reference vector); [`run`] asserts
+/// that it never appears in a command's output.
+pub const API_SECRET: &str = "cccccccccccccccccccccccccccccccc";
+/// The test Chat/Conversations service SID.
+pub const CHAT_SERVICE_SID: &str = "ISdddddddddddddddddddddddddddddddd";
+
+/// Every environment variable chat-token reads its configuration from. A child process
+/// starts with none of them set, whatever the environment of the test run, so that only
+/// what a test gives it counts.
+pub const CHAT_TOKEN_VARS: [&str; 7] = [
+    ENV_ACCOUNT_SID,
+    ENV_API_KEY,
+    ENV_API_KEY_FILE,
+    ENV_API_SECRET,
+    ENV_API_SECRET_FILE,
+    ENV_CHAT_SERVICE_SID,
+    ENV_USERS,
+];
+
+/// The `chat-token` binary with none of [`CHAT_TOKEN_VARS`] set but those in `env`.
+pub fn command(env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-token"));
+    for var in CHAT_TOKEN_VARS {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs `chat-token <args>` with `env` (see [`command`]) to completion, and asserts that
+/// [`API_SECRET`] is on neither its stdout nor its stderr.
+pub fn run(env: &[(&str, &str)], args: &[&str]) -> Output {
+    let out = command(env).args(args).output().expect("run chat-token");
+    assert_no_secret(&out);
+    out
+}
+
+/// [`run`], with `input` on the command's stdin.
+pub fn run_with_stdin(env: &[(&str, &str)], args: &[&str], input: &str) -> Output {
+    let mut child = command(env)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn chat-token");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait for chat-token");
+    assert_no_secret(&out);
+    out
+}
+
+/// Asserts that [`API_SECRET`] is in neither stdout nor stderr of `out`.
+fn assert_no_secret(out: &Output) {
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains(API_SECRET), "the secret was printed: {all}");
+}
 
 /// A running `chat-token serve`; killed on drop.
 pub struct Serve {
@@ -18,6 +103,13 @@ pub struct Serve {
     pub child: Child,
 }
 
+impl Serve {
+    /// A copy of what it has written to stderr so far.
+    pub fn log_text(&self) -> String {
+        self.log.lock().expect("log").clone()
+    }
+}
+
 impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -25,21 +117,11 @@ impl Drop for Serve {
     }
 }
 
-/// Starts `chat-token serve --bind 127.0.0.1:0 <args>` with only `env` set among the
-/// chat-token variables, and waits for its address.
+/// Starts `chat-token serve --bind 127.0.0.1:0 <args>` with only `env` set among
+/// [`CHAT_TOKEN_VARS`], and waits for its address.
 pub fn serve(args: &[&str], env: &[(&str, &str)]) -> Serve {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-token"));
+    let mut cmd = command(&[]);
     cmd.args(["serve", "--bind", "127.0.0.1:0"]).args(args);
-    for var in [
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_API_KEY",
-        "TWILIO_API_SECRET",
-        "TWILIO_API_SECRET_FILE",
-        "TWILIO_CHAT_SERVICE_SID",
-        "CHAT_TOKEN_USERS",
-    ] {
-        cmd.env_remove(var);
-    }
     cmd.env("RUST_LOG", "info");
     for (k, v) in env {
         cmd.env(k, v);
@@ -97,6 +179,21 @@ impl Reply {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_default()
     }
+
+    /// Asserts that this is the JSON error answer `status` with code `error`, whose
+    /// message mentions `message_part`.
+    pub fn assert_error(&self, status: u16, error: &str, message_part: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        let json = self.json();
+        assert_eq!(json["error"], error, "{}", self.body);
+        assert!(
+            json["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(message_part)),
+            "the message should mention {message_part:?}: {}",
+            self.body
+        );
+    }
 }
 
 /// One request with `Connection: close`; `Host` is the server's address unless `headers`
@@ -111,6 +208,11 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &st
     }
     text.push_str("\r\n");
     exchange(addr, text.as_bytes(), Duration::from_secs(10))
+}
+
+/// `GET /token` with `authorization` as the `Authorization` header.
+pub fn get_token(addr: SocketAddr, authorization: &str) -> Reply {
+    request(addr, "GET", "/token", &[("Authorization", authorization)])
 }
 
 /// Sends `raw` on a new connection and reads until the server closes it (or `wait`

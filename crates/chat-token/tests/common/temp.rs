@@ -1,0 +1,60 @@
+//! A temporary directory per test.
+
+use std::path::{Path, PathBuf};
+
+/// A fresh directory `chat-token-<test>-<process id>` in the system's temporary
+/// directory, removed (with what is in it) on drop. The test's name and the process id
+/// keep it apart from those of the tests running at the same time.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates the directory of the test named `test` (pass the test function's name),
+    /// empty: what an earlier run of the same test left there is removed first.
+    pub fn new(test: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("chat-token-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create the test's temporary directory");
+        TempDir { path }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `name` in the directory, whether it exists or not.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Writes `content` to the file `name` in the directory (with the default
+    /// permissions), and returns its path as a string, as a flag or variable takes it.
+    pub fn write(&self, name: &str, content: &str) -> String {
+        let path = self.join(name);
+        std::fs::write(&path, content).expect("write a test file");
+        path.to_string_lossy().into_owned()
+    }
+
+    /// [`TempDir::write`], then sets the file's permission bits to `mode` (on Unix;
+    /// elsewhere `mode` is ignored).
+    pub fn write_with_mode(&self, name: &str, content: &str, mode: u32) -> String {
+        let path = self.write(name, content);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .expect("chmod a test file");
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
