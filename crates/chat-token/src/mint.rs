@@ -112,42 +112,30 @@ impl MintArgs {
         if let Some(region) = &self.region {
             token = token.with_region(region.clone());
         }
-        let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        // An absent flag is given as empty, which every grant leaves out.
+        let set = |v: &Option<String>| v.clone().unwrap_or_default();
         if self.chat_service_sid.is_some()
             || self.chat_endpoint_id.is_some()
             || self.chat_deployment_role_sid.is_some()
             || self.chat_push_credential_sid.is_some()
         {
-            let mut g = ChatGrant::new();
-            if let Some(v) = set(&self.chat_service_sid) {
-                g = g.with_service_sid(v);
-            }
-            if let Some(v) = set(&self.chat_endpoint_id) {
-                g = g.with_endpoint_id(v);
-            }
-            if let Some(v) = set(&self.chat_deployment_role_sid) {
-                g = g.with_deployment_role_sid(v);
-            }
-            if let Some(v) = set(&self.chat_push_credential_sid) {
-                g = g.with_push_credential_sid(v);
-            }
-            token = token.with_grant(g);
+            token = token.with_grant(
+                ChatGrant::new()
+                    .with_service_sid(set(&self.chat_service_sid))
+                    .with_endpoint_id(set(&self.chat_endpoint_id))
+                    .with_deployment_role_sid(set(&self.chat_deployment_role_sid))
+                    .with_push_credential_sid(set(&self.chat_push_credential_sid)),
+            );
         }
         if self.sync_service_sid.is_some() || self.sync_endpoint_id.is_some() {
-            let mut g = SyncGrant::new();
-            if let Some(v) = set(&self.sync_service_sid) {
-                g = g.with_service_sid(v);
-            }
-            if let Some(v) = set(&self.sync_endpoint_id) {
-                g = g.with_endpoint_id(v);
-            }
-            token = token.with_grant(g);
+            token = token.with_grant(
+                SyncGrant::new()
+                    .with_service_sid(set(&self.sync_service_sid))
+                    .with_endpoint_id(set(&self.sync_endpoint_id)),
+            );
         }
         if self.video || self.video_room.is_some() {
-            token = token.with_grant(match set(&self.video_room) {
-                Some(room) => VideoGrant::new().with_room(room),
-                None => VideoGrant::new(),
-            });
+            token = token.with_grant(VideoGrant::new().with_room(set(&self.video_room)));
         }
         if self.voice_incoming_allow
             || self.voice_outgoing_application_sid.is_some()
@@ -155,12 +143,13 @@ impl MintArgs {
             || self.voice_push_credential_sid.is_some()
             || self.voice_endpoint_id.is_some()
         {
-            let mut g = VoiceGrant::new().with_incoming_allow(self.voice_incoming_allow);
-            if let Some(v) = set(&self.voice_outgoing_application_sid) {
-                g = g.with_outgoing_application_sid(v);
-            } else if !self.voice_outgoing_param.is_empty() {
+            let application = set(&self.voice_outgoing_application_sid);
+            if application.is_empty() && !self.voice_outgoing_param.is_empty() {
                 bail!("--voice-outgoing-param needs --voice-outgoing-application-sid");
             }
+            let mut g = VoiceGrant::new()
+                .with_incoming_allow(self.voice_incoming_allow)
+                .with_outgoing_application_sid(application);
             for param in &self.voice_outgoing_param {
                 let (k, v) = param.split_once('=').with_context(|| {
                     format!("--voice-outgoing-param must be KEY=VALUE, got {param:?}")
@@ -170,29 +159,21 @@ impl MintArgs {
                 }
                 g = g.with_outgoing_application_param(k, v);
             }
-            if let Some(v) = set(&self.voice_push_credential_sid) {
-                g = g.with_push_credential_sid(v);
-            }
-            if let Some(v) = set(&self.voice_endpoint_id) {
-                g = g.with_endpoint_id(v);
-            }
-            token = token.with_grant(g);
+            token = token.with_grant(
+                g.with_push_credential_sid(set(&self.voice_push_credential_sid))
+                    .with_endpoint_id(set(&self.voice_endpoint_id)),
+            );
         }
         if self.task_router_workspace_sid.is_some()
             || self.task_router_worker_sid.is_some()
             || self.task_router_role.is_some()
         {
-            let mut g = TaskRouterGrant::new();
-            if let Some(v) = set(&self.task_router_workspace_sid) {
-                g = g.with_workspace_sid(v);
-            }
-            if let Some(v) = set(&self.task_router_worker_sid) {
-                g = g.with_worker_sid(v);
-            }
-            if let Some(v) = set(&self.task_router_role) {
-                g = g.with_role(v);
-            }
-            token = token.with_grant(g);
+            token = token.with_grant(
+                TaskRouterGrant::new()
+                    .with_workspace_sid(set(&self.task_router_workspace_sid))
+                    .with_worker_sid(set(&self.task_router_worker_sid))
+                    .with_role(set(&self.task_router_role)),
+            );
         }
         if token.grants().is_empty() {
             bail!(
