@@ -34,18 +34,7 @@ pub struct Member {
 
 /// The workspace members, from `cargo metadata --no-deps`.
 pub fn members(root: &Path) -> Result<Vec<Member>> {
-    let out = cargo()
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .current_dir(root)
-        .output()
-        .context("running cargo metadata")?;
-    if !out.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let metadata: Value = serde_json::from_slice(&out.stdout).context("cargo metadata JSON")?;
+    let metadata = crate::process::workspace_metadata(root)?;
     let packages = metadata["packages"]
         .as_array()
         .context("cargo metadata has no packages")?;

@@ -49,3 +49,25 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
 pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
+
+/// `cargo metadata --no-deps` of the workspace at `root`, parsed.
+pub fn workspace_metadata(root: &std::path::Path) -> Result<serde_json::Value> {
+    let out = cargo()
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(root)
+        .output()
+        .context("running cargo metadata")?;
+    if !out.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    serde_json::from_slice(&out.stdout).context("cargo metadata JSON")
+}

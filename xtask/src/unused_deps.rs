@@ -7,9 +7,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
-use serde_json::Value;
-
-use crate::process::cargo;
 
 /// Dependencies declared for a reason other than a `use` in the crate's code, with that
 /// reason. Empty today; an entry needs a reason a reviewer can check.
@@ -17,24 +14,7 @@ const DECLARED_FOR_A_REASON: &[(&str, &str, &str)] = &[];
 
 /// Lists the dependencies no source file of their crate names, and fails if there is one.
 pub fn run(root: &Path) -> Result<()> {
-    let output = cargo()
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .current_dir(root)
-        .output()
-        .context("running cargo metadata")?;
-    if !output.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let metadata: Value = serde_json::from_slice(&output.stdout)?;
+    let metadata = crate::process::workspace_metadata(root)?;
     let mut unused = Vec::new();
     let mut checked = 0;
     for package in metadata["packages"].as_array().into_iter().flatten() {
