@@ -3,7 +3,9 @@
 //!
 //! With the `aws-lc-rs` feature, public keys are parsed into aws-lc-rs verifying keys
 //! once, when the JWKS is fetched, so a request pays for the signature operation alone.
-//! Without it, jsonwebtoken's RustCrypto verifiers are built once per key instead.
+//! Without it, keys are decoded once and each signature is checked by jsonwebtoken's
+//! RustCrypto provider (named, not taken from the process default). HS256 uses the
+//! crate's own HMAC with a constant-time comparison.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
