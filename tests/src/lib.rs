@@ -3,11 +3,12 @@
 //! Each adapter has a [`Harness`] that starts a small app (the token route at `/token`,
 //! a `/me` route guarded by `ResolvedIdentity`, and an unguarded `/`) with a given
 //! [`TokenService`](chat_token_core::TokenService) on `127.0.0.1:0`. The cases in
-//! [`cases`], [`login`] and [`bad_input`] are written once; [`suite!`] expands every case
-//! into its own `#[test]` for one harness, so a failure names both the case and the
-//! adapter. Requests go over real HTTP on loopback through a small raw client ([`http`])
-//! that can also send what well-behaved clients never do (non-UTF-8 headers, huge
-//! values). Tokens are checked with jsonwebtoken, not with the core's own verifier.
+//! [`cases`], [`login`], [`bad_input`] and [`tenants`] are written once; [`suite!`]
+//! expands every case into its own `#[test]` for one harness, so a failure names both
+//! the case and the adapter. Requests go over real HTTP on loopback through a small raw
+//! client ([`http`]) that can also send what well-behaved clients never do (non-UTF-8
+//! headers, huge values). Tokens are checked with jsonwebtoken, not with the core's own
+//! verifier.
 //!
 //! # Every case runs
 //!
@@ -106,12 +107,13 @@ pub mod harness;
 pub mod http;
 pub mod login;
 pub mod logs;
+pub mod tenants;
 
 pub use harness::{Harness, Server};
 
-/// Expands every case of [`cases`], [`login`] and [`bad_input`] into a `#[test]` for the
-/// harness `$h`: the general cases at the top, the others in `login` and `bad_input`
-/// submodules.
+/// Expands every case of [`cases`], [`login`], [`bad_input`] and [`tenants`] into a
+/// `#[test]` for the harness `$h`: the general cases at the top, the others in `login`,
+/// `bad_input` and `tenants` submodules.
 #[macro_export]
 macro_rules! suite {
     ($h:ty) => {
@@ -121,6 +123,9 @@ macro_rules! suite {
         }
         mod bad_input {
             $crate::__suite_bad_input!($h);
+        }
+        mod tenants {
+            $crate::__suite_tenants!($h);
         }
     };
 }
@@ -243,7 +248,7 @@ mod tests {
             }
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
-        assert!(blocks >= 3, "only {blocks} cases! blocks seen");
+        assert!(blocks >= 4, "only {blocks} cases! blocks seen");
         assert!(declared > 0, "no case seen in the blocks");
     }
 }
