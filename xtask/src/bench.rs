@@ -1,7 +1,10 @@
 //! `cargo xtask bench`: every figure of `BENCHMARKS.md`, measured side by side in one run.
 //!
 //! 1. criterion: our mint and verify, `jsonwebtoken::encode` of the same header and
-//!    claims, and two threads minting at once;
+//!    claims, and two threads minting at once; and many tenants (`benches/tenants.rs`):
+//!    a request answered with the service's own account, one tenant's and one of
+//!    10,000 tenants', a scan of 20,000 tenants over a cache of 10,000, and the heap the
+//!    cache holds per tenant;
 //! 2. Twilio's Python and Node helpers minting the same token, each in its own process
 //!    for at least 2 s a run (pinned versions, installed under `target/`);
 //! 3. HTTP: each adapter's example in release mode, `/token` against its `/control`
@@ -63,6 +66,8 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
         "chat-token-core",
         "--bench",
         "mint",
+        "--bench",
+        "tenants",
         "--",
         "--warm-up-time",
         "1",
@@ -70,23 +75,12 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
         &s.criterion_secs.to_string(),
         "--noplot",
     ]))?;
-    let crit = |group: &str, name: &str| -> Result<f64> {
-        let path = root
-            .join("target/criterion")
-            .join(group)
-            .join(name)
-            .join("new/estimates.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let v: serde_json::Value = serde_json::from_str(&text)?;
-        v["median"]["point_estimate"]
-            .as_f64()
-            .context("median in estimates.json")
-    };
+    let crit = |group: &str, name: &str| criterion_median(root, group, name);
     let mint_ns = crit("token", "mint")?;
     let verify_ns = crit("token", "verify")?;
     let jwt_ns = crit("token", "jsonwebtoken_encode")?;
     let two_ns = crit("token_2_threads", "mint")?;
+    let tenants = TenantFigures::read(root)?;
     let per_s = |ns: f64| 1e9 / ns;
 
     // 2. helpers
@@ -169,6 +163,7 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
         2.0 * per_s(two_ns),
         2.0 * mint_ns / two_ns
     );
+    report.push_str(&tenants.section());
 
     // 3 and 4. HTTP
     run_cmd(cargo().args([
@@ -240,12 +235,14 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
          machines: compare ratios, not absolute numbers, across runs.\n\n{report}\n\
          ## Commands\n\n\
          - `cargo bench -p chat-token-core --bench mint -- --measurement-time {} --noplot`\n\
+         - `cargo bench -p chat-token-core --bench tenants -- --measurement-time {} --noplot`\n\
          - `target/xtask-venv/bin/python xtask/bench/python_mint.py {} 3`\n\
          - `NODE_PATH=target/xtask-node/node_modules node xtask/bench/node_mint.js {} 3`\n\
          - `taskset -c 0 target/release/examples/<adapter>` with `PORT` set, and\n  \
            `taskset -c 1 wrk -t1 -c<16|64> -d{}s --latency -H 'Authorization: Bearer demo-alice' http://127.0.0.1:$PORT/token` (and `/control`)\n",
         if quick { " --quick" } else { "" },
         date.trim(),
+        s.criterion_secs,
         s.criterion_secs,
         s.helper_secs,
         s.helper_secs,
@@ -254,6 +251,187 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
     std::fs::write(root.join("BENCHMARKS.md"), &doc)?;
     println!("{doc}");
     Ok(())
+}
+
+/// The median time of criterion benchmark `group/name` of the last run, in ns.
+fn criterion_median(root: &Path, group: &str, name: &str) -> Result<f64> {
+    let path = root
+        .join("target/criterion")
+        .join(group)
+        .join(name)
+        .join("new/estimates.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    v["median"]["point_estimate"]
+        .as_f64()
+        .context("median in estimates.json")
+}
+
+/// The lowest acceptable ratio of 10,000-tenant to single-tenant throughput.
+const TENANTS_TARGET: f64 = 0.85;
+
+/// The figures of `benches/tenants.rs`: criterion's medians and the cache's own
+/// figures (`target/criterion/tenants/cache.json`).
+#[derive(Debug, Clone, PartialEq)]
+struct TenantFigures {
+    /// Median ns per request signed with the service's own account.
+    single_account_ns: f64,
+    /// Median ns per request for the one tenant of a warm cache.
+    single_tenant_ns: f64,
+    /// Median ns per request over 10,000 warm tenants.
+    many_ns: f64,
+    /// Median ns per request of the scan (every request a miss).
+    scan_ns: f64,
+    /// Warm tenants whose heap was counted.
+    tenants: u64,
+    /// Heap bytes the cache holds per warm tenant.
+    bytes_per_tenant: f64,
+    /// Live allocations the cache holds per warm tenant.
+    allocations_per_tenant: f64,
+    /// Distinct tenants of the scan.
+    scan_tenants: u64,
+    /// The cache's bound during the scan.
+    scan_bound: u64,
+    /// The cache's length after the scan.
+    scan_len: u64,
+    /// The largest length seen during the scan.
+    scan_max_len: u64,
+}
+
+impl TenantFigures {
+    /// Reads the figures of the last `cargo bench --bench tenants` under `root`.
+    fn read(root: &Path) -> Result<Self> {
+        let crit = |name: &str| criterion_median(root, "tenants", name);
+        let path = root.join("target/criterion/tenants/cache.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        let num = |key: &str| {
+            v[key]
+                .as_f64()
+                .with_context(|| format!("{key} in {}", path.display()))
+        };
+        let int = |key: &str| {
+            v[key]
+                .as_u64()
+                .with_context(|| format!("{key} in {}", path.display()))
+        };
+        Ok(Self {
+            single_account_ns: crit("single_account")?,
+            single_tenant_ns: crit("single_tenant")?,
+            many_ns: crit("10000_tenants")?,
+            scan_ns: crit("scan_20000_over_10000")?,
+            tenants: int("tenants")?,
+            bytes_per_tenant: num("bytes_per_tenant")?,
+            allocations_per_tenant: num("allocations_per_tenant")?,
+            scan_tenants: int("scan_tenants")?,
+            scan_bound: int("scan_bound")?,
+            scan_len: int("scan_len")?,
+            scan_max_len: int("scan_max_len")?,
+        })
+    }
+
+    /// 10,000-tenant throughput over single-tenant throughput.
+    fn ratio(&self) -> f64 {
+        self.single_tenant_ns / self.many_ns
+    }
+
+    /// The "Many tenants" section of `BENCHMARKS.md`.
+    fn section(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "## Many tenants\n\n\
+             One request through `TokenService::answer` for a user the app's login \
+             identified (`alice`, a chat grant for the signing account's chat service), \
+             on a current-thread runtime: signed with the service's own account, with \
+             the account of a single tenant, or with that of one of {} tenants (each its \
+             own account SID, API key SID, secret and chat service; a cache of {} warmed \
+             by one pass over all, then requests over all of them in a fixed shuffled \
+             order). These rows run in one binary under a counting allocator (for the \
+             memory figure): compare them with each other, not with the table above.\n\n\
+             | signing account | median time | tokens/s | throughput vs single tenant |\n\
+             |---|---|---|---|",
+            group(self.tenants),
+            group(self.scan_bound),
+        );
+        let row = |out: &mut String, what: &str, ns: f64| {
+            let _ = writeln!(
+                out,
+                "| {what} | {ns:.0} ns | {:.0} | {:.2} |",
+                1e9 / ns,
+                self.single_tenant_ns / ns
+            );
+        };
+        row(
+            &mut out,
+            "the service's own (no tenant source)",
+            self.single_account_ns,
+        );
+        row(&mut out, "a single tenant, cached", self.single_tenant_ns);
+        row(
+            &mut out,
+            &format!("{} tenants, cached", group(self.tenants)),
+            self.many_ns,
+        );
+        row(
+            &mut out,
+            &format!(
+                "{} tenants over a cache of {} (every request fetches, evicts the oldest)",
+                group(self.scan_tenants),
+                group(self.scan_bound)
+            ),
+            self.scan_ns,
+        );
+        let ratio = self.ratio();
+        let _ = writeln!(
+            out,
+            "\n{} tenants / single tenant, throughput: **{ratio:.2}** (target at least \
+             {TENANTS_TARGET:.2}, within {:.0}%: {}).\n\n\
+             Memory: the cache holds **{:.0} bytes per tenant** ({:.1} allocations): heap \
+             allocated minus freed while {} tenants were first served, divided by {}; \
+             the tenant's issuer (credentials, signing key) and default token, its entry \
+             and its share of the table.\n\n\
+             Bound: after one pass of {} distinct tenants over an empty cache of {}, \
+             the cache holds **{} tenants** (at most {} at any time; bound {}): {}.\n",
+            group(self.tenants),
+            (1.0 - TENANTS_TARGET) * 100.0,
+            if ratio >= TENANTS_TARGET {
+                "met"
+            } else {
+                "not met"
+            },
+            self.bytes_per_tenant,
+            self.allocations_per_tenant,
+            group(self.tenants),
+            group(self.tenants),
+            group(self.scan_tenants),
+            group(self.scan_bound),
+            group(self.scan_len),
+            group(self.scan_max_len),
+            group(self.scan_bound),
+            if self.scan_max_len <= self.scan_bound {
+                "held"
+            } else {
+                "EXCEEDED"
+            },
+        );
+        out
+    }
+}
+
+/// `n` with thousands separated by commas.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn output(cmd: &mut Command) -> Result<String> {
@@ -426,4 +604,71 @@ fn rss_under_load(server: &Server, secs: u64) -> Result<(u64, u64)> {
     let late = server.rss_kib()?;
     let _ = load.wait();
     Ok((early, late))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures() -> TenantFigures {
+        TenantFigures {
+            single_account_ns: 850.0,
+            single_tenant_ns: 925.0,
+            many_ns: 1000.0,
+            scan_ns: 4500.0,
+            tenants: 10_000,
+            bytes_per_tenant: 2082.4,
+            allocations_per_tenant: 14.0,
+            scan_tenants: 20_000,
+            scan_bound: 10_000,
+            scan_len: 10_000,
+            scan_max_len: 10_000,
+        }
+    }
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(10_000), "10,000");
+        assert_eq!(group(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn the_tenants_section_has_every_figure() {
+        let text = figures().section();
+        assert!(text.starts_with("## Many tenants\n"), "{text}");
+        assert!(
+            text.contains("| a single tenant, cached | 925 ns | 1081081 | 1.00 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| 10,000 tenants, cached | 1000 ns | 1000000 | 0.93 |"),
+            "{text}"
+        );
+        assert!(text.contains("**0.93** (target at least 0.85, within 15%: met)"));
+        assert!(text.contains("**2082 bytes per tenant** (14.0 allocations)"));
+        assert!(text.contains("the cache holds **10,000 tenants**"));
+        assert!(text.contains("bound 10,000): held."));
+        let slow = TenantFigures {
+            many_ns: 2000.0,
+            ..figures()
+        };
+        assert!(
+            slow.section()
+                .contains("**0.46** (target at least 0.85, within 15%: not met)")
+        );
+    }
+
+    /// Prints the section the last `cargo bench -p chat-token-core --bench tenants`
+    /// would give: `cargo test -p xtask -- --ignored --nocapture tenants_section`.
+    #[test]
+    #[ignore = "reads the last run's figures under target/"]
+    fn tenants_section_of_the_last_run() -> Result<()> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("workspace root")?;
+        println!("{}", TenantFigures::read(root)?.section());
+        Ok(())
+    }
 }
