@@ -583,7 +583,10 @@ impl TokenService {
             Ok(Lookup::Malformed) => refuse(internal()),
             Ok(Lookup::Unavailable(reason)) => {
                 tracing::warn!(tenant, %reason, "the tenant source is unavailable; answering 503");
-                refuse(Rejection::from(ResolveError::unavailable(reason)))
+                refuse(Rejection::new(
+                    ErrorCode::Unavailable,
+                    "this user's organisation's Twilio configuration cannot be read right now; try again shortly",
+                ))
             }
             Err(_panic) => {
                 tracing::error!(tenant, "the tenant source panicked; answering 500");

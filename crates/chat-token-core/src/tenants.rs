@@ -38,6 +38,14 @@ pub const DEFAULT_TENANT_TTL: Duration = Duration::from_secs(300);
 /// How long a fetch may take by default before the request is answered 503.
 pub const DEFAULT_TENANT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest tenant id, in bytes.
+pub const MAX_TENANT_ID_LEN: usize = 256;
+
+/// Whether `id` can name a tenant: 1 to [`MAX_TENANT_ID_LEN`] bytes, no control character.
+pub fn valid_tenant_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_TENANT_ID_LEN && !id.chars().any(char::is_control)
+}
+
 /// One tenant's Twilio configuration: the issuer (its account SID, API key and secret,
 /// and its default chat service) and, optionally, its own default grants and ttl.
 #[derive(Debug, Clone)]
@@ -157,8 +165,12 @@ pub(crate) enum Lookup {
     Unavailable(String),
 }
 
+/// A fetch's outcome, failures included, so that every request waiting on one fetch gets
+/// its answer (a failure is then dropped from the table, for the next request to retry).
+type Fetched = Result<Known, String>;
+
 struct Slot {
-    cell: Arc<OnceCell<Known>>,
+    cell: Arc<OnceCell<Fetched>>,
     fetched: Instant,
 }
 
@@ -240,7 +252,7 @@ impl TenantCache {
     }
 
     /// The cell for `id`: the one in the table while it is fresh, or a new one.
-    fn cell(&self, id: &str) -> Arc<OnceCell<Known>> {
+    fn cell(&self, id: &str) -> Arc<OnceCell<Fetched>> {
         let mut table = self.lock();
         if let Some(slot) = table.slots.get(id)
             && slot.fetched.elapsed() < self.ttl
@@ -269,7 +281,7 @@ impl TenantCache {
     }
 
     /// Drops `cell` from the table if it is still the one for `id` (its fetch failed).
-    fn drop_cell(&self, id: &str, cell: &Arc<OnceCell<Known>>) {
+    fn drop_cell(&self, id: &str, cell: &Arc<OnceCell<Fetched>>) {
         let mut table = self.lock();
         if table
             .slots
@@ -281,11 +293,16 @@ impl TenantCache {
         }
     }
 
-    /// Tenant `id`, from the table or fetched once.
+    /// Tenant `id`, from the table or fetched once. An id no tenant can have (empty,
+    /// over [`MAX_TENANT_ID_LEN`] bytes, or with control characters) is unknown without
+    /// asking the source or taking a place in the table.
     pub(crate) async fn lookup(&self, id: &str) -> Lookup {
+        if !valid_tenant_id(id) {
+            return Lookup::Unknown;
+        }
         let cell = self.cell(id);
         let fetched = cell
-            .get_or_try_init(|| async {
+            .get_or_init(|| async {
                 let answer = tokio::time::timeout(self.timeout, self.source.tenant(id)).await;
                 match answer {
                     Err(_) => Err(format!(
@@ -318,7 +335,7 @@ impl TenantCache {
             Ok(Known::Malformed) => Lookup::Malformed,
             Err(reason) => {
                 self.drop_cell(id, &cell);
-                Lookup::Unavailable(reason)
+                Lookup::Unavailable(reason.clone())
             }
         }
     }
@@ -380,6 +397,7 @@ mod tests {
             let cache = cache.clone();
             tokio::spawn(async move { matches!(cache.lookup("acme").await, Lookup::Ready(_)) })
         });
+        let lookups: Vec<_> = lookups.collect();
         for lookup in lookups {
             assert!(lookup.await.unwrap_or(false));
         }
@@ -418,6 +436,29 @@ mod tests {
         assert_eq!(fetches.load(Ordering::SeqCst), before + 3);
         cache.forget_all();
         assert!(cache.is_empty());
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_share_one_failed_fetch() {
+        let (cache, fetches) = cache(10, Duration::from_millis(50));
+        let lookups = (0..20).map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(
+                async move { matches!(cache.lookup("down").await, Lookup::Unavailable(_)) },
+            )
+        });
+        let lookups: Vec<_> = lookups.collect();
+        for lookup in lookups {
+            assert!(lookup.await.unwrap_or(false));
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 1, "one fetch for the burst");
+        assert!(cache.is_empty(), "the failure is not kept");
+        assert!(matches!(cache.lookup("down").await, Lookup::Unavailable(_)));
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            2,
+            "the next request asks again"
+        );
     }
 
     #[tokio::test]

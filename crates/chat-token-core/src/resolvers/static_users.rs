@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use crate::crypto::HmacKey;
 use crate::request::IncomingRequest;
 use crate::resolver::{IdentityResolver, ResolveError, Resolved};
+use crate::tenants::valid_tenant_id;
 
 /// The shortest bearer token [`StaticUsers::try_new`] accepts, in characters: shorter
 /// ones can be guessed.
@@ -56,6 +57,15 @@ pub enum UsersParseError {
         entry: usize,
         /// Why.
         source: crate::identity::IdentityError,
+    },
+    /// An entry's tenant cannot name a tenant (see [`valid_tenant_id`]).
+    #[error(
+        "users entry {entry} has an invalid tenant: it must be 1 to {max} bytes without control characters",
+        max = crate::tenants::MAX_TENANT_ID_LEN
+    )]
+    BadTenant {
+        /// The entry's position, from 1.
+        entry: usize,
     },
     /// Two entries have the same token.
     #[error("users entries {first} and {second} have the same token; every token must be unique")]
@@ -146,6 +156,12 @@ impl StaticUsers {
             crate::identity::IdentityRules::basic()
                 .check(&identity)
                 .map_err(|source| UsersParseError::BadIdentity { entry, source })?;
+            if tenant
+                .as_deref()
+                .is_some_and(|t| !t.is_empty() && !valid_tenant_id(t))
+            {
+                return Err(UsersParseError::BadTenant { entry });
+            }
             let digest = key.sign(token.as_bytes());
             if let Some(first) = users.get(&digest) {
                 return Err(UsersParseError::DuplicateToken {
@@ -281,6 +297,16 @@ mod tests {
         assert_eq!((alice.identity(), alice.tenant()), ("alice", Some("acme")));
         let bob = users.resolve(&ask(T2)).await.unwrap();
         assert_eq!((bob.identity(), bob.tenant()), ("bob", None));
+        let long = "t".repeat(crate::tenants::MAX_TENANT_ID_LEN + 1);
+        for bad in [
+            format!("{T1}=alice;tenant=a\u{7}b"),
+            format!("{T1}=alice;tenant={long}"),
+        ] {
+            assert!(matches!(
+                bad.parse::<StaticUsers>(),
+                Err(UsersParseError::BadTenant { entry: 1 })
+            ));
+        }
     }
 
     #[test]
