@@ -30,10 +30,12 @@ use crate::secrets;
 mod listener;
 mod metrics;
 mod routes;
+mod tenants;
 
 use listener::{Limits, accept_loop, time_limit};
 use metrics::install_metrics_recorder;
 use routes::{app, console, loopback_host_only};
+use tenants::TenantsFile;
 
 /// Flags of `chat-token serve`.
 #[derive(Debug, Args)]
@@ -87,6 +89,51 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 10_000, value_name = "N", requires = "jwt_keys",
           value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     jwt_cache_entries: u64,
+    /// Sign each user's token with their organisation's own Twilio account, from this file.
+    ///
+    /// Each organisation, or tenant, has its own Twilio account (a subaccount, usually),
+    /// configured in this TOML file. The user's tenant comes from --tenant-claim,
+    /// --tenant-header, or a users entry token=identity;tenant=ID. A user without a
+    /// tenant, or of a tenant the file does not name, gets 403 `forbidden`. One table per
+    /// tenant:
+    ///
+    ///     [tenants.acme]
+    ///     account_sid = "AC..."
+    ///     api_key_sid = "SK..."
+    ///     api_secret_file = "/run/secrets/acme-twilio"
+    ///     chat_service_sid = "IS..."   # optional; else serve's own (TWILIO_CHAT_SERVICE_SID)
+    ///     ttl = 3600                   # optional
+    ///
+    /// Exactly one of api_secret_file (a path; relative to the tenants file's directory),
+    /// api_secret_env (the name of an environment variable of serve) or api_secret (inline:
+    /// only in a file no one but its owner can read, chmod 600). Unknown keys are refused.
+    ///
+    /// A file that is not valid TOML or breaks these rules stops serve from starting. A
+    /// tenant whose SIDs, secret or ttl cannot be used does not: its users get 500
+    /// `internal` and the log says why, while the other tenants are served.
+    ///
+    /// SIGHUP reads the file and every tenant's secret again; a new file that is not valid
+    /// is logged and the current tenants are kept.
+    #[arg(long, value_name = "FILE", verbatim_doc_comment)]
+    tenants_file: Option<PathBuf>,
+    /// The JWT claim (org_id, say) that names the user's tenant (needs --tenants-file and
+    /// --jwks-url or --jwt-hs256-secret-file); a JWT without it gets 403.
+    #[arg(
+        long,
+        value_name = "CLAIM",
+        requires = "tenants_file",
+        requires = "jwt_keys"
+    )]
+    tenant_claim: Option<String>,
+    /// The header, set by the trusted proxy like the identity's, that names the user's
+    /// tenant (needs --tenants-file and --trusted-header); a request without it gets 403.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "tenants_file",
+        requires = "trusted_header"
+    )]
+    tenant_header: Option<String>,
     /// Let browsers on this origin call /token (repeatable; * for any).
     #[arg(long, value_name = "ORIGIN")]
     cors_origin: Vec<String>,
@@ -157,12 +204,13 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<Chosen> {
             args.trusted_proxy.clone()
         };
         let list: Vec<String> = proxies.iter().map(ToString::to_string).collect();
-        let description = format!("trusted header {header} from {}", list.join(", "));
-        return Ok((
-            Arc::new(TrustedHeader::try_new(header.clone(), proxies)?),
-            description,
-            None,
-        ));
+        let mut description = format!("trusted header {header} from {}", list.join(", "));
+        let mut trusted = TrustedHeader::try_new(header.clone(), proxies)?;
+        if let Some(tenant_header) = &args.tenant_header {
+            trusted = trusted.with_tenant_header(tenant_header.clone())?;
+            description.push_str(&format!(", tenant from header {tenant_header}"));
+        }
+        return Ok((Arc::new(trusted), description, None));
     }
     let jwt = match (&args.jwks_url, &args.jwt_hs256_secret_file) {
         (Some(url), _) => Some(JwtBearerResolver::jwks_url(url.clone())),
@@ -190,11 +238,15 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<Chosen> {
         if args.jwt_insecure_any_issuer {
             builder = builder.insecure_any_issuer();
         }
-        let description = format!(
+        let mut description = format!(
             "bearer JWT ({}), identity from claim {}",
             args.jwks_url.as_deref().unwrap_or("HS256 shared secret"),
             args.identity_claim
         );
+        if let Some(claim) = &args.tenant_claim {
+            builder = builder.tenant_claim(claim.clone());
+            description.push_str(&format!(", tenant from claim {claim}"));
+        }
         let jwt = Arc::new(
             builder
                 .verified_cache(usize::try_from(args.jwt_cache_entries).unwrap_or(usize::MAX))
@@ -249,8 +301,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
     } else {
         None
     };
+    check_tenant_naming(&args, &setup)?;
     let (resolver, description, jwt) = resolver(&args, &setup)?;
     let mut builder = TokenService::builder_arc(setup.issuer.clone(), resolver).ttl(args.ttl);
+    let tenants = match &args.tenants_file {
+        Some(path) => {
+            let tenants = TenantsFile::open(path)?;
+            builder = builder.tenants(tenants.clone());
+            Some(tenants)
+        }
+        None => None,
+    };
     if !args.cors_origin.is_empty() {
         let policy = CorsPolicy::try_new(args.cors_origin.iter().cloned())?
             .with_allow_credentials(args.cors_credentials)?;
@@ -271,7 +332,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         builder = builder.user_policy(policy);
     }
     let service = builder.build()?;
-    reload_on_sighup(service.clone(), setup.clone());
+    reload_on_sighup(service.clone(), setup.clone(), tenants);
     let demo = setup.development
         && setup.users.is_none()
         && args.trusted_header.is_none()
@@ -319,9 +380,66 @@ async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a tenants file no request could name a tenant of (a bearer JWT without
+/// `--tenant-claim`, a trusted header without `--tenant-header`), and warns when users
+/// entries carry tenants but no tenants file is given, or when none carries one but a
+/// tenants file is.
+fn check_tenant_naming(args: &ServeArgs, setup: &EnvSetup) -> Result<()> {
+    let jwt = args.jwks_url.is_some() || args.jwt_hs256_secret_file.is_some();
+    // Also checked here: clap waives a requirement that conflicts with a flag given
+    // (--tenant-header with --users-file, say).
+    if args.tenant_claim.is_some() && !jwt {
+        bail!("--tenant-claim needs bearer JWTs: --jwks-url or --jwt-hs256-secret-file");
+    }
+    if args.tenant_header.is_some() && args.trusted_header.is_none() {
+        bail!("--tenant-header needs --trusted-header");
+    }
+    if args.tenants_file.is_some() {
+        if jwt && args.tenant_claim.is_none() {
+            bail!(
+                "--tenants-file with bearer JWTs needs --tenant-claim CLAIM, the claim that names the user's tenant; without it every request would be refused 403"
+            );
+        }
+        if args.trusted_header.is_some() && args.tenant_header.is_none() {
+            bail!(
+                "--tenants-file with --trusted-header needs --tenant-header NAME, the proxy's header that names the user's tenant; without it every request would be refused 403"
+            );
+        }
+    }
+    if jwt || args.trusted_header.is_some() {
+        return Ok(());
+    }
+    // The users table: a users file, CHAT_TOKEN_USERS, or (development mode) the demo
+    // users, who belong to no tenant.
+    let (entries, users) = match &args.users_file {
+        Some(path) => (
+            std::fs::read_to_string(path).unwrap_or_default(),
+            "--users-file",
+        ),
+        None if setup.users.is_some() => (std::env::var(ENV_USERS).unwrap_or_default(), ENV_USERS),
+        None => (String::new(), "the demo users"),
+    };
+    let name_tenants = entries
+        .split([',', '\n'])
+        .map(str::trim)
+        .any(|entry| !entry.starts_with('#') && entry.contains(";tenant="));
+    match (&args.tenants_file, name_tenants) {
+        (Some(_), false) => tracing::warn!(
+            "--tenants-file is given, but no entry of {users} names a tenant (token=identity;tenant=ID): every request will be refused 403"
+        ),
+        (None, true) => tracing::warn!(
+            "entries of {users} name tenants, but no --tenants-file is given: their requests will be refused 500"
+        ),
+        _ => {}
+    }
+    Ok(())
+}
+
 /// On SIGHUP, reads the credentials again (a rotated `TWILIO_API_SECRET_FILE`, say) and
-/// swaps them in without stopping requests; bad new credentials keep the old ones.
-fn reload_on_sighup(service: TokenService, setup: EnvSetup) {
+/// swaps them in without stopping requests; bad new credentials keep the old ones. With
+/// `--tenants-file`, reads that file (and the tenants' secrets) again too, and forgets the
+/// service's cached tenants; a file that is not valid keeps the current tenants.
+fn reload_on_sighup(service: TokenService, setup: EnvSetup, tenants: Option<TenantsFile>) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -346,8 +464,23 @@ fn reload_on_sighup(service: TokenService, setup: EnvSetup) {
                     "SIGHUP: the new credentials are not valid; keeping the current ones"
                 ),
             }
+            if let Some(tenants) = &tenants {
+                match tenants.reload() {
+                    Ok(count) => {
+                        if let Some(cache) = service.tenants() {
+                            cache.forget_all();
+                        }
+                        tracing::info!(tenants = count, "SIGHUP: tenants file reloaded");
+                    }
+                    Err(err) => tracing::warn!(
+                        error = %format!("{err:#}"),
+                        file = %tenants.path().display(),
+                        "SIGHUP: the tenants file is not valid; keeping the current tenants"
+                    ),
+                }
+            }
         }
     });
     #[cfg(not(unix))]
-    let _ = (service, setup);
+    let _ = (service, setup, tenants);
 }

@@ -1,0 +1,625 @@
+//! `--tenants-file`: each customer organisation's own Twilio account (a subaccount,
+//! usually), from a TOML file that SIGHUP reads again.
+//!
+//! ```toml
+//! [tenants.acme]
+//! account_sid = "AC..."
+//! api_key_sid = "SK..."
+//! api_secret_file = "/run/secrets/acme-twilio"   # or api_secret_env, or api_secret
+//! chat_service_sid = "IS..."                     # optional
+//! ttl = 3600                                     # optional
+//! ```
+//!
+//! Two kinds of mistake, two answers:
+//!
+//! - the *file* is wrong (not TOML, an unknown key, a missing SID, a tenant id that is
+//!   empty, too long or not printable, not exactly one of `api_secret_file`,
+//!   `api_secret_env` and `api_secret`, an inline `api_secret` in a file others can
+//!   read): [`load`] fails, so `serve` does not start, and a reload keeps the tenants it
+//!   has;
+//! - one *tenant's credentials* are wrong (a malformed SID, a secret file that cannot be
+//!   read, an unset variable, an unusable secret or ttl): that tenant is kept as
+//!   unusable, its users are answered 500 and the log says why, the others are served.
+//!
+//! Secrets are read when the file is loaded, so a reload reads them again. They are held
+//! as [`SecretString`]s and appear in no log line, `Debug` output, error or reply; an
+//! error about the file gives the line, the column and the parser's message with any
+//! quoted value left out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use anyhow::{Context as _, Result, bail};
+use chat_token_core::sid::SidKind;
+use chat_token_core::tenants::{
+    MAX_TENANT_ID_LEN, Tenant, TenantError, TenantSource, valid_tenant_id,
+};
+use chat_token_core::token::MAX_TTL;
+use chat_token_core::{ConfigError, Credentials, SecretString, TokenIssuer, async_trait};
+use secrecy::ExposeSecret as _;
+use serde::{Deserialize, Deserializer};
+
+use crate::secrets;
+
+/// The largest tenants file read, in bytes: far more than any real one.
+const MAX_FILE_LEN: u64 = 16 * 1024 * 1024;
+
+/// One tenant as loaded: ready to sign, or why its configuration cannot be used (a
+/// reason never holds the secret).
+enum Entry {
+    Ready(Tenant),
+    Unusable(String),
+}
+
+type Table = HashMap<String, Entry>;
+
+/// What one reading of the tenants file gave: every tenant, and the warnings to log.
+pub struct Loaded {
+    table: Table,
+    warnings: Vec<String>,
+}
+
+impl Loaded {
+    /// How many tenants the file configures, usable or not.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The tenants whose configuration cannot be used, with the reason, by id.
+    pub fn unusable(&self) -> Vec<(&str, &str)> {
+        let mut unusable: Vec<(&str, &str)> = self
+            .table
+            .iter()
+            .filter_map(|(id, entry)| match entry {
+                Entry::Unusable(reason) => Some((id.as_str(), reason.as_str())),
+                Entry::Ready(_) => None,
+            })
+            .collect();
+        unusable.sort_unstable();
+        unusable
+    }
+
+    /// What should be logged as warnings: a file or secret file others can read, a
+    /// secret with an Auth Token's shape.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Logs the warnings, each unusable tenant and the count (`what`: "loaded",
+    /// "reloaded").
+    fn log(&self, path: &Path, what: &str) {
+        for warning in self.warnings() {
+            tracing::warn!("{warning}");
+        }
+        let unusable = self.unusable();
+        for (tenant, reason) in &unusable {
+            tracing::error!(
+                tenant,
+                %reason,
+                "the tenant's Twilio configuration cannot be used; its users are answered 500 until it is fixed"
+            );
+        }
+        tracing::info!(
+            file = %path.display(),
+            tenants = self.len(),
+            unusable = unusable.len(),
+            "tenants file {what}"
+        );
+    }
+}
+
+/// The tenants of a `--tenants-file`, as the service's [`TenantSource`]: a cheap handle
+/// (clones share the table), whose [`reload`](Self::reload) replaces the table at once.
+#[derive(Clone)]
+pub struct TenantsFile {
+    path: PathBuf,
+    table: Arc<RwLock<Arc<Table>>>,
+}
+
+impl std::fmt::Debug for TenantsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantsFile")
+            .field("path", &self.path)
+            .field("tenants", &self.current().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenantsFile {
+    /// Loads the file at `path` (see [`load`]) and logs what it holds; an invalid file
+    /// is an error.
+    pub fn open(path: &Path) -> Result<Self> {
+        let loaded = load(path)?;
+        loaded.log(path, "loaded");
+        Ok(Self {
+            path: path.to_owned(),
+            table: Arc::new(RwLock::new(Arc::new(loaded.table))),
+        })
+    }
+
+    /// Reads the file again and, when it is valid, serves its tenants from now on (the
+    /// caller then forgets the service's cached tenants); an invalid file changes nothing.
+    /// The number of tenants loaded.
+    pub fn reload(&self) -> Result<usize> {
+        let loaded = load(&self.path)?;
+        loaded.log(&self.path, "reloaded");
+        let count = loaded.len();
+        *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded.table);
+        Ok(count)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn current(&self) -> Arc<Table> {
+        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl TenantSource for TenantsFile {
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>, TenantError> {
+        match self.current().get(id) {
+            None => Ok(None),
+            Some(Entry::Ready(tenant)) => Ok(Some(tenant.clone())),
+            Some(Entry::Unusable(reason)) => Err(TenantError::Malformed(reason.clone())),
+        }
+    }
+}
+
+/// The file as written: `[tenants.<id>]` tables.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    tenants: BTreeMap<String, RawTenant>,
+}
+
+/// One `[tenants.<id>]` table as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    account_sid: String,
+    api_key_sid: String,
+    api_secret_file: Option<PathBuf>,
+    api_secret_env: Option<String>,
+    #[serde(default, deserialize_with = "inline_secret")]
+    api_secret: Option<SecretString>,
+    chat_service_sid: Option<String>,
+    ttl: Option<u64>,
+}
+
+fn inline_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.map(SecretString::from))
+}
+
+/// Reads and checks the tenants file at `path`, and each tenant's secret.
+///
+/// An error (the file cannot be read, is not valid TOML, has an unknown key or a missing
+/// one, an invalid tenant id, not exactly one secret source for a tenant, an inline
+/// secret while others can read the file, or no tenant at all) names the file and, when
+/// it can, the tenant or the line; it never holds a secret. A tenant whose credentials
+/// cannot be used is not an error: it is loaded as unusable, with the reason.
+pub fn load(path: &Path) -> Result<Loaded> {
+    let what = format!("--tenants-file {}", path.display());
+    let mut file = std::fs::File::open(path).with_context(|| format!("reading {what}"))?;
+    let metadata = file.metadata().with_context(|| format!("reading {what}"))?;
+    if metadata.len() > MAX_FILE_LEN {
+        bail!("{what} is larger than {MAX_FILE_LEN} bytes");
+    }
+    let mut text = String::new();
+    let read = file.read_to_string(&mut text);
+    // Held as a secret from here: the file may hold inline secrets.
+    let text = SecretString::from(text);
+    read.with_context(|| format!("reading {what}"))?;
+    let private = is_private(&metadata);
+    let raw: RawFile = match toml::from_str(text.expose_secret()) {
+        Ok(raw) => raw,
+        Err(err) => bail!("{what}: {}", describe(&err, text.expose_secret())),
+    };
+    if raw.tenants.is_empty() {
+        bail!("{what} configures no tenant; add a [tenants.<id>] table for each organisation");
+    }
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let mut warnings: Vec<String> = secrets::readable_by_others("--tenants-file", path)
+        .into_iter()
+        .collect();
+    let mut table = Table::with_capacity(raw.tenants.len());
+    for (id, tenant) in raw.tenants {
+        check_id(&id).with_context(|| what.clone())?;
+        let entry =
+            tenant_entry(&id, tenant, dir, private, &mut warnings).with_context(|| what.clone())?;
+        table.insert(id, entry);
+    }
+    Ok(Loaded { table, warnings })
+}
+
+/// Whether only the file's owner may read it (no group or other permission bit). True
+/// where permissions cannot be examined this way.
+fn is_private(metadata: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        metadata.mode() & 0o077 == 0
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = metadata;
+        true
+    }
+}
+
+/// A tenant id, by the core's rule (1 to [`MAX_TENANT_ID_LEN`] bytes, no control
+/// character), and no white space at either end (users entries trim theirs, so such an
+/// id would never be named). Shown in the error only when it is valid otherwise.
+fn check_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        bail!("a tenant id is empty: [tenants.\"\"]; name each tenant");
+    }
+    if !valid_tenant_id(id) {
+        bail!(
+            "a tenant id is not printable or longer than {MAX_TENANT_ID_LEN} bytes ({} bytes)",
+            id.len()
+        );
+    }
+    if id.trim() != id {
+        bail!("tenant id {id:?} has leading or trailing white space");
+    }
+    Ok(())
+}
+
+/// One tenant: the rules of the file (an error), then its credentials (an unusable
+/// entry when they cannot be used).
+fn tenant_entry(
+    id: &str,
+    raw: RawTenant,
+    dir: &Path,
+    private: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Entry> {
+    let sources = [
+        raw.api_secret_file.is_some(),
+        raw.api_secret_env.is_some(),
+        raw.api_secret.is_some(),
+    ];
+    let given = sources.iter().filter(|given| **given).count();
+    if given != 1 {
+        bail!(
+            "tenant {id} gives {given} of api_secret_file, api_secret_env and api_secret; give exactly one"
+        );
+    }
+    if raw.api_secret.is_some() && !private {
+        bail!(
+            "tenant {id} has an inline api_secret, but the file can be read by other users; make it private to its owner (chmod 600), or use api_secret_file or api_secret_env"
+        );
+    }
+    if let Some(var) = &raw.api_secret_env
+        && (var.is_empty() || var.contains(['=', '\0']))
+    {
+        bail!("tenant {id}: api_secret_env must name an environment variable (not empty, no '=')");
+    }
+    if raw
+        .api_secret_file
+        .as_ref()
+        .is_some_and(|p| p.as_os_str().is_empty())
+    {
+        bail!("tenant {id}: api_secret_file is empty; give the path of the secret's file");
+    }
+    let secret = match (raw.api_secret_file, raw.api_secret_env, raw.api_secret) {
+        (Some(file), _, _) => {
+            let file = dir.join(file);
+            if let Some(warning) =
+                secrets::readable_by_others(&format!("tenant {id}'s api_secret_file"), &file)
+            {
+                warnings.push(warning);
+            }
+            read_secret_file(&file)
+        }
+        (None, Some(var), _) => secret_from_env(&var),
+        (None, None, Some(secret)) => Ok(secret),
+        (None, None, None) => unreachable!("exactly one secret source was checked"),
+    };
+    let ready = secret.and_then(|secret| {
+        credentials(
+            &raw.account_sid,
+            &raw.api_key_sid,
+            &secret,
+            raw.chat_service_sid,
+            raw.ttl,
+        )
+    });
+    Ok(match ready {
+        Ok(tenant) => {
+            if tenant.issuer().credentials().secret_looks_like_auth_token() {
+                warnings.push(format!(
+                    "tenant {id}'s API key secret looks like an Auth Token; use an API key's secret (Twilio refuses every token signed with an Auth Token: error 20107)"
+                ));
+            }
+            Entry::Ready(tenant)
+        }
+        Err(reason) => Entry::Unusable(reason),
+    })
+}
+
+/// The tenant for these values, or why they cannot be used (never the secret).
+fn credentials(
+    account_sid: &str,
+    api_key_sid: &str,
+    secret: &SecretString,
+    chat_service_sid: Option<String>,
+    ttl: Option<u64>,
+) -> Result<Tenant, String> {
+    SidKind::Account
+        .check("account_sid", account_sid)
+        .map_err(|e| e.to_string())?;
+    SidKind::ApiKey
+        .check("api_key_sid", api_key_sid)
+        .map_err(|e| e.to_string())?;
+    let exposed = secret.expose_secret();
+    if exposed.is_empty() {
+        return Err("the API key secret is empty".into());
+    }
+    if exposed.trim() != exposed {
+        return Err("the API key secret has leading or trailing white space".into());
+    }
+    let credentials =
+        Credentials::try_new(account_sid, api_key_sid, exposed).map_err(|err| match err {
+            ConfigError::SecretLooksLikeSid { prefix } => format!(
+                "the API key secret looks like a SID (it starts with {prefix} and has 34 characters); it must be the API key's secret"
+            ),
+            ConfigError::Sid(sid) => sid.to_string(),
+            _ => "the API key secret cannot be used".to_owned(),
+        })?;
+    let mut issuer = TokenIssuer::new(credentials);
+    if let Some(sid) = chat_service_sid {
+        issuer = issuer
+            .with_chat_service_sid(sid)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut tenant = Tenant::new(issuer);
+    if let Some(ttl) = ttl {
+        if !(1..=MAX_TTL).contains(&ttl) {
+            return Err(format!("ttl {ttl} is not within 1..={MAX_TTL} seconds"));
+        }
+        tenant = tenant.with_ttl(ttl);
+    }
+    Ok(tenant)
+}
+
+/// A secret file's content, one trailing line break dropped; the error names the file,
+/// never the content.
+fn read_secret_file(path: &Path) -> Result<SecretString, String> {
+    let text = std::fs::read_to_string(path)
+        .map(SecretString::from)
+        .map_err(|err| {
+            format!(
+                "api_secret_file {} could not be read: {err}",
+                path.display()
+            )
+        })?;
+    let exposed = text.expose_secret();
+    let secret = exposed
+        .strip_suffix("\r\n")
+        .or_else(|| exposed.strip_suffix('\n'))
+        .unwrap_or(exposed);
+    if secret.is_empty() {
+        return Err(format!("api_secret_file {} is empty", path.display()));
+    }
+    Ok(SecretString::from(secret))
+}
+
+/// The secret in environment variable `var`; the error names the variable.
+fn secret_from_env(var: &str) -> Result<SecretString, String> {
+    match std::env::var(var) {
+        Ok(secret) => Ok(SecretString::from(secret)),
+        Err(std::env::VarError::NotPresent) => Err(format!(
+            "api_secret_env {var} is not set in serve's environment"
+        )),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(format!("api_secret_env {var} is not valid UTF-8"))
+        }
+    }
+}
+
+/// The parser's error as `line L, column C: message`, every quoted value in the message
+/// left out (a misplaced secret would be one).
+fn describe(err: &toml::de::Error, text: &str) -> String {
+    let message = redact_quoted(err.message().trim()).replace('\n', "; ");
+    match err.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before
+                .rsplit_once('\n')
+                .map_or(before, |(_, tail)| tail)
+                .chars()
+                .count()
+                + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+/// `message` with the text between each pair of double quotes replaced by `...`.
+fn redact_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(open) = rest.find('"') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('"') else { break };
+        out.push_str(&rest[..=open]);
+        out.push_str("...\"");
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const KEY: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const SECRET: &str = "inline-secret-never-shown-0123456789";
+
+    /// A private directory of the test's own, removed on drop.
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(test: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "chat-token-tenants-unit-{test}-{}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).expect("dir");
+            Self(path)
+        }
+
+        fn write(&self, name: &str, text: &str, mode: u32) -> PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, text).expect("write");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                    .expect("chmod");
+            }
+            #[cfg(not(unix))]
+            let _ = mode;
+            path
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn error(dir: &Dir, text: &str, mode: u32) -> String {
+        let path = dir.write("tenants.toml", text, mode);
+        let err = format!("{:#}", load(&path).err().expect("refused"));
+        assert!(!err.contains(SECRET), "{err}");
+        err
+    }
+
+    #[test]
+    fn the_file_rules_refuse_the_file_and_name_the_tenant() {
+        let dir = Dir::new("rules");
+        let both = format!(
+            "[tenants.acme]\naccount_sid = \"{ACCOUNT}\"\napi_key_sid = \"{KEY}\"\napi_secret_env = \"X\"\napi_secret = \"{SECRET}\"\n"
+        );
+        let err = error(&dir, &both, 0o600);
+        assert!(err.contains("tenant acme gives 2 of"), "{err}");
+        assert!(err.contains("exactly one"), "{err}");
+
+        let none =
+            format!("[tenants.acme]\naccount_sid = \"{ACCOUNT}\"\napi_key_sid = \"{KEY}\"\n");
+        assert!(error(&dir, &none, 0o600).contains("gives 0 of"));
+
+        let unknown = format!(
+            "[tenants.acme]\naccount_sid = \"{ACCOUNT}\"\napi_key_sid = \"{KEY}\"\napi_secret_env = \"X\"\nchat_service = \"IS\"\n"
+        );
+        let err = error(&dir, &unknown, 0o600);
+        assert!(
+            err.contains("line 5") && err.contains("unknown field"),
+            "{err}"
+        );
+
+        let misplaced = format!(
+            "[tenants.acme]\naccount_sid = \"{ACCOUNT}\"\napi_key_sid = \"{KEY}\"\napi_secret_env = \"X\"\nttl = \"{SECRET}\"\n"
+        );
+        let err = error(&dir, &misplaced, 0o600);
+        assert!(err.contains("line 5"), "{err}");
+
+        let syntax = format!("[tenants.acme]\napi_secret = \"{SECRET}\n");
+        error(&dir, &syntax, 0o600);
+
+        assert!(error(&dir, "# nothing yet\n", 0o600).contains("configures no tenant"));
+        let long = format!(
+            "[tenants.{}]\naccount_sid = \"{ACCOUNT}\"\napi_key_sid = \"{KEY}\"\napi_secret_env = \"X\"\n",
+            "a".repeat(MAX_TENANT_ID_LEN + 1)
+        );
+        assert!(error(&dir, &long, 0o600).contains("longer than"));
+        let control = format!(
+            "[tenants.\"a\\u0007b\"]\naccount_sid = \"{ACCOUNT}\"\napi_key_sid = \"{KEY}\"\napi_secret_env = \"X\"\n"
+        );
+        assert!(error(&dir, &control, 0o600).contains("not printable"));
+        let empty = format!(
+            "[tenants.\"\"]\naccount_sid = \"{ACCOUNT}\"\napi_key_sid = \"{KEY}\"\napi_secret_env = \"X\"\n"
+        );
+        assert!(error(&dir, &empty, 0o600).contains("empty"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_inline_secret_needs_a_private_file() {
+        let dir = Dir::new("inline");
+        let text = format!(
+            "[tenants.acme]\naccount_sid = \"{ACCOUNT}\"\napi_key_sid = \"{KEY}\"\napi_secret = \"{SECRET}\"\n"
+        );
+        let err = error(&dir, &text, 0o640);
+        assert!(
+            err.contains("tenant acme has an inline api_secret"),
+            "{err}"
+        );
+        assert!(err.contains("chmod 600"), "{err}");
+        let path = dir.write("tenants.toml", &text, 0o600);
+        let loaded = load(&path).expect("private file");
+        assert_eq!((loaded.len(), loaded.unusable().len()), (1, 0));
+        assert!(loaded.warnings().is_empty());
+    }
+
+    #[tokio::test]
+    async fn unusable_credentials_spoil_only_their_tenant() {
+        let dir = Dir::new("unusable");
+        let secret = dir.write("acme-secret", &format!("{SECRET}\n"), 0o600);
+        let text = format!(
+            "[tenants.acme]\naccount_sid = \"{ACCOUNT}\"\napi_key_sid = \"{KEY}\"\napi_secret_file = \"{}\"\nchat_service_sid = \"ISdddddddddddddddddddddddddddddddd\"\nttl = 600\n\
+             [tenants.hooli]\naccount_sid = \"AC123\"\napi_key_sid = \"{KEY}\"\napi_secret = \"{SECRET}\"\n\
+             [tenants.missing]\naccount_sid = \"{ACCOUNT}\"\napi_key_sid = \"{KEY}\"\napi_secret_file = \"no-such-file\"\n\
+             [tenants.unset]\naccount_sid = \"{ACCOUNT}\"\napi_key_sid = \"{KEY}\"\napi_secret_env = \"CHAT_TOKEN_TEST_SURELY_UNSET\"\n\
+             [tenants.long]\naccount_sid = \"{ACCOUNT}\"\napi_key_sid = \"{KEY}\"\napi_secret = \"{SECRET}\"\nttl = 86401\n",
+            secret.display()
+        );
+        let path = dir.write("tenants.toml", &text, 0o600);
+        let source = TenantsFile::open(&path).expect("loads");
+        let acme = source.tenant("acme").await.expect("acme").expect("known");
+        assert_eq!(acme.issuer().credentials().api_key_sid().as_str(), KEY);
+        assert_eq!(acme.ttl(), Some(600));
+        assert!(source.tenant("initech").await.expect("answer").is_none());
+        for id in ["hooli", "missing", "unset", "long"] {
+            match source.tenant(id).await {
+                Err(TenantError::Malformed(reason)) => {
+                    assert!(!reason.contains(SECRET), "{reason}");
+                }
+                other => panic!("{id}: {:?}", other.map(|t| t.is_some())),
+            }
+        }
+        let loaded = load(&path).expect("loads");
+        let reasons = loaded.unusable();
+        assert!(reasons[0].1.contains("account_sid"), "{reasons:?}");
+        assert!(reasons[2].1.contains("no-such-file"), "{reasons:?}");
+        assert!(
+            reasons[3].1.contains("CHAT_TOKEN_TEST_SURELY_UNSET"),
+            "{reasons:?}"
+        );
+        assert!(format!("{source:?}").contains("tenants: 5"));
+    }
+
+    #[test]
+    fn quoted_values_are_left_out_of_messages() {
+        assert_eq!(
+            redact_quoted(r#"invalid type: string "s3cret", expected u64"#),
+            r#"invalid type: string "...", expected u64"#
+        );
+        assert_eq!(redact_quoted("expected `\"`"), "expected `\"`");
+    }
+}
