@@ -233,7 +233,6 @@ impl TokenServiceBuilder {
         }
         crate::metrics::describe();
         let strict = self.strict_identity;
-        let fallback = grants.clone();
         let tenants = self.tenants.map(|source| {
             TenantCache::new(
                 source,
@@ -246,10 +245,13 @@ impl TokenServiceBuilder {
                     {
                         return Err(TokenError::TtlOutOfRange { ttl });
                     }
+                    // Without grants or a chat service of its own, a tenant has no
+                    // default token: the service's default grants name the services of
+                    // the service's own account, which the tenant's key cannot reach.
                     let grants = match (tenant.grants(), tenant.issuer().chat_service_sid()) {
                         (Some(grants), _) => grants.to_vec(),
                         (None, Some(_)) => vec![tenant.issuer().default_chat_grant().into()],
-                        (None, None) => fallback.clone(),
+                        (None, None) => Vec::new(),
                     };
                     if grants.is_empty() {
                         return Err(TokenError::NoGrants);
@@ -692,8 +694,11 @@ mod tests {
                         .map_err(|e| TenantError::Malformed(e.to_string()))?,
                 ))),
                 "globex" => Ok(Some(
-                    Tenant::new(TokenIssuer::new(creds('4', '5')?)).with_ttl(60),
+                    Tenant::new(TokenIssuer::new(creds('4', '5')?))
+                        .with_ttl(60)
+                        .with_grants([crate::VideoGrant::new().into()]),
                 )),
+                "bare" => Ok(Some(Tenant::new(TokenIssuer::new(creds('8', '9')?)))),
                 "badttl" => Ok(Some(
                     Tenant::new(TokenIssuer::new(creds('6', '7')?)).with_ttl(0),
                 )),
@@ -739,8 +744,14 @@ mod tests {
         let c = claims(&globex);
         assert_eq!(c["sub"], format!("AC{}", "4".repeat(32)));
         assert_eq!(
-            c["grants"]["chat"]["service_sid"], "ISdddddddddddddddddddddddddddddddd",
-            "without a chat service of its own, the service's default grants"
+            c["grants"]["video"],
+            serde_json::json!({}),
+            "the tenant's own grants"
+        );
+        let bare = answer(Resolved::new("ivy").with_tenant("bare")).await;
+        assert_eq!(
+            bare.status, 500,
+            "no grants and no chat service: never the service's"
         );
         assert_eq!(c["exp"].as_u64().unwrap() - c["nbf"].as_u64().unwrap(), 60);
         let status = |reply: HttpReply| (reply.status, reply.header("retry-after").is_some());

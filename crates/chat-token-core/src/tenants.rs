@@ -57,8 +57,10 @@ pub struct Tenant {
 
 impl Tenant {
     /// A tenant whose users get the service's default ttl and one chat grant for the
-    /// issuer's default chat service (or the service's default grants when the issuer has
-    /// none).
+    /// issuer's default chat service. A tenant with neither a chat service
+    /// ([`TokenIssuer::with_chat_service_sid`]) nor grants of its own
+    /// ([`with_grants`](Self::with_grants)) cannot be served (500): the service's own
+    /// default grants name services of another account.
     pub fn new(issuer: TokenIssuer) -> Self {
         Self {
             issuer,

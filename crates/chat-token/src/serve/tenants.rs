@@ -6,7 +6,7 @@
 //! account_sid = "AC..."
 //! api_key_sid = "SK..."
 //! api_secret_file = "/run/secrets/acme-twilio"   # or api_secret_env, or api_secret
-//! chat_service_sid = "IS..."                     # optional
+//! chat_service_sid = "IS..."                     # its own Conversations service; without it, 500
 //! ttl = 3600                                     # optional
 //! ```
 //!
@@ -189,6 +189,8 @@ struct RawTenant {
     api_secret_env: Option<String>,
     #[serde(default, deserialize_with = "inline_secret")]
     api_secret: Option<SecretString>,
+    /// The tenant's own chat service: without it the tenant cannot be served (its users
+    /// get 500), since the serve account's service belongs to another account.
     chat_service_sid: Option<String>,
     ttl: Option<u64>,
 }
