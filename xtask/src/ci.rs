@@ -5,9 +5,9 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::process::{cargo, run as run_cmd};
-use crate::{browser, conformance, deny, msrv, package, smoke, unused_deps};
+use crate::{browser, conformance, deny, module_cycles, msrv, package, smoke, unused_deps};
 
-/// fmt, clippy, unused dependencies, the tests with each crypto backend and both, conformance, smoke, the
+/// fmt, clippy, unused dependencies, import cycles between the core's modules, the tests with each crypto backend and both, conformance, smoke, the
 /// browser test, cargo-deny, docs, packaging and the MSRV.
 pub fn run(root: &Path) -> Result<()> {
     run_cmd(cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -20,6 +20,7 @@ pub fn run(root: &Path) -> Result<()> {
         "warnings",
     ]))?;
     unused_deps::run(root)?;
+    module_cycles::run(root)?;
     // The whole workspace with the default backend (RustCrypto).
     run_cmd(cargo().args(["test", "--workspace", "--all-targets"]))?;
     run_cmd(cargo().args(["test", "--workspace", "--doc"]))?;

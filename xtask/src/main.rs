@@ -34,6 +34,7 @@ mod browser;
 mod ci;
 mod conformance;
 mod deny;
+mod module_cycles;
 mod msrv;
 mod package;
 mod process;
@@ -52,6 +53,7 @@ fn main() -> Result<()> {
         Some("smoke") => smoke::run(&root),
         Some("deny") => deny::run(),
         Some("unused-deps") => unused_deps::run(&root),
+        Some("module-cycles") => module_cycles::run(&root),
         Some("package") => package::run(&root),
         Some("msrv") => msrv::run(&root),
         Some("browser") => browser::run(&root),
@@ -71,7 +73,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | unused-deps | browser | package | msrv | bench [--quick] | bench-identity [--quick] | soak [--secs N]>"
+                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | unused-deps | module-cycles | browser | package | msrv | bench [--quick] | bench-identity [--quick] | soak [--secs N]>"
             );
             std::process::exit(2);
         }
