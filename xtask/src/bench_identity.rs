@@ -2,20 +2,26 @@
 //! to core 0) loaded by wrk (core 1) with bearer JWTs from an identity provider (RS256
 //! and ES256 keys from a JWKS on loopback; 2,000 distinct tokens, or one repeated), next
 //! to a static-user `/token`, PyJWT's verify time, and `openssl speed` on the same core;
-//! then static users tables of 1 to 50,000 entries (start-up time and `/token` req/s).
+//! then static users tables of 1 to 50,000 entries (start-up time and `/token` req/s);
+//! then many tenants over HTTP: 10,000 users in one tenant of a `--tenants-file`, and
+//! 10,000 users each in their own of 10,000 tenants (req/s, and RSS per tenant).
 
 use std::fmt::Write as _;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use chat_token_core::inspect::SignatureCheck;
 use chat_token_core::{
-    env::ENV_ACCOUNT_SID, env::ENV_API_KEY, env::ENV_API_SECRET, env::ENV_CHAT_SERVICE_SID,
+    SecretString, env::ENV_ACCOUNT_SID, env::ENV_API_KEY, env::ENV_API_SECRET,
+    env::ENV_CHAT_SERVICE_SID,
 };
 
-use crate::process::{CHAT_TOKEN_VARS, cargo, run as run_cmd};
+use crate::bench::{TENANTS_TARGET, group};
+use crate::process::{CHAT_TOKEN_VARS, cargo, rss_kib, run as run_cmd};
 use crate::python::venv_with;
 
 const ISSUER: &str = "https://idp.bench.test/";
@@ -140,8 +146,22 @@ fn openssl_verify(secs: u32) -> Result<(f64, f64)> {
     Ok((rsa, ec))
 }
 
-/// Runs the identification benchmarks; the BENCHMARKS.md section.
+/// What [`measure`] gives: the identification section of BENCHMARKS.md, and the
+/// figures of many tenants over HTTP (for the "Many tenants" section).
+pub struct Identity {
+    pub section: String,
+    pub tenants: TenantsHttp,
+}
+
+/// Runs the identification benchmarks; the identification section, then the HTTP
+/// rows of the "Many tenants" section.
 pub fn run(root: &Path, secs: u32, reps: usize) -> Result<String> {
+    let identity = measure(root, secs, reps)?;
+    Ok(identity.section + &identity.tenants.section())
+}
+
+/// Runs the identification benchmarks and the many-tenants ones over HTTP.
+pub fn measure(root: &Path, secs: u32, reps: usize) -> Result<Identity> {
     crate::bench::ensure_wrk()?;
     run_cmd(cargo().args(["build", "--release", "-p", "chat-token"]))?;
     let scratch: PathBuf = root.join("target/xtask-bench-identity");
@@ -293,6 +313,8 @@ pub fn run(root: &Path, secs: u32, reps: usize) -> Result<String> {
         );
     }
 
+    let tenants = tenants_http(root, &scratch, secs, reps, static_rps)?;
+
     let mut section = String::new();
     let _ = writeln!(
         section,
@@ -310,5 +332,439 @@ pub fn run(root: &Path, secs: u32, reps: usize) -> Result<String> {
          every request; start-up is the time from launch until the port accepts.\n\n\
          | users | start-up | `/token` req/s | vs. one user |\n|---|---|---|---|\n{table_rows}"
     );
-    Ok(section)
+    Ok(Identity { section, tenants })
+}
+
+/// Users (and, with tenants, tenants) of the HTTP many-tenants measurement.
+const TENANT_USERS: usize = 10_000;
+
+/// The figures of many tenants over HTTP: `chat-token serve --users-file` with
+/// [`TENANT_USERS`] users, wrk rotating over all their tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantsHttp {
+    /// Seconds per wrk run.
+    pub secs: u32,
+    /// wrk runs per figure (medians).
+    pub reps: usize,
+    /// Users, and tenants of the many-tenants case.
+    pub users: usize,
+    /// req/s: one static user, one token, the service's own account (the reference of
+    /// the identification section).
+    pub reference_rps: f64,
+    /// req/s: the users, no tenants file, the service's own account.
+    pub own_rps: f64,
+    /// req/s: the users all in one tenant.
+    pub one_tenant_rps: f64,
+    /// req/s: the users each in their own tenant, cache warm.
+    pub many_rps: f64,
+    /// RSS (KiB) with one tenant: at start-up, and warm after the runs.
+    pub one_rss_kib: (u64, u64),
+    /// RSS (KiB) with `users` tenants: at start-up, and warm after the runs.
+    pub many_rss_kib: (u64, u64),
+}
+
+impl TenantsHttp {
+    /// Many tenants' throughput over one tenant's.
+    pub fn ratio(&self) -> f64 {
+        self.many_rps / self.one_tenant_rps
+    }
+
+    /// RSS per tenant, warm: (many warm - one warm) / users, in bytes.
+    pub fn bytes_per_tenant(&self) -> f64 {
+        (self.many_rss_kib.1 as f64 - self.one_rss_kib.1 as f64) * 1024.0 / self.users as f64
+    }
+
+    /// The part of [`bytes_per_tenant`](Self::bytes_per_tenant) already there at
+    /// start-up, before any request: the loaded tenants file.
+    pub fn bytes_per_tenant_loaded(&self) -> f64 {
+        (self.many_rss_kib.0 as f64 - self.one_rss_kib.0 as f64) * 1024.0 / self.users as f64
+    }
+
+    /// The HTTP rows of the "Many tenants" section of BENCHMARKS.md.
+    pub fn section(&self) -> String {
+        let n = group(self.users as u64);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "### Many tenants over HTTP: `chat-token serve`, one server core\n\n\
+             What a deployment sees: `chat-token serve --users-file U --tenants-file T` \
+             (release) pinned to core 0, wrk pinned to core 1 with 16 keep-alive \
+             connections, {} s per run, {} runs, medians; the servers of the last three rows \
+             run side by side and their runs alternate. {n} static users \
+             (`tok-<16 digits>=user<5 digits>;tenant=<id>`); wrk takes each request's \
+             bearer token from all {n} in turn, in a fixed shuffled order. With {n} \
+             tenants each user is in their own, and each tenant has its own made-up \
+             account SID, API key SID, secret (inline, in a file of mode 0600) and chat \
+             service. Before the runs, one pass over every user answers each of them once \
+             and checks the token's signature against the secret of the user's tenant: \
+             the tenant cache ({n} entries, the default) is warm.\n\n\
+             | signing account | `/token` req/s | throughput vs single tenant |\n\
+             |---|---|---|",
+            self.secs, self.reps,
+        );
+        let row = |out: &mut String, what: &str, rps: f64| {
+            let _ = writeln!(
+                out,
+                "| {what} | {rps:.0} | {:.2} |",
+                rps / self.one_tenant_rps
+            );
+        };
+        row(
+            &mut out,
+            "the service's own, one static user and one token (the identification reference)",
+            self.reference_rps,
+        );
+        row(
+            &mut out,
+            &format!("the service's own, {n} users, no tenants file"),
+            self.own_rps,
+        );
+        row(
+            &mut out,
+            &format!("a single tenant, {n} users in it"),
+            self.one_tenant_rps,
+        );
+        row(
+            &mut out,
+            &format!("{n} tenants, one user each, cached"),
+            self.many_rps,
+        );
+        let ratio = self.ratio();
+        let _ = writeln!(
+            out,
+            "\n{n} tenants / single tenant over HTTP, throughput: **{ratio:.2}** (target at \
+             least {TENANTS_TARGET:.2}, within {:.0}% of the single-tenant figure once the \
+             cache is warm: {}).\n\n\
+             Memory as the process sees it: serve's RSS with {n} tenants, warm, minus its \
+             RSS with one tenant, warm (the same {n} users in both), divided by {n}: \
+             **{:.0} bytes per tenant** (RSS {:.1} MiB and {:.1} MiB). It counts the \
+             loaded tenants file's entry, the cache's entry and what the allocator keeps \
+             after reading the file; {:.0} bytes per tenant of it were there at start-up, \
+             before any request (RSS {:.1} MiB and {:.1} MiB).\n",
+            (1.0 - TENANTS_TARGET) * 100.0,
+            if ratio >= TENANTS_TARGET {
+                "met"
+            } else {
+                "not met"
+            },
+            self.bytes_per_tenant(),
+            self.many_rss_kib.1 as f64 / 1024.0,
+            self.one_rss_kib.1 as f64 / 1024.0,
+            self.bytes_per_tenant_loaded(),
+            self.many_rss_kib.0 as f64 / 1024.0,
+            self.one_rss_kib.0 as f64 / 1024.0,
+        );
+        out
+    }
+}
+
+/// Made-up, distinct credentials of tenant `n`: (account SID, API key SID, secret,
+/// chat service SID).
+fn tenant_creds(n: usize) -> (String, String, String, String) {
+    let sid = |prefix: &str, salt: u128| {
+        let x = (n as u128 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835) ^ salt;
+        format!("{prefix}{x:032x}")
+    };
+    (
+        sid("AC", 0xac),
+        sid("SK", 0x5c),
+        format!("bench-tenant-{n:05}-secret-not-real"),
+        sid("IS", 0x15),
+    )
+}
+
+fn tenant_id(n: usize) -> String {
+    format!("t{n:05}")
+}
+
+fn user_token(n: usize) -> String {
+    format!("tok-{n:016}")
+}
+
+/// Writes `text` to a new file at `path` that only its owner may read.
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?
+        .write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// `0..n` in a fixed shuffled order (Fisher-Yates, xorshift64).
+fn shuffled(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+/// A keep-alive HTTP/1.1 client for `GET /token`, enough for chat-token serve.
+struct Client {
+    addr: SocketAddr,
+    conn: Option<BufReader<TcpStream>>,
+}
+
+impl Client {
+    fn new(addr: SocketAddr) -> Self {
+        Self { addr, conn: None }
+    }
+
+    /// `GET /token` with `bearer`: the status and the body. Reconnects once when the
+    /// server has closed the connection.
+    fn token(&mut self, bearer: &str) -> Result<(u16, String)> {
+        for _ in 0..2 {
+            if self.conn.is_none() {
+                self.conn = Some(BufReader::new(TcpStream::connect(self.addr)?));
+            }
+            let conn = self.conn.as_mut().context("connection")?;
+            let request = format!(
+                "GET /token HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {bearer}\r\n\r\n",
+                self.addr
+            );
+            if conn.get_mut().write_all(request.as_bytes()).is_err() {
+                self.conn = None;
+                continue;
+            }
+            let mut status = String::new();
+            if conn.read_line(&mut status)? == 0 {
+                self.conn = None;
+                continue;
+            }
+            let code: u16 = status
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .with_context(|| format!("bad status line {status:?}"))?;
+            let mut length = None;
+            let mut close = false;
+            loop {
+                let mut line = String::new();
+                conn.read_line(&mut line)?;
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    let value = value.trim();
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.parse::<usize>().ok();
+                    } else if name.eq_ignore_ascii_case("connection") {
+                        close = value.eq_ignore_ascii_case("close");
+                    }
+                }
+            }
+            let length = length.context("an answer without content-length")?;
+            let mut body = vec![0; length];
+            conn.read_exact(&mut body)?;
+            if close {
+                self.conn = None;
+            }
+            return Ok((code, String::from_utf8_lossy(&body).into_owned()));
+        }
+        bail!("{} closed the connection twice", self.addr)
+    }
+}
+
+/// One pass over every user, in order: each answered 200 with a token signed by
+/// `signer(n)` (account SID, secret) for identity `user<n>`.
+fn warm(addr: SocketAddr, users: usize, signer: impl Fn(usize) -> (String, String)) -> Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let mut client = Client::new(addr);
+    for n in 0..users {
+        let (code, body) = client.token(&user_token(n))?;
+        if code != 200 {
+            bail!("user {n}: /token answered {code}: {body}");
+        }
+        let body: serde_json::Value = serde_json::from_str(&body)?;
+        let jwt = body["token"].as_str().context("no token in the answer")?;
+        let (account, secret) = signer(n);
+        let inspection = chat_token_core::inspect(jwt, Some(&SecretString::from(secret)), now)?;
+        let identity = format!("user{n:05}");
+        if inspection.signature() != SignatureCheck::Valid
+            || inspection.claims()["sub"] != account.as_str()
+            || inspection.claims()["grants"]["identity"] != identity.as_str()
+        {
+            bail!("user {n}: the token is not {identity}'s signed by account {account}");
+        }
+    }
+    Ok(())
+}
+
+/// 10,000 users with the service's own account, all in one tenant, and each in their
+/// own of 10,000 tenants: req/s with wrk rotating over all the users' tokens, and
+/// serve's RSS.
+fn tenants_http(
+    root: &Path,
+    scratch: &Path,
+    secs: u32,
+    reps: usize,
+    reference_rps: f64,
+) -> Result<TenantsHttp> {
+    let users = TENANT_USERS;
+    let tokens = scratch.join("tenants-tokens.txt");
+    let mut text = String::with_capacity(users * 24);
+    for n in shuffled(users) {
+        let _ = writeln!(text, "{}", user_token(n));
+    }
+    std::fs::write(&tokens, text)?;
+    let users_file = |name: &str, tenant: &dyn Fn(usize) -> Option<String>| -> Result<String> {
+        let path = scratch.join(name);
+        let mut text = String::with_capacity(users * 48);
+        for n in 0..users {
+            let _ = write!(text, "{}=user{n:05}", user_token(n));
+            if let Some(id) = tenant(n) {
+                let _ = write!(text, ";tenant={id}");
+            }
+            text.push('\n');
+        }
+        std::fs::write(&path, text)?;
+        Ok(path.to_string_lossy().into_owned())
+    };
+    let tenants_file = |name: &str, count: usize| -> Result<String> {
+        let path = scratch.join(name);
+        let mut text = String::with_capacity(count * 256);
+        for n in 0..count {
+            let (account, key, secret, service) = tenant_creds(n);
+            let _ = writeln!(
+                text,
+                "[tenants.{}]\naccount_sid = \"{account}\"\napi_key_sid = \"{key}\"\n\
+                 api_secret = \"{secret}\"\nchat_service_sid = \"{service}\"\n",
+                tenant_id(n)
+            );
+        }
+        write_private(&path, &text)?;
+        Ok(path.to_string_lossy().into_owned())
+    };
+    // The three servers run side by side (the idle ones cost nothing on core 0), and
+    // their runs alternate, so that a noisy spell of the machine touches each alike.
+    let own_users = users_file("tenants-own-users.txt", &|_| None)?;
+    let (own, own_addr, _) = serve(root, &["--users-file", &own_users])?;
+    warm(own_addr, users, |_| {
+        (CREDS[0].1.to_owned(), CREDS[2].1.to_owned())
+    })?;
+    // (a) One tenant, every user in it; (b) one tenant per user.
+    let mut tenant_servers = Vec::new();
+    for (name, count) in [("one", 1), ("many", users)] {
+        let users_arg = users_file(&format!("tenants-{name}-users.txt"), &|n| {
+            Some(tenant_id(n % count))
+        })?;
+        let tenants_arg = tenants_file(&format!("tenants-{name}.toml"), count)?;
+        let (server, addr, _) = serve(
+            root,
+            &["--users-file", &users_arg, "--tenants-file", &tenants_arg],
+        )?;
+        let loaded = rss_kib(server.0.id())?;
+        warm(addr, users, |n| {
+            let (account, _, secret, _) = tenant_creds(n % count);
+            (account, secret)
+        })?;
+        tenant_servers.push((server, addr, loaded));
+    }
+    let [(one, one_addr, one_loaded), (many, many_addr, many_loaded)] = &tenant_servers[..] else {
+        bail!("two tenant servers expected");
+    };
+    let (mut own_runs, mut one_runs, mut many_runs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps {
+        own_runs.push(wrk_tokens(own_addr, &tokens, secs, scratch)?);
+        one_runs.push(wrk_tokens(*one_addr, &tokens, secs, scratch)?);
+        many_runs.push(wrk_tokens(*many_addr, &tokens, secs, scratch)?);
+    }
+    let one_rss_kib = (*one_loaded, rss_kib(one.0.id())?);
+    let many_rss_kib = (*many_loaded, rss_kib(many.0.id())?);
+    drop(tenant_servers);
+    drop(own);
+    let (own_rps, one_tenant_rps, many_rps) =
+        (median(own_runs), median(one_runs), median(many_runs));
+    Ok(TenantsHttp {
+        secs,
+        reps,
+        users,
+        reference_rps,
+        own_rps,
+        one_tenant_rps,
+        many_rps,
+        one_rss_kib,
+        many_rss_kib,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures() -> TenantsHttp {
+        TenantsHttp {
+            secs: 5,
+            reps: 3,
+            users: 10_000,
+            reference_rps: 52_000.0,
+            own_rps: 50_000.0,
+            one_tenant_rps: 48_000.0,
+            many_rps: 45_000.0,
+            one_rss_kib: (10_000, 11_000),
+            many_rss_kib: (20_000, 31_000),
+        }
+    }
+
+    #[test]
+    fn the_http_tenants_section_has_every_figure() {
+        let text = figures().section();
+        assert!(text.starts_with("### Many tenants over HTTP"), "{text}");
+        assert!(text.contains("5 s per run, 3 runs"), "{text}");
+        assert!(
+            text.contains("| a single tenant, 10,000 users in it | 48000 | 1.00 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| 10,000 tenants, one user each, cached | 45000 | 0.94 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("**0.94** (target at least 0.85, within 15%"),
+            "{text}"
+        );
+        assert!(text.contains("cache is warm: met)"), "{text}");
+        assert!(text.contains("**2048 bytes per tenant**"), "{text}");
+        assert!(text.contains("1024 bytes per tenant of it"), "{text}");
+        let slow = TenantsHttp {
+            many_rps: 24_000.0,
+            ..figures()
+        };
+        assert!(slow.section().contains("**0.50**"));
+        assert!(slow.section().contains("cache is warm: not met)"));
+    }
+
+    #[test]
+    fn tenants_are_distinct_and_valid() {
+        let order = shuffled(1000);
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+        assert_ne!(order, sorted);
+        let mut seen = std::collections::HashSet::new();
+        for n in [0, 1, 2, 9_999] {
+            let (account, key, secret, service) = tenant_creds(n);
+            for sid in [&account, &key, &service] {
+                assert_eq!(sid.len(), 34, "{sid}");
+                assert!(seen.insert(sid.clone()), "{sid}");
+            }
+            assert!(seen.insert(secret.clone()));
+            chat_token_core::Credentials::try_new(account, key, secret).unwrap();
+        }
+    }
 }
