@@ -6,7 +6,7 @@
 //! computed once, when the issuer is built.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::{HmacKey, HmacState};
 use crate::grants::ChatGrant;
-use crate::sid::{AccountSid, ApiKeySid, SidError, SidKind};
+use crate::sid::{AccountSid, ApiKeySid, SID_LEN, SidError, SidKind};
 use crate::token::{AccessToken, HEADER, Times, TokenError};
 
 /// The per-thread payload buffer: its starting size, and the size past which it is
@@ -233,13 +233,29 @@ impl MintedToken {
 }
 
 struct Inner {
-    credentials: Credentials,
-    key: HmacKey,
-    header_b64: String,
-    /// The key having absorbed `header_b64` and the dot that follows it.
+    /// The two SIDs every token names, next to the signing state: minting reads no other
+    /// allocation of the issuer (many issuers, one per tenant, share the CPU's caches).
+    api_key_sid: [u8; SID_LEN],
+    account_sid: [u8; SID_LEN],
+    /// The key having absorbed the header's base64 and the dot that follows it.
     header_state: HmacState,
-    clock: Arc<dyn Clock>,
+    key: HmacKey,
+    /// `None`: the system clock, read without an indirection.
+    clock: Option<Arc<dyn Clock>>,
+    credentials: Credentials,
     chat_service_sid: Option<String>,
+}
+
+/// The base64 of [`HEADER`], the same for every issuer.
+static HEADER_B64: LazyLock<String> = LazyLock::new(|| URL_SAFE_NO_PAD.encode(HEADER));
+
+/// `sid`'s bytes (always [`SID_LEN`] ASCII characters once checked).
+fn sid_bytes(sid: &str) -> [u8; SID_LEN] {
+    let mut out = [0; SID_LEN];
+    let bytes = sid.as_bytes();
+    let n = bytes.len().min(SID_LEN);
+    out[..n].copy_from_slice(&bytes[..n]);
+    out
 }
 
 /// Signs [`AccessToken`]s with one set of Twilio credentials.
@@ -273,7 +289,14 @@ impl fmt::Debug for TokenIssuer {
             .field("account_sid", &self.inner.credentials.account_sid)
             .field("api_key_sid", &self.inner.credentials.api_key_sid)
             .field("chat_service_sid", &self.inner.chat_service_sid)
-            .field("clock", &self.inner.clock)
+            .field(
+                "clock",
+                &self
+                    .inner
+                    .clock
+                    .as_deref()
+                    .map_or(&SystemClock as &dyn Clock, |c| c),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -282,15 +305,15 @@ impl TokenIssuer {
     /// An issuer reading the system clock.
     pub fn new(credentials: Credentials) -> Self {
         let key = HmacKey::new(credentials.secret.expose_secret().as_bytes());
-        let header_b64 = URL_SAFE_NO_PAD.encode(HEADER);
-        let header_state = key.absorb(format!("{header_b64}.").as_bytes());
+        let header_state = key.absorb(format!("{}.", *HEADER_B64).as_bytes());
         Self {
             inner: Arc::new(Inner {
+                api_key_sid: sid_bytes(credentials.api_key_sid.as_str()),
+                account_sid: sid_bytes(credentials.account_sid.as_str()),
                 credentials,
                 key,
                 header_state,
-                header_b64,
-                clock: Arc::new(SystemClock),
+                clock: None,
                 chat_service_sid: None,
             }),
         }
@@ -307,17 +330,18 @@ impl TokenIssuer {
     /// Replaces the clock (tests, reproducible tokens).
     pub fn with_clock(self, clock: impl Clock) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(clock);
-        self.rebuild(|inner| inner.clock = clock)
+        self.rebuild(|inner| inner.clock = Some(clock))
     }
 
     fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner,
             Err(shared) => Inner {
+                api_key_sid: shared.api_key_sid,
+                account_sid: shared.account_sid,
                 credentials: shared.credentials.clone(),
                 key: shared.key.clone(),
                 header_state: shared.header_state.clone(),
-                header_b64: shared.header_b64.clone(),
                 clock: shared.clock.clone(),
                 chat_service_sid: shared.chat_service_sid.clone(),
             },
@@ -348,7 +372,10 @@ impl TokenIssuer {
 
     /// The current time by this issuer's clock.
     pub fn now(&self) -> u64 {
-        self.inner.clock.now()
+        match &self.inner.clock {
+            None => SystemClock.now(),
+            Some(clock) => clock.now(),
+        }
     }
 
     /// Checks `token` against Twilio's rules and signs it.
@@ -357,7 +384,7 @@ impl TokenIssuer {
     /// token, and the JWT into one string of exactly the right size: one heap
     /// allocation per token.
     pub fn mint(&self, token: &AccessToken) -> Result<MintedToken, TokenError> {
-        let times = token.plan(self.inner.clock.now())?;
+        let times = token.plan(self.now())?;
         let reused = SCRATCH.try_with(|scratch| {
             let mut scratch = scratch.try_borrow_mut().ok()?;
             let jwt = self.sign_into(&mut scratch, token, &times);
@@ -382,24 +409,23 @@ impl TokenIssuer {
     /// Has the token write its JSON into `scratch`, then encodes and signs the JWT into a
     /// new string.
     fn sign_into(&self, scratch: &mut Vec<u8>, token: &AccessToken, times: &Times) -> String {
-        let creds = &self.inner.credentials;
         scratch.clear();
         let payload_len = token.write_json(
             scratch,
             times,
-            creds.api_key_sid.as_str(),
-            creds.account_sid.as_str(),
+            &self.inner.api_key_sid,
+            &self.inner.account_sid,
         );
         let (payload, region_header) = scratch.split_at(payload_len);
         let header_len = if region_header.is_empty() {
-            self.inner.header_b64.len()
+            HEADER_B64.len()
         } else {
             b64_len(region_header.len())
         };
         let mut jwt = String::with_capacity(header_len + 1 + b64_len(payload.len()) + 1 + 43);
         let fast = base64_simd::URL_SAFE_NO_PAD;
         let tag = if region_header.is_empty() {
-            jwt.push_str(&self.inner.header_b64);
+            jwt.push_str(&HEADER_B64);
             jwt.push('.');
             let signed_from = jwt.len();
             fast.encode_append(payload, &mut jwt);

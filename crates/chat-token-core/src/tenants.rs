@@ -159,6 +159,16 @@ pub(crate) enum Known {
     Malformed,
 }
 
+impl From<Known> for Lookup {
+    fn from(known: Known) -> Self {
+        match known {
+            Known::Ready(ready) => Lookup::Ready(ready),
+            Known::Unknown => Lookup::Unknown,
+            Known::Malformed => Lookup::Malformed,
+        }
+    }
+}
+
 /// How the cache answered for a tenant.
 pub(crate) enum Lookup {
     Ready(Arc<Ready>),
@@ -172,6 +182,8 @@ pub(crate) enum Lookup {
 type Fetched = Result<Known, String>;
 
 struct Slot {
+    /// The answer once known, copied out of the cell: a hit reads the table alone.
+    known: Option<Known>,
     cell: Arc<OnceCell<Fetched>>,
     fetched: Instant,
 }
@@ -253,17 +265,22 @@ impl TenantCache {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The cell for `id`: the one in the table while it is fresh, or a new one.
-    fn cell(&self, id: &str) -> Arc<OnceCell<Fetched>> {
+    /// The answer for `id` when the table holds it and it is fresh, or else the cell to
+    /// fetch it through: the one in the table while it is fresh, or a new one.
+    fn cell(&self, id: &str) -> Result<Known, Arc<OnceCell<Fetched>>> {
         let mut table = self.lock();
         if let Some(slot) = table.slots.get(id)
             && slot.fetched.elapsed() < self.ttl
         {
-            return slot.cell.clone();
+            return match &slot.known {
+                Some(known) => Ok(known.clone()),
+                None => Err(slot.cell.clone()),
+            };
         }
         let key: Arc<str> = Arc::from(id);
         let cell = Arc::new(OnceCell::new());
         let slot = Slot {
+            known: None,
             cell: cell.clone(),
             fetched: Instant::now(),
         };
@@ -279,7 +296,17 @@ impl TenantCache {
                 None => break,
             }
         }
-        cell
+        Err(cell)
+    }
+
+    /// Records `known` as the answer of `cell`, if it is still the one for `id`.
+    fn keep(&self, id: &str, cell: &Arc<OnceCell<Fetched>>, known: &Known) {
+        let mut table = self.lock();
+        if let Some(slot) = table.slots.get_mut(id)
+            && Arc::ptr_eq(&slot.cell, cell)
+        {
+            slot.known = Some(known.clone());
+        }
     }
 
     /// Drops `cell` from the table if it is still the one for `id` (its fetch failed).
@@ -302,7 +329,10 @@ impl TenantCache {
         if !valid_tenant_id(id) {
             return Lookup::Unknown;
         }
-        let cell = self.cell(id);
+        let cell = match self.cell(id) {
+            Ok(known) => return known.into(),
+            Err(cell) => cell,
+        };
         let fetched = cell
             .get_or_init(|| async {
                 let answer = tokio::time::timeout(self.timeout, self.source.tenant(id)).await;
@@ -332,9 +362,10 @@ impl TenantCache {
             })
             .await;
         match fetched {
-            Ok(Known::Ready(ready)) => Lookup::Ready(ready.clone()),
-            Ok(Known::Unknown) => Lookup::Unknown,
-            Ok(Known::Malformed) => Lookup::Malformed,
+            Ok(known) => {
+                self.keep(id, &cell, known);
+                known.clone().into()
+            }
             Err(reason) => {
                 self.drop_cell(id, &cell);
                 Lookup::Unavailable(reason.clone())

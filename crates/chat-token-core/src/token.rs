@@ -321,8 +321,8 @@ impl AccessToken {
         &self,
         out: &mut Vec<u8>,
         times: &Times,
-        api_key_sid: &str,
-        account_sid: &str,
+        api_key_sid: &[u8],
+        account_sid: &[u8],
     ) -> usize {
         let start = out.len();
         self.write_payload(out, times, api_key_sid, account_sid);
@@ -340,12 +340,12 @@ impl AccessToken {
         &self,
         out: &mut Vec<u8>,
         times: &Times,
-        api_key_sid: &str,
-        account_sid: &str,
+        api_key_sid: &[u8],
+        account_sid: &[u8],
     ) {
         // The SIDs were validated as ASCII letters and hex digits: no escaping needed.
         out.extend_from_slice(b"{\"jti\":\"");
-        out.extend_from_slice(api_key_sid.as_bytes());
+        out.extend_from_slice(api_key_sid);
         out.push(b'-');
         write_u64(out, times.issued_at);
         out.extend_from_slice(b"\",\"grants\":{");
@@ -358,7 +358,7 @@ impl AccessToken {
             write_str(out, identity);
         }
         out.extend_from_slice(b"},\"iss\":\"");
-        out.extend_from_slice(api_key_sid.as_bytes());
+        out.extend_from_slice(api_key_sid);
         out.extend_from_slice(b"\",\"exp\":");
         write_u64(out, times.expires_at);
         if let Some(nbf) = times.not_before {
@@ -366,7 +366,7 @@ impl AccessToken {
             write_u64(out, nbf);
         }
         out.extend_from_slice(b",\"sub\":\"");
-        out.extend_from_slice(account_sid.as_bytes());
+        out.extend_from_slice(account_sid);
         out.extend_from_slice(b"\"}");
     }
 }
