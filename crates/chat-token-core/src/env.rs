@@ -239,7 +239,12 @@ impl EnvSetup {
     pub fn users_or_demo(&self) -> Result<(StaticUsers, bool), EnvError> {
         match (&self.users, self.development) {
             (Some(users), _) => Ok((users.clone(), false)),
-            (None, true) => Ok((StaticUsers::demo(&DEMO_PAIRS), true)),
+            (None, true) => {
+                tracing::warn!(
+                    "DEMO USERS: {ENV_USERS} is not set, so anyone with a demo token gets a token: {DEMO_USERS}"
+                );
+                Ok((StaticUsers::demo(&DEMO_PAIRS), true))
+            }
             (None, false) => Err(EnvError::NoUsers),
         }
     }
@@ -282,16 +287,14 @@ impl EnvSetup {
         })
     }
 
-    /// Logs a loud warning when in development mode or using demo users.
+    /// Logs a warning in development mode: tokens are signed with the public development
+    /// credentials, which Twilio refuses. (Building a [`TokenService`](crate::TokenService)
+    /// with them warns too; the demo users warn when [`users_or_demo`](Self::users_or_demo)
+    /// hands them out.)
     pub fn warn(&self) {
         if self.development {
             tracing::warn!(
                 "DEVELOPMENT MODE: no Twilio credentials are set, so tokens are signed with public development credentials and Twilio will refuse them; set {ENV_ACCOUNT_SID}, {ENV_API_KEY} and {ENV_API_SECRET}"
-            );
-        }
-        if self.users.is_none() && self.development {
-            tracing::warn!(
-                "DEMO USERS: {ENV_USERS} is not set, so anyone with a demo token gets a token: {DEMO_USERS}"
             );
         }
     }

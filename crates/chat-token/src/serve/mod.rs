@@ -20,7 +20,8 @@ use axum::middleware;
 use chat_token_core::env::{DEMO_USERS, ENV_USERS, EnvSetup};
 use chat_token_core::{
     IdentityResolver, JwtBearerResolver, SecretString, StaticUsers, TokenService, TrustedHeader,
-    cors::CorsPolicy, policy::UserPolicy, resolvers::IpNet, resolvers::parse_proxy_net,
+    cors::CorsPolicy, policy::UserPolicy, resolvers::IpNet, resolvers::JwtConfigError,
+    resolvers::parse_proxy_net,
 };
 use clap::{ArgGroup, Args};
 use tokio::net::TcpListener;
@@ -54,10 +55,12 @@ pub struct ServeArgs {
     /// default 127.0.0.1 and ::1).
     #[arg(long, value_name = "IP[/PREFIX]", requires = "trusted_header", value_parser = parse_proxy_net)]
     trusted_proxy: Vec<IpNet>,
-    /// Verify the caller's bearer JWT with the keys of this JWKS document (RS256/ES256).
+    /// Verify the caller's bearer JWT with the keys of this JWKS document (RS256/384/512,
+    /// PS256/384/512, ES256/384, EdDSA).
     #[arg(long, value_name = "URL", conflicts_with_all = ["trusted_header", "users_file", "jwt_hs256_secret_file"])]
     jwks_url: Option<String>,
-    /// Verify the caller's bearer JWT with HS256 and the secret in this file.
+    /// Verify the caller's bearer JWT with HS256 and the secret in this file: its bytes as
+    /// written (not base64-decoded), one trailing line break ignored, 32 bytes or more.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["trusted_header", "users_file"])]
     jwt_hs256_secret_file: Option<PathBuf>,
     /// The issuer (iss) the caller's JWT must have (needs --jwks-url or
@@ -250,7 +253,16 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<Chosen> {
         let jwt = Arc::new(
             builder
                 .verified_cache(usize::try_from(args.jwt_cache_entries).unwrap_or(usize::MAX))
-                .build()?,
+                .build()
+                .map_err(|err| match err {
+                    JwtConfigError::MissingIssuer => anyhow::anyhow!(
+                        "{err}; pass --jwt-issuer ISS (or --jwt-insecure-any-issuer)"
+                    ),
+                    JwtConfigError::MissingAudience => anyhow::anyhow!(
+                        "{err}; pass --jwt-audience AUD (or --jwt-insecure-any-audience)"
+                    ),
+                    other => other.into(),
+                })?,
         );
         return Ok((jwt.clone(), description, Some(jwt)));
     }
@@ -354,12 +366,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("binding {}", args.bind))?;
     let addr = listener.local_addr()?;
-    setup.warn();
-    if setup.development
-        && args.trusted_header.is_none()
-        && args.users_file.is_none()
-        && setup.users.is_none()
-    {
+    if args.tenants_file.is_none() {
+        setup.warn();
+    } else if setup.development {
+        tracing::warn!(
+            "DEVELOPMENT MODE: no Twilio credentials of this service are set; each tenant's tokens are signed with its own key from --tenants-file"
+        );
+    }
+    if demo && args.tenants_file.is_none() {
         eprintln!(
             "\nchat-token DEVELOPMENT MODE: tokens are signed with development credentials and Twilio will NOT accept them.\n\
              Demo users (bearer token = identity): {DEMO_USERS}\n\

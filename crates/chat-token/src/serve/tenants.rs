@@ -227,9 +227,9 @@ pub fn load(path: &Path) -> Result<Loaded> {
         bail!("{what} configures no tenant; add a [tenants.<id>] table for each organisation");
     }
     let dir = path.parent().unwrap_or(Path::new(""));
-    let mut warnings: Vec<String> = secrets::readable_by_others("--tenants-file", path)
-        .into_iter()
-        .collect();
+    // The file itself needs no warning when others can read it: it holds SIDs, and an
+    // inline secret is refused unless the file is private.
+    let mut warnings: Vec<String> = Vec::new();
     let mut table = Table::with_capacity(raw.tenants.len());
     for (id, tenant) in raw.tenants {
         check_id(&id).with_context(|| what.clone())?;
@@ -376,12 +376,15 @@ fn credentials(
             ConfigError::Sid(sid) => sid.to_string(),
             _ => "the API key secret cannot be used".to_owned(),
         })?;
-    let mut issuer = TokenIssuer::new(credentials);
-    if let Some(sid) = chat_service_sid {
-        issuer = issuer
-            .with_chat_service_sid(sid)
-            .map_err(|e| e.to_string())?;
-    }
+    let Some(sid) = chat_service_sid else {
+        return Err(
+            "no chat_service_sid: its tokens would have no grant (the service's own chat service belongs to another account)"
+                .into(),
+        );
+    };
+    let issuer = TokenIssuer::new(credentials)
+        .with_chat_service_sid(sid)
+        .map_err(|e| e.to_string())?;
     let mut tenant = Tenant::new(issuer);
     if let Some(ttl) = ttl {
         if !(1..=MAX_TTL).contains(&ttl) {
@@ -565,7 +568,7 @@ mod tests {
     fn an_inline_secret_needs_a_private_file() {
         let dir = Dir::new("inline");
         let text = format!(
-            "[tenants.acme]\naccount_sid = \"{ACCOUNT}\"\napi_key_sid = \"{KEY}\"\napi_secret = \"{SECRET}\"\n"
+            "[tenants.acme]\naccount_sid = \"{ACCOUNT}\"\napi_key_sid = \"{KEY}\"\napi_secret = \"{SECRET}\"\nchat_service_sid = \"ISdddddddddddddddddddddddddddddddd\"\n"
         );
         let err = error(&dir, &text, 0o640);
         assert!(
