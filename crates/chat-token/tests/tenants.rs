@@ -808,7 +808,7 @@ fn serve_help_describes_the_tenant_flags() {
 }
 
 #[test]
-fn serve_warns_about_demo_users_and_a_file_others_can_read() {
+fn serve_warns_about_demo_users_and_a_tenant_without_a_chat_service() {
     let dir = Dir::new("warnings");
     // The secret file is named relative to the tenants file's directory.
     dir.write("acme-secret", &format!("{ACME_SECRET}\n"), 0o600);
@@ -825,6 +825,8 @@ fn serve_warns_about_demo_users_and_a_file_others_can_read() {
         out.contains("no entry of the demo users names a tenant") && out.contains("403"),
         "{out}"
     );
-    assert!(out.contains("can be read by other users"), "{out}");
-    assert!(out.contains("tenants=1 unusable=0"), "{out}");
+    // The file holds no secret: no warning that others can read it.
+    assert!(!out.contains("can be read by other users"), "{out}");
+    assert!(out.contains("tenants=1 unusable=1"), "{out}");
+    assert!(out.contains("no chat_service_sid"), "{out}");
 }
