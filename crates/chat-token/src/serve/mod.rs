@@ -287,7 +287,7 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<Chosen> {
             Ok((Arc::new(users), "demo users".into(), None))
         }
         (None, false) => bail!(
-            "no users configured: set {ENV_USERS}=\"token=identity,...\", pass --users-file PATH, or --trusted-header NAME behind an authenticating proxy"
+            "no users configured: set {ENV_USERS}=\"token=identity,...\", pass --users-file PATH, --jwks-url URL or --jwt-hs256-secret-file PATH for bearer JWTs, or --trusted-header NAME behind an authenticating proxy"
         ),
     }
 }

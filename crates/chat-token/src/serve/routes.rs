@@ -41,7 +41,7 @@ pub(super) async fn loopback_host_only(request: Request, next: Next) -> Response
     }
     TokenRejection(Rejection::new(
         ErrorCode::Forbidden,
-        "in development mode this server answers only requests addressed to localhost, 127.0.0.1 or [::1] (the Host header names another host, or is missing)",
+        "in development mode this server answers only requests addressed to localhost, a *.localhost name or a loopback address (the Host header names another host, or is missing)",
     ))
     .into_response()
 }
