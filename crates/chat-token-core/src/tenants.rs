@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use tokio::sync::OnceCell;
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
 
 use crate::grants::Grant;
 use crate::issuer::TokenIssuer;
@@ -41,9 +42,11 @@ pub const DEFAULT_TENANT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest tenant id, in bytes.
 pub const MAX_TENANT_ID_LEN: usize = 256;
 
-/// Whether `id` can name a tenant: 1 to [`MAX_TENANT_ID_LEN`] bytes, no control character.
+/// Whether `id` can name a tenant: 1 to [`MAX_TENANT_ID_LEN`] bytes, and the characters
+/// an identity may have (no control, invisible format or line-separator character, so
+/// that two tenants cannot look alike).
 pub fn valid_tenant_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= MAX_TENANT_ID_LEN && !id.chars().any(char::is_control)
+    id.len() <= MAX_TENANT_ID_LEN && crate::identity::IdentityRules::basic().check(id).is_ok()
 }
 
 /// One tenant's Twilio configuration: the issuer (its account SID, API key and secret,
@@ -175,17 +178,33 @@ pub(crate) enum Lookup {
     Unknown,
     Malformed,
     Unavailable(String),
+    Panicked,
 }
 
 /// A fetch's outcome, failures included, so that every request waiting on one fetch gets
 /// its answer (a failure is then dropped from the table, for the next request to retry).
-type Fetched = Result<Known, String>;
+type Fetched = Result<Known, Failure>;
+
+/// Why a fetch gave no answer; not remembered.
+#[derive(Clone)]
+enum Failure {
+    /// The source is down or slow (503).
+    Unavailable(String),
+    /// The source panicked (500).
+    Panicked,
+}
+
+/// One fetch, run by a task of its own (so that a request that goes away does not cancel
+/// it for the others, and a panic in the source is a failure like another), awaited by
+/// every request for that tenant while it runs.
+type Flight = Shared<BoxFuture<'static, Fetched>>;
 
 struct Slot {
-    /// The answer once known, copied out of the cell: a hit reads the table alone.
+    /// The answer once known: a hit reads the table alone.
     known: Option<Known>,
-    cell: Arc<OnceCell<Fetched>>,
-    fetched: Instant,
+    flight: Flight,
+    /// When `known` was set (its age counts from the answer), or the fetch began.
+    since: Instant,
 }
 
 #[derive(Default)]
@@ -198,13 +217,13 @@ struct Table {
 /// The service's memory of tenant configurations: at most `entries` tenants, each kept
 /// for `ttl`, fetched once however many requests ask at the same time.
 pub struct TenantCache {
-    source: Box<dyn TenantSource>,
+    source: Arc<dyn TenantSource>,
     entries: usize,
     ttl: Duration,
     timeout: Duration,
     table: Mutex<Table>,
     /// How the service builds a tenant's default token.
-    template: TemplateFn,
+    template: Arc<TemplateFn>,
 }
 
 impl fmt::Debug for TenantCache {
@@ -227,12 +246,12 @@ impl TenantCache {
         template: TemplateFn,
     ) -> Self {
         Self {
-            source,
+            source: Arc::from(source),
             entries: entries.max(1),
             ttl,
             timeout,
             table: Mutex::new(Table::default()),
-            template,
+            template: Arc::new(template),
         }
     }
 
@@ -265,24 +284,25 @@ impl TenantCache {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The answer for `id` when the table holds it and it is fresh, or else the cell to
-    /// fetch it through: the one in the table while it is fresh, or a new one.
-    fn cell(&self, id: &str) -> Result<Known, Arc<OnceCell<Fetched>>> {
+    /// The answer for `id` when the table holds it and it is fresh; or else the fetch to
+    /// wait for: the one in flight (however old), or a new one.
+    fn flight(&self, id: &str) -> Result<Known, Flight> {
         let mut table = self.lock();
-        if let Some(slot) = table.slots.get(id)
-            && slot.fetched.elapsed() < self.ttl
-        {
-            return match &slot.known {
-                Some(known) => Ok(known.clone()),
-                None => Err(slot.cell.clone()),
-            };
+        if let Some(slot) = table.slots.get(id) {
+            match &slot.known {
+                Some(known) if slot.since.elapsed() < self.ttl => return Ok(known.clone()),
+                // A fetch begun less than a lifetime ago is joined; an older one may carry
+                // a configuration read before a rotation.
+                None if slot.since.elapsed() < self.ttl => return Err(slot.flight.clone()),
+                _ => {}
+            }
         }
         let key: Arc<str> = Arc::from(id);
-        let cell = Arc::new(OnceCell::new());
+        let flight = self.start(id);
         let slot = Slot {
             known: None,
-            cell: cell.clone(),
-            fetched: Instant::now(),
+            flight: flight.clone(),
+            since: Instant::now(),
         };
         if table.slots.insert(key.clone(), slot).is_some() {
             table.order.retain(|t| **t != *id);
@@ -296,79 +316,99 @@ impl TenantCache {
                 None => break,
             }
         }
-        Err(cell)
+        Err(flight)
     }
 
-    /// Records `known` as the answer of `cell`, if it is still the one for `id`.
-    fn keep(&self, id: &str, cell: &Arc<OnceCell<Fetched>>, known: &Known) {
+    /// Starts fetching `id` on a task of its own.
+    fn start(&self, id: &str) -> Flight {
+        let (source, template, timeout) =
+            (self.source.clone(), self.template.clone(), self.timeout);
+        let id = id.to_owned();
+        let task = tokio::spawn(async move {
+            let answer = tokio::time::timeout(timeout, source.tenant(&id)).await;
+            match answer {
+                Err(_) => Err(Failure::Unavailable(format!(
+                    "the tenant source gave no answer within {timeout:?}"
+                ))),
+                Ok(Err(TenantError::Unavailable(reason))) => Err(Failure::Unavailable(reason)),
+                Ok(Err(TenantError::Malformed(reason))) => {
+                    tracing::error!(tenant = id, %reason, "the tenant's Twilio configuration cannot be used; answering 500 until it is fixed");
+                    Ok(Known::Malformed)
+                }
+                Ok(Ok(None)) => Ok(Known::Unknown),
+                Ok(Ok(Some(tenant))) => match template(&tenant) {
+                    Ok(default) => Ok(Known::Ready(Arc::new(Ready {
+                        issuer: tenant.issuer,
+                        template: default,
+                        ttl: tenant.ttl,
+                    }))),
+                    Err(err) => {
+                        tracing::error!(tenant = id, error = %err, "the tenant's default token cannot be minted; answering 500 until it is fixed");
+                        Ok(Known::Malformed)
+                    }
+                },
+            }
+        });
+        async move {
+            match task.await {
+                Ok(fetched) => fetched,
+                Err(err) => {
+                    tracing::error!(error = %err, "the tenant source panicked; answering 500");
+                    Err(Failure::Panicked)
+                }
+            }
+        }
+        .boxed()
+        .shared()
+    }
+
+    /// Records the answer of `flight`, if it is still the fetch for `id`.
+    fn keep(&self, id: &str, flight: &Flight, known: &Known) {
         let mut table = self.lock();
         if let Some(slot) = table.slots.get_mut(id)
-            && Arc::ptr_eq(&slot.cell, cell)
+            && slot.flight.ptr_eq(flight)
+            && slot.known.is_none()
         {
             slot.known = Some(known.clone());
+            slot.since = Instant::now();
         }
     }
 
-    /// Drops `cell` from the table if it is still the one for `id` (its fetch failed).
-    fn drop_cell(&self, id: &str, cell: &Arc<OnceCell<Fetched>>) {
+    /// Drops `flight` from the table if it is still the fetch for `id` (it failed).
+    fn drop_flight(&self, id: &str, flight: &Flight) {
         let mut table = self.lock();
         if table
             .slots
             .get(id)
-            .is_some_and(|slot| Arc::ptr_eq(&slot.cell, cell))
+            .is_some_and(|slot| slot.flight.ptr_eq(flight))
         {
             table.slots.remove(id);
             table.order.retain(|t| &**t != id);
         }
     }
 
-    /// Tenant `id`, from the table or fetched once. An id no tenant can have (empty,
-    /// over [`MAX_TENANT_ID_LEN`] bytes, or with control characters) is unknown without
-    /// asking the source or taking a place in the table.
+    /// Tenant `id`, from the table or fetched once. An id no tenant can have (see
+    /// [`valid_tenant_id`]) is unknown without asking the source or taking a place in the
+    /// table. Needs a tokio runtime (the fetch runs on a task of its own).
     pub(crate) async fn lookup(&self, id: &str) -> Lookup {
         if !valid_tenant_id(id) {
             return Lookup::Unknown;
         }
-        let cell = match self.cell(id) {
+        let flight = match self.flight(id) {
             Ok(known) => return known.into(),
-            Err(cell) => cell,
+            Err(flight) => flight,
         };
-        let fetched = cell
-            .get_or_init(|| async {
-                let answer = tokio::time::timeout(self.timeout, self.source.tenant(id)).await;
-                match answer {
-                    Err(_) => Err(format!(
-                        "the tenant source gave no answer within {:?}",
-                        self.timeout
-                    )),
-                    Ok(Err(TenantError::Unavailable(reason))) => Err(reason),
-                    Ok(Err(TenantError::Malformed(reason))) => {
-                        tracing::error!(tenant = id, %reason, "the tenant's Twilio configuration cannot be used; answering 500 until it is fixed");
-                        Ok(Known::Malformed)
-                    }
-                    Ok(Ok(None)) => Ok(Known::Unknown),
-                    Ok(Ok(Some(tenant))) => match (self.template)(&tenant) {
-                        Ok(template) => Ok(Known::Ready(Arc::new(Ready {
-                            issuer: tenant.issuer,
-                            template,
-                            ttl: tenant.ttl,
-                        }))),
-                        Err(err) => {
-                            tracing::error!(tenant = id, error = %err, "the tenant's default token cannot be minted; answering 500 until it is fixed");
-                            Ok(Known::Malformed)
-                        }
-                    },
-                }
-            })
-            .await;
-        match fetched {
+        match flight.clone().await {
             Ok(known) => {
-                self.keep(id, &cell, known);
-                known.clone().into()
+                self.keep(id, &flight, &known);
+                known.into()
             }
-            Err(reason) => {
-                self.drop_cell(id, &cell);
-                Lookup::Unavailable(reason.clone())
+            Err(failure) => {
+                self.drop_flight(id, &flight);
+                match failure {
+                    Failure::Unavailable(reason) => Lookup::Unavailable(reason),
+                    Failure::Panicked => Lookup::Panicked,
+                }
             }
         }
     }

@@ -252,7 +252,10 @@ impl std::str::FromStr for StaticUsers {
             let (token, identity) = entry
                 .split_once('=')
                 .ok_or(UsersParseError::MissingEquals { entry: n + 1 })?;
-            let (identity, tenant) = match identity.rsplit_once(";tenant=") {
+            let (identity, tenant) = match identity.split_once(";tenant=") {
+                Some((_, tenant)) if tenant.contains(";tenant=") => {
+                    return Err(UsersParseError::BadTenant { entry: n + 1 });
+                }
                 Some((identity, tenant)) => (identity, Some(tenant.trim().to_owned())),
                 None => (identity, None),
             };

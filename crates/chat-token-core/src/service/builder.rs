@@ -31,6 +31,9 @@ pub enum ServiceError {
     /// The user policy is not valid.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// The tenant cache would keep no tenant at all (a lifetime of zero).
+    #[error("the tenant cache must keep each tenant for more than zero time")]
+    ZeroTenantTtl,
 }
 
 /// Builds a [`TokenService`].
@@ -146,6 +149,9 @@ impl TokenServiceBuilder {
             users.check()?;
         }
         crate::metrics::describe();
+        if self.tenants.is_some() && self.tenant_ttl.is_zero() {
+            return Err(ServiceError::ZeroTenantTtl);
+        }
         let strict = self.strict_identity;
         let tenants = self.tenants.map(|source| {
             TenantCache::new(

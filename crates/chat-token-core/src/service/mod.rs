@@ -363,7 +363,7 @@ impl TokenService {
                     "this user's organisation has no Twilio configuration",
                 ))
             }
-            Ok(Lookup::Malformed) => refuse(internal()),
+            Ok(Lookup::Malformed | Lookup::Panicked) => refuse(internal()),
             Ok(Lookup::Unavailable(reason)) => {
                 tracing::warn!(tenant, %reason, "the tenant source is unavailable; answering 503");
                 refuse(Rejection::new(
