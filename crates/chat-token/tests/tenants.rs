@@ -567,7 +567,7 @@ fn each_tenant_gets_tokens_of_its_own_account_and_sighup_reloads_the_file() {
     server
         .process
         .wait_for_lines("keeping the current tenants", 2);
-    assert!(server.process.output().contains("invalid type"));
+    assert!(server.process.output().contains("invalid value, expected"));
     assert_token(&token_of(addr, ALICE), "alice", &ACME_ROTATED);
     assert_token(&token_of(addr, UMA), "uma", &UMBRELLA);
 

@@ -10,6 +10,7 @@
 //! short burst from failing; the header timeout makes sure idle and slow connections do
 //! not hold their slots for long.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -313,12 +314,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     } else {
         None
     };
-    check_tenant_naming(&args, &setup)?;
+    let named_tenants = check_tenant_naming(&args, &setup)?;
     let (resolver, description, jwt) = resolver(&args, &setup)?;
     let mut builder = TokenService::builder_arc(setup.issuer.clone(), resolver).ttl(args.ttl);
     let tenants = match &args.tenants_file {
         Some(path) => {
             let tenants = TenantsFile::open(path)?;
+            warn_unconfigured(&named_tenants, &tenants);
             builder = builder.tenants(tenants.clone());
             Some(tenants)
         }
@@ -344,7 +346,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         builder = builder.user_policy(policy);
     }
     let service = builder.build()?;
-    reload_on_sighup(service.clone(), setup.clone(), tenants);
+    reload_on_sighup(service.clone(), setup.clone(), tenants, named_tenants);
     let demo = setup.development
         && setup.users.is_none()
         && args.trusted_header.is_none()
@@ -398,7 +400,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
 /// `--tenant-claim`, a trusted header without `--tenant-header`), and warns when users
 /// entries carry tenants but no tenants file is given, or when none carries one but a
 /// tenants file is.
-fn check_tenant_naming(args: &ServeArgs, setup: &EnvSetup) -> Result<()> {
+fn check_tenant_naming(args: &ServeArgs, setup: &EnvSetup) -> Result<BTreeSet<String>> {
     let jwt = args.jwks_url.is_some() || args.jwt_hs256_secret_file.is_some();
     // Also checked here: clap waives a requirement that conflicts with a flag given
     // (--tenant-header with --users-file, say).
@@ -421,7 +423,7 @@ fn check_tenant_naming(args: &ServeArgs, setup: &EnvSetup) -> Result<()> {
         }
     }
     if jwt || args.trusted_header.is_some() {
-        return Ok(());
+        return Ok(BTreeSet::new());
     }
     // The users table: a users file, CHAT_TOKEN_USERS, or (development mode) the demo
     // users, who belong to no tenant.
@@ -433,10 +435,17 @@ fn check_tenant_naming(args: &ServeArgs, setup: &EnvSetup) -> Result<()> {
         None if setup.users.is_some() => (std::env::var(ENV_USERS).unwrap_or_default(), ENV_USERS),
         None => (String::new(), "the demo users"),
     };
-    let name_tenants = entries
+    let named: BTreeSet<String> = entries
         .split([',', '\n'])
         .map(str::trim)
-        .any(|entry| !entry.starts_with('#') && entry.contains(";tenant="));
+        .filter(|entry| !entry.starts_with('#'))
+        .filter_map(|entry| {
+            entry
+                .split_once(";tenant=")
+                .map(|(_, t)| t.trim().to_owned())
+        })
+        .collect();
+    let name_tenants = !named.is_empty();
     match (&args.tenants_file, name_tenants) {
         (Some(_), false) => tracing::warn!(
             "--tenants-file is given, but no entry of {users} names a tenant (token=identity;tenant=ID): every request will be refused 403"
@@ -446,14 +455,42 @@ fn check_tenant_naming(args: &ServeArgs, setup: &EnvSetup) -> Result<()> {
         ),
         _ => {}
     }
-    Ok(())
+    Ok(named)
+}
+
+/// Warns about tenants that users entries name but `tenants` does not configure: their
+/// users are refused 403.
+fn warn_unconfigured(named: &BTreeSet<String>, tenants: &TenantsFile) {
+    let missing: Vec<&str> = named
+        .iter()
+        .filter(|t| !tenants.configures(t))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().take(10).copied().collect();
+        tracing::warn!(
+            missing = missing.len(),
+            "users entries name tenants the tenants file does not configure (their users are refused 403): {}{}",
+            shown.join(", "),
+            if missing.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 /// On SIGHUP, reads the credentials again (a rotated `TWILIO_API_SECRET_FILE`, say) and
 /// swaps them in without stopping requests; bad new credentials keep the old ones. With
 /// `--tenants-file`, reads that file (and the tenants' secrets) again too, and forgets the
 /// service's cached tenants; a file that is not valid keeps the current tenants.
-fn reload_on_sighup(service: TokenService, setup: EnvSetup, tenants: Option<TenantsFile>) {
+fn reload_on_sighup(
+    service: TokenService,
+    setup: EnvSetup,
+    tenants: Option<TenantsFile>,
+    named_tenants: BTreeSet<String>,
+) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
@@ -479,12 +516,20 @@ fn reload_on_sighup(service: TokenService, setup: EnvSetup, tenants: Option<Tena
                 ),
             }
             if let Some(tenants) = &tenants {
-                match tenants.reload() {
+                // Off the runtime: the files may sit on a slow mount.
+                let reading = tenants.clone();
+                let reloaded = tokio::task::spawn_blocking(move || reading.reload())
+                    .await
+                    .unwrap_or_else(|err| {
+                        Err(anyhow::anyhow!("reading the tenants file failed: {err}"))
+                    });
+                match reloaded {
                     Ok(count) => {
                         if let Some(cache) = service.tenants() {
                             cache.forget_all();
                         }
                         tracing::info!(tenants = count, "SIGHUP: tenants file reloaded");
+                        warn_unconfigured(&named_tenants, tenants);
                     }
                     Err(err) => tracing::warn!(
                         error = %format!("{err:#}"),
@@ -496,5 +541,5 @@ fn reload_on_sighup(service: TokenService, setup: EnvSetup, tenants: Option<Tena
         }
     });
     #[cfg(not(unix))]
-    let _ = (service, setup, tenants);
+    let _ = (service, setup, tenants, named_tenants);
 }

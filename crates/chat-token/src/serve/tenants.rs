@@ -150,6 +150,11 @@ impl TenantsFile {
         Ok(count)
     }
 
+    /// Whether the file configures tenant `id` (usable or not).
+    pub fn configures(&self, id: &str) -> bool {
+        self.current().contains_key(id)
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -397,22 +402,43 @@ fn credentials(
 
 /// A secret file's content, one trailing line break dropped; the error names the file,
 /// never the content.
+/// A secret file is refused past this size: an API key secret is 32 characters.
+const MAX_SECRET_FILE: u64 = 4096;
+
 fn read_secret_file(path: &Path) -> Result<SecretString, String> {
-    let text = std::fs::read_to_string(path)
-        .map(SecretString::from)
-        .map_err(|err| {
-            format!(
-                "api_secret_file {} could not be read: {err}",
-                path.display()
-            )
-        })?;
+    use std::io::Read as _;
+    let shown = path.display();
+    let unreadable =
+        |err: std::io::Error| format!("api_secret_file {shown} could not be read: {err}");
+    // Only a regular file: a FIFO or a device would block the load (or never end).
+    let metadata = std::fs::metadata(path).map_err(unreadable)?;
+    if !metadata.is_file() {
+        return Err(format!("api_secret_file {shown} is not a regular file"));
+    }
+    if metadata.len() > MAX_SECRET_FILE {
+        return Err(format!(
+            "api_secret_file {shown} has more than {MAX_SECRET_FILE} bytes; it must hold the API key secret alone"
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_SECRET_FILE + 1).read_to_end(&mut bytes))
+        .map_err(unreadable)?;
+    let text = SecretString::from(
+        String::from_utf8(bytes).map_err(|_| format!("api_secret_file {shown} is not UTF-8"))?,
+    );
     let exposed = text.expose_secret();
     let secret = exposed
         .strip_suffix("\r\n")
         .or_else(|| exposed.strip_suffix('\n'))
         .unwrap_or(exposed);
     if secret.is_empty() {
-        return Err(format!("api_secret_file {} is empty", path.display()));
+        return Err(format!("api_secret_file {shown} is empty"));
+    }
+    if secret.contains(['\n', '\r']) {
+        return Err(format!(
+            "api_secret_file {shown} has more than one line; it must hold the API key secret alone"
+        ));
     }
     Ok(SecretString::from(secret))
 }
@@ -450,19 +476,26 @@ fn describe(err: &toml::de::Error, text: &str) -> String {
     }
 }
 
-/// `message` with the text between each pair of double quotes replaced by `...`.
+/// `message` without any value it may quote: an unknown key is named (keys hold no
+/// secret), an invalid type or value keeps only what was expected, and anything else
+/// loses everything from its first quote or backtick to its last.
 fn redact_quoted(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(open) = rest.find('"') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('"') else { break };
-        out.push_str(&rest[..=open]);
-        out.push_str("...\"");
-        rest = &after[close + 1..];
+    if message.starts_with("unknown field") || message.starts_with("missing field") {
+        return message.to_owned();
     }
-    out.push_str(rest);
-    out
+    if let Some(expected) = message.split_once(", expected ").map(|(_, e)| e)
+        && (message.starts_with("invalid type") || message.starts_with("invalid value"))
+    {
+        return format!("invalid value, expected {expected}");
+    }
+    let quote = |c: char| c == '"' || c == '`' || c == '\'';
+    match (message.find(quote), message.rfind(quote)) {
+        (Some(first), Some(last)) if first < last => {
+            format!("{}...{}", &message[..first], &message[last + 1..])
+        }
+        (Some(first), _) => format!("{}...", &message[..first]),
+        _ => message.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -623,8 +656,19 @@ mod tests {
     fn quoted_values_are_left_out_of_messages() {
         assert_eq!(
             redact_quoted(r#"invalid type: string "s3cret", expected u64"#),
-            r#"invalid type: string "...", expected u64"#
+            "invalid value, expected u64"
         );
-        assert_eq!(redact_quoted("expected `\"`"), "expected `\"`");
+        assert_eq!(
+            redact_quoted("invalid type: integer `4815162342108`, expected a string"),
+            "invalid value, expected a string"
+        );
+        assert_eq!(
+            redact_quoted(r#"invalid string "head\"tail" here"#),
+            "invalid string ... here"
+        );
+        assert_eq!(
+            redact_quoted("unknown field `api_secrets`, expected one of `account_sid`"),
+            "unknown field `api_secrets`, expected one of `account_sid`"
+        );
     }
 }
