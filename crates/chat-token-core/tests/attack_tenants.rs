@@ -373,6 +373,8 @@ async fn the_tenant_header_is_believed_only_once_and_only_from_the_proxy() {
 const IDP_SECRET: &str = "idp-shared-secret-of-at-least-32-bytes!";
 
 fn hs256(claims: &Value) -> String {
+    // In a workspace build both of jsonwebtoken's backends are on: pick one first.
+    chat_token_core::crypto::ensure_jsonwebtoken_provider();
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         claims,
