@@ -105,7 +105,7 @@ pub struct ServeArgs {
     ///     account_sid = "AC..."
     ///     api_key_sid = "SK..."
     ///     api_secret_file = "/run/secrets/acme-twilio"
-    ///     chat_service_sid = "IS..."   # the tenant's own Conversations service; without it, 500
+    ///     chat_service_sid = "IS..."   # its own Conversations service; without it, 500
     ///     ttl = 3600                   # optional
     ///
     /// Exactly one of api_secret_file (a path; relative to the tenants file's directory),
