@@ -34,6 +34,13 @@ pub fn api_secret_from_env() -> Result<Option<SecretString>> {
     }
 }
 
+/// A secret file's text without the one line break editors and `echo` end files with.
+pub fn without_line_break(text: &str) -> &str {
+    text.strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text)
+}
+
 /// Reads a secret file: one trailing line break dropped; empty, unreadable or padded with
 /// white space is an error that names the file but never shows its content.
 fn read_secret_file(path: &Path) -> Result<SecretString> {
@@ -47,11 +54,7 @@ fn read_secret_file(path: &Path) -> Result<SecretString> {
             path.display()
         ),
     };
-    let exposed = text.expose_secret();
-    let secret = exposed
-        .strip_suffix("\r\n")
-        .or_else(|| exposed.strip_suffix('\n'))
-        .unwrap_or(exposed);
+    let secret = without_line_break(text.expose_secret());
     if secret.is_empty() {
         bail!("{ENV_API_SECRET_FILE} {} is empty", path.display());
     }

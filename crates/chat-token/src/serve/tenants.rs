@@ -427,11 +427,7 @@ fn read_secret_file(path: &Path) -> Result<SecretString, String> {
     let text = SecretString::from(
         String::from_utf8(bytes).map_err(|_| format!("api_secret_file {shown} is not UTF-8"))?,
     );
-    let exposed = text.expose_secret();
-    let secret = exposed
-        .strip_suffix("\r\n")
-        .or_else(|| exposed.strip_suffix('\n'))
-        .unwrap_or(exposed);
+    let secret = crate::secrets::without_line_break(text.expose_secret());
     if secret.is_empty() {
         return Err(format!("api_secret_file {shown} is empty"));
     }
