@@ -10,10 +10,9 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chat_token_core::{SecretString, inspect, inspect::SignatureCheck};
 
@@ -41,33 +40,12 @@ fn signed_with(body: &str) -> Option<&'static str> {
         .map(|(secret, _)| secret)
 }
 
-fn write_secret(path: &std::path::Path, content: &str) {
-    // As secret mounts do: write aside, then rename over.
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, content).expect("write secret");
-    std::fs::rename(&tmp, path).expect("rename secret");
-}
-
-/// Sends the signal `name` (`HUP`, `TERM`) to the process `pid`.
-fn signal(pid: u32, name: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .expect("kill")
-        .success();
-    assert!(ok, "kill -{name} failed");
-}
-
 #[test]
 fn sighup_rotates_the_key_and_secret_without_failing_a_request() {
     let dir = common::TempDir::new("sighup_rotates_the_key_and_secret_without_failing_a_request");
-    let secret_file = dir.join("api-secret");
-    let key_file = dir.join("api-key");
-    write_secret(&secret_file, &format!("{OLD}\n"));
-    write_secret(&key_file, &format!("{OLD_KEY}\n"));
-
-    let secret_path = secret_file.to_string_lossy().into_owned();
-    let key_path = key_file.to_string_lossy().into_owned();
+    // Written as secret mounts do: aside, then renamed over (see `TempDir::write`).
+    let secret_path = dir.write("api-secret", &format!("{OLD}\n"));
+    let key_path = dir.write("api-key", &format!("{OLD_KEY}\n"));
     let mut server = common::serve(
         &[],
         &[
@@ -78,7 +56,8 @@ fn sighup_rotates_the_key_and_secret_without_failing_a_request() {
             ("CHAT_TOKEN_USERS", &format!("{USER}=alice")),
         ],
     );
-    let (addr, pid) = (server.addr, server.child.id());
+    let addr = server.addr;
+    let signal = |name: &str| server.process.signal(name);
 
     // Load: four clients asking for tokens until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
@@ -105,29 +84,28 @@ fn sighup_rotates_the_key_and_secret_without_failing_a_request() {
             .and_then(|(_, s)| *s)
     };
     let wait_for = |want: &str| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while latest() != Some(want) {
-            assert!(Instant::now() < deadline, "tokens never signed with {want}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(
+            common::eventually(|| latest() == Some(want)),
+            "tokens never signed with {want}"
+        );
     };
 
     wait_for(OLD);
     std::thread::sleep(Duration::from_millis(300));
     // Only the secret changes: refused, the old key and secret stay.
-    write_secret(&secret_file, &format!("{NEW}\n"));
-    signal(pid, "HUP");
+    dir.write("api-secret", &format!("{NEW}\n"));
+    signal("HUP");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(latest(), Some(OLD));
     // The real rotation: the new key SID with its secret.
-    write_secret(&key_file, &format!("{NEW_KEY}\n"));
-    signal(pid, "HUP");
+    dir.write("api-key", &format!("{NEW_KEY}\n"));
+    signal("HUP");
     wait_for(NEW);
     std::thread::sleep(Duration::from_millis(300));
 
     // A bad new file: the current credentials stay.
-    write_secret(&secret_file, "");
-    signal(pid, "HUP");
+    dir.write("api-secret", "");
+    signal("HUP");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(latest(), Some(NEW));
 
@@ -149,9 +127,9 @@ fn sighup_rotates_the_key_and_secret_without_failing_a_request() {
     assert_eq!(failed, 0);
     assert!(old > 0 && new > 0);
 
-    signal(pid, "TERM");
-    let status = server.child.wait().expect("wait");
-    assert!(status.success(), "serve exited with {status}");
+    signal("TERM");
+    let code = server.process.exit_code();
+    assert_eq!(code, Some(0), "serve exited with {code:?}");
     let text = server.log_text();
     assert!(text.contains("credentials reloaded"), "{text}");
     assert!(text.contains("keeping the current ones"), "{text}");

@@ -7,14 +7,10 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{TempDir, exchange, get_token, read_until, request, serve};
-
-const CREDS: [(&str, &str); 4] = [
-    ("TWILIO_ACCOUNT_SID", common::ACCOUNT_SID),
-    ("TWILIO_API_KEY", common::API_KEY),
-    ("TWILIO_API_SECRET", common::API_SECRET),
-    ("TWILIO_CHAT_SERVICE_SID", common::CHAT_SERVICE_SID),
-];
+use common::{
+    CREDENTIALS as CREDS, IDP_AUDIENCE, IDP_ISSUER, IDP_SECRET, TempDir, exchange, get_token,
+    hs256, idp_claims, idp_flags, idp_jwt, now, read_until, request, serve,
+};
 
 /// A static user, and its `Authorization` header.
 const USERS: &str = "alice-token-0123456789=alice";
@@ -25,60 +21,6 @@ fn with_users() -> Vec<(&'static str, &'static str)> {
     let mut env = CREDS.to_vec();
     env.push(("CHAT_TOKEN_USERS", USERS));
     env
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-}
-
-/// The identity provider's HS256 secret, its issuer and the audience its tokens name.
-const IDP_SECRET: &str = "idp-shared-secret-of-at-least-32-bytes";
-const IDP_ISSUER: &str = "https://idp.example.test/";
-const IDP_AUDIENCE: &str = "chat";
-
-/// The flags that make `serve` accept the identity provider's HS256 JWTs, the secret
-/// read from `secret_file`.
-fn idp_flags(secret_file: &str) -> [&str; 6] {
-    [
-        "--jwt-hs256-secret-file",
-        secret_file,
-        "--jwt-issuer",
-        IDP_ISSUER,
-        "--jwt-audience",
-        IDP_AUDIENCE,
-    ]
-}
-
-/// The identity provider's claims for a token valid for 5 minutes (issuer, audience,
-/// expiry), with `claims` added over them.
-fn idp_claims(claims: serde_json::Value) -> serde_json::Value {
-    let mut all = serde_json::json!({"iss": IDP_ISSUER, "aud": IDP_AUDIENCE, "exp": now() + 300});
-    for (name, value) in claims.as_object().expect("claims object") {
-        all[name] = value.clone();
-    }
-    all
-}
-
-/// A JWT of the identity provider: `claims` signed with [`IDP_SECRET`].
-fn idp_jwt(claims: serde_json::Value) -> String {
-    hs256(IDP_SECRET.as_bytes(), claims)
-}
-
-fn hs256(secret: &[u8], claims: serde_json::Value) -> String {
-    use base64::Engine as _;
-    use hmac::Mac as _;
-    let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let signing = format!(
-        "{}.{}",
-        e.encode(br#"{"alg":"HS256","typ":"JWT"}"#),
-        e.encode(claims.to_string())
-    );
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("key");
-    mac.update(signing.as_bytes());
-    format!("{signing}.{}", e.encode(mac.finalize().into_bytes()))
 }
 
 #[test]

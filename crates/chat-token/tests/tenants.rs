@@ -10,69 +10,24 @@
 
 #![cfg(unix)]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chat_token_core::{SecretString, inspect, inspect::SignatureCheck};
+use common::tenants::{
+    ACME, ACME_ROTATED, ALICE, Account, BOB, CAROL, GLOBEX, GLOBEX_VAR, HOOLI_SECRET,
+    MISPLACED_SECRET, UMBRELLA, secret_env, secret_file, secret_inline, tenant_env, token_of,
+};
+use common::{
+    API_SECRET, IDP_SECRET, Process, Reply, TempDir, eventually, idp_claims, idp_flags, idp_jwt,
+    now, request, serve,
+};
 
-/// How long a reload may take to show, at most (no timing is asserted: only a bound).
-const DEADLINE: Duration = Duration::from_secs(20);
-
-/// The service's own account, from the environment: no tenant's token may use it.
-const MAIN_ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const MAIN_KEY: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-const MAIN_SECRET: &str = "main-account-secret-never-shown-0";
-const MAIN_SERVICE: &str = "ISdddddddddddddddddddddddddddddddd";
-
-/// acme: its secret in a file, rotated (new key, new secret) during the test.
-const ACME_ACCOUNT: &str = "AC11111111111111111111111111111111";
-const ACME_KEY: &str = "SK11111111111111111111111111111111";
-const ACME_KEY_2: &str = "SK22222222222222222222222222222222";
-const ACME_SERVICE: &str = "IS11111111111111111111111111111111";
-const ACME_SECRET: &str = "acme-secret-one-never-shown-00000";
-const ACME_SECRET_2: &str = "acme-secret-two-never-shown-11111";
-
-/// globex: its secret in an environment variable of serve.
-const GLOBEX_ACCOUNT: &str = "AC33333333333333333333333333333333";
-const GLOBEX_KEY: &str = "SK33333333333333333333333333333333";
-const GLOBEX_SERVICE: &str = "IS33333333333333333333333333333333";
-const GLOBEX_SECRET: &str = "globex-secret-never-shown-2222222";
-const GLOBEX_VAR: &str = "GLOBEX_TWILIO_SECRET";
-
-/// umbrella: its secret inline, in the (private) tenants file.
-const UMBRELLA_ACCOUNT: &str = "AC44444444444444444444444444444444";
-const UMBRELLA_KEY: &str = "SK44444444444444444444444444444444";
-const UMBRELLA_SERVICE: &str = "IS44444444444444444444444444444444";
-const UMBRELLA_SECRET: &str = "umbrella-secret-never-shown-33333";
-
-/// hooli: a malformed account SID; its users get 500, the others are served.
-const HOOLI_SECRET: &str = "hooli-secret-never-shown-44444444";
-
-/// A secret-like value in the wrong place of an invalid file: never to be echoed.
-const MISPLACED_SECRET: &str = "misplaced-secret-never-shown-5555";
-
-/// Every secret of this file: none may be in serve's output.
-const SECRETS: [&str; 8] = [
-    MAIN_SECRET,
-    ACME_SECRET,
-    ACME_SECRET_2,
-    GLOBEX_SECRET,
-    UMBRELLA_SECRET,
-    HOOLI_SECRET,
-    MISPLACED_SECRET,
-    IDP_SECRET,
-];
-
-const ALICE: &str = "tok-alice-0123456789";
-const BOB: &str = "tok-bob-0123456789ab";
+/// More users: of umbrella, of hooli (whose credentials are unusable), of no tenant.
 const UMA: &str = "tok-uma-0123456789ab";
 const ERIN: &str = "tok-erin-0123456789a";
-const CAROL: &str = "tok-carol-0123456789";
 const DAVE: &str = "tok-dave-0123456789a";
 
 /// The users: four of configured tenants, one of a tenant the file does not name, one
@@ -89,335 +44,41 @@ fn users() -> String {
     )
 }
 
-/// The tenants file: acme with `acme_key` and its secret in `acme_secret_file`.
-fn tenants_toml(acme_key: &str, acme_secret_file: &Path) -> String {
+/// The tenants file: acme with `acme`'s key, its secret in the file `acme_secret_file`;
+/// globex with its secret in [`GLOBEX_VAR`]; umbrella with its secret inline (the file
+/// is private); hooli with a malformed account SID, whose users get 500.
+fn tenants_toml(acme: &Account, acme_secret_file: &str) -> String {
     format!(
-        r#"# One [tenants.<id>] per organisation with its own Twilio subaccount.
-[tenants.acme]
-account_sid = "{ACME_ACCOUNT}"
-api_key_sid = "{acme_key}"
-api_secret_file = "{}"
-chat_service_sid = "{ACME_SERVICE}"
-ttl = 600
-
-[tenants.globex]
-account_sid = "{GLOBEX_ACCOUNT}"
-api_key_sid = "{GLOBEX_KEY}"
-api_secret_env = "{GLOBEX_VAR}"
-chat_service_sid = "{GLOBEX_SERVICE}"
-
-[tenants.umbrella]
-account_sid = "{UMBRELLA_ACCOUNT}"
-api_key_sid = "{UMBRELLA_KEY}"
-api_secret = "{UMBRELLA_SECRET}"   # inline: the file is private (0600)
-chat_service_sid = "{UMBRELLA_SERVICE}"
-
-[tenants.hooli]
-account_sid = "AC123"
-api_key_sid = "SK55555555555555555555555555555555"
-api_secret = "{HOOLI_SECRET}"
-"#,
-        acme_secret_file.display()
+        "# One [tenants.<id>] per organisation with its own Twilio subaccount.\n\
+         {}ttl = 600\n\n{}\n{}\n\
+         [tenants.hooli]\n\
+         account_sid = \"AC123\"\n\
+         api_key_sid = \"SK55555555555555555555555555555555\"\n\
+         api_secret = \"{HOOLI_SECRET}\"\n",
+        acme.table("acme", &secret_file(acme_secret_file)),
+        GLOBEX.table("globex", &secret_env(GLOBEX_VAR)),
+        UMBRELLA.table("umbrella", &secret_inline(UMBRELLA.secret)),
     )
 }
 
-/// A fresh directory for one test, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(test: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("chat-token-tenants-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create the test directory");
-        Self(path)
-    }
-
-    /// Writes `name` with permission bits `mode`, as secret mounts do: aside, then
-    /// renamed over the old one (so serve never reads half a file).
-    fn write(&self, name: &str, content: &str, mode: u32) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt as _;
-        let path = self.0.join(name);
-        let aside = self.0.join(format!(".{name}.new"));
-        std::fs::write(&aside, content).expect("write a test file");
-        std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(mode)).expect("chmod");
-        std::fs::rename(&aside, &path).expect("rename a test file");
-        path
-    }
+/// Writes acme's secret file and the tenants file (private) in `dir`: their paths.
+fn write_tenants(dir: &TempDir) -> (String, String) {
+    let acme_secret = ACME.write_secret(dir, "acme-secret");
+    let tenants = tenants_toml(&ACME, &acme_secret);
+    let tenants = dir.write_with_mode("tenants.toml", &tenants, 0o600);
+    (acme_secret, tenants)
 }
 
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `chat-token` with only `env` among the variables it reads (and `RUST_LOG=info`).
-fn command(env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-token"));
-    for var in [
-        "TWILIO_ACCOUNT_SID",
-        "TWILIO_API_KEY",
-        "TWILIO_API_KEY_FILE",
-        "TWILIO_API_SECRET",
-        "TWILIO_API_SECRET_FILE",
-        "TWILIO_CHAT_SERVICE_SID",
-        "CHAT_TOKEN_USERS",
-        GLOBEX_VAR,
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("RUST_LOG", "info");
-    cmd.envs(env.iter().copied());
-    cmd
-}
-
-/// The service's own credentials, and globex's secret variable.
-fn env() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("TWILIO_ACCOUNT_SID", MAIN_ACCOUNT),
-        ("TWILIO_API_KEY", MAIN_KEY),
-        ("TWILIO_API_SECRET", MAIN_SECRET),
-        ("TWILIO_CHAT_SERVICE_SID", MAIN_SERVICE),
-        (GLOBEX_VAR, GLOBEX_SECRET),
-    ]
-}
-
-/// A `chat-token` process whose stdout and stderr are collected as they come; killed on
-/// drop.
-struct Process {
-    child: Child,
-    out: Arc<Mutex<String>>,
-}
-
-impl Process {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = command(env)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chat-token");
-        let out = Arc::new(Mutex::new(String::new()));
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        for pipe in [
-            Box::new(stdout) as Box<dyn std::io::Read + Send>,
-            Box::new(stderr),
-        ] {
-            let sink = out.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    sink.lock().expect("output").push_str(&(line + "\n"));
-                }
-            });
-        }
-        Self { child, out }
-    }
-
-    /// Everything written so far, both streams.
-    fn output(&self) -> String {
-        self.out.lock().expect("output").clone()
-    }
-
-    /// Waits (at most [`DEADLINE`]) until the output has `count` lines with `needle`.
-    fn wait_for_lines(&self, needle: &str, count: usize) {
-        let deadline = Instant::now() + DEADLINE;
-        while self.output().matches(needle).count() < count {
-            assert!(
-                Instant::now() < deadline,
-                "never logged {needle:?} {count} times: {}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits (at most [`DEADLINE`]) for the process to exit: its code and output.
-    fn exit(mut self) -> (Option<i32>, String) {
-        let deadline = Instant::now() + DEADLINE;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chat-token did not exit: {}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        // The reader threads finish with the process; let them catch up.
-        std::thread::sleep(Duration::from_millis(100));
-        let out = self.output();
-        assert_no_secret(&out);
-        (status.code(), out)
-    }
-
-    fn hup(&self) {
-        let ok = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill -HUP failed");
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn assert_no_secret(out: &str) {
-    for secret in SECRETS {
-        assert!(!out.contains(secret), "a secret was printed: {out}");
-    }
-}
-
-/// A running `chat-token serve --bind 127.0.0.1:0 <args>`.
-struct Server {
-    process: Process,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
-        let process = Process::start(&[&["serve", "--bind", "127.0.0.1:0"], args].concat(), env);
-        let deadline = Instant::now() + DEADLINE;
-        let addr = loop {
-            let text = process.output();
-            if let Some(addr) = text
-                .split("addr=")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|a| a.parse().ok())
-            {
-                break addr;
-            }
-            assert!(Instant::now() < deadline, "serve did not start: {text}");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Self { process, addr }
-    }
-
-    /// Stops the server; its whole output, checked for secrets.
-    fn stop(mut self) -> String {
-        let _ = self.process.child.kill();
-        let _ = self.process.child.wait();
-        std::thread::sleep(Duration::from_millis(100));
-        let out = self.process.output();
-        assert_no_secret(&out);
-        out
-    }
-}
-
-/// A reply: status and JSON body.
-struct Reply {
-    status: u16,
-    json: serde_json::Value,
-}
-
-/// `GET path` with `headers`, on a connection of its own.
-fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut text = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        text.push_str(&format!("{name}: {value}\r\n"));
-    }
-    text.push_str("\r\n");
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    stream.write_all(text.as_bytes()).expect("write");
-    let mut bytes = Vec::new();
-    let _ = stream.read_to_end(&mut bytes);
-    let raw = String::from_utf8_lossy(&bytes);
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Reply {
-        status,
-        json: serde_json::from_str(body).unwrap_or_default(),
-    }
-}
-
-/// `GET /token` as the user with bearer token `user`.
-fn token_of(addr: SocketAddr, user: &str) -> Reply {
-    get(
-        addr,
-        "/token",
-        &[("Authorization", &format!("Bearer {user}"))],
-    )
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-}
-
-/// An account's view of a token: who issued it and for which account and service.
-struct Account {
-    key: &'static str,
-    account: &'static str,
-    service: &'static str,
-    secret: &'static str,
-}
-
-const ACME: Account = Account {
-    key: ACME_KEY,
-    account: ACME_ACCOUNT,
-    service: ACME_SERVICE,
-    secret: ACME_SECRET,
-};
-const ACME_ROTATED: Account = Account {
-    key: ACME_KEY_2,
-    account: ACME_ACCOUNT,
-    service: ACME_SERVICE,
-    secret: ACME_SECRET_2,
-};
-const GLOBEX: Account = Account {
-    key: GLOBEX_KEY,
-    account: GLOBEX_ACCOUNT,
-    service: GLOBEX_SERVICE,
-    secret: GLOBEX_SECRET,
-};
-const UMBRELLA: Account = Account {
-    key: UMBRELLA_KEY,
-    account: UMBRELLA_ACCOUNT,
-    service: UMBRELLA_SERVICE,
-    secret: UMBRELLA_SECRET,
-};
 const ALL: [&Account; 4] = [&ACME, &ACME_ROTATED, &GLOBEX, &UMBRELLA];
-
-/// Whether `jwt` is signed with `account`'s secret and names its key, account and chat
-/// service.
-fn is_of(jwt: &str, account: &Account) -> bool {
-    let Ok(inspection) = inspect(jwt, Some(&SecretString::from(account.secret)), now()) else {
-        return false;
-    };
-    let claims = inspection.claims();
-    inspection.signature() == SignatureCheck::Valid
-        && claims["iss"] == account.key
-        && claims["sub"] == account.account
-        && claims["grants"]["chat"]["service_sid"] == account.service
-}
 
 /// Asserts that `reply` is a token of `identity` for `account`, verifiable with its
 /// secret only; the token.
 fn assert_token(reply: &Reply, identity: &str, account: &Account) -> String {
-    assert_eq!(reply.status, 200, "{}", reply.json);
-    assert_eq!(reply.json["identity"], identity, "{}", reply.json);
-    let jwt = reply.json["token"].as_str().expect("token").to_owned();
-    assert!(is_of(&jwt, account), "not a token of {}", account.key);
+    let json = reply.json();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(json["identity"], identity, "{}", reply.body);
+    let jwt = json["token"].as_str().expect("token").to_owned();
+    assert!(account.signed(&jwt), "not a token of {}", account.key());
     for other in ALL {
         if other.secret != account.secret {
             let inspection =
@@ -425,37 +86,33 @@ fn assert_token(reply: &Reply, identity: &str, account: &Account) -> String {
             assert_ne!(inspection.signature(), SignatureCheck::Valid);
         }
     }
-    let main = inspect(&jwt, Some(&SecretString::from(MAIN_SECRET)), now()).expect("inspect");
+    let main = inspect(&jwt, Some(&SecretString::from(API_SECRET)), now()).expect("inspect");
     assert_ne!(main.signature(), SignatureCheck::Valid);
     jwt
 }
 
 fn assert_refused(reply: &Reply, status: u16, error: &str) {
-    assert_eq!(reply.status, status, "{}", reply.json);
-    assert_eq!(reply.json["error"], error, "{}", reply.json);
-    assert!(reply.json.get("token").is_none());
+    let json = reply.json();
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(json["error"], error, "{}", reply.body);
+    assert!(json.get("token").is_none());
 }
 
 #[test]
 fn each_tenant_gets_tokens_of_its_own_account_and_sighup_reloads_the_file() {
-    let dir = Dir::new("reload");
-    let acme_secret = dir.write("acme-secret", &format!("{ACME_SECRET}\n"), 0o600);
-    let users = dir.write("users", &users(), 0o600);
-    let tenants = dir.write("tenants.toml", &tenants_toml(ACME_KEY, &acme_secret), 0o600);
-    let server = Server::start(
-        &[
-            "--users-file",
-            &users.to_string_lossy(),
-            "--tenants-file",
-            &tenants.to_string_lossy(),
-        ],
-        &env(),
+    let dir =
+        TempDir::new("each_tenant_gets_tokens_of_its_own_account_and_sighup_reloads_the_file");
+    let (acme_secret, tenants) = write_tenants(&dir);
+    let users = dir.write_with_mode("users", &users(), 0o600);
+    let server = serve(
+        &["--users-file", &users, "--tenants-file", &tenants],
+        &tenant_env(),
     );
     let addr = server.addr;
 
     let alice = token_of(addr, ALICE);
     assert_token(&alice, "alice", &ACME);
-    assert_eq!(alice.json["expires_in"], 600, "acme's ttl");
+    assert_eq!(alice.json()["expires_in"], 600, "acme's ttl");
     assert_token(&token_of(addr, BOB), "bob", &GLOBEX);
     assert_token(&token_of(addr, UMA), "uma", &UMBRELLA);
     assert_refused(&token_of(addr, CAROL), 403, "forbidden");
@@ -479,11 +136,12 @@ fn each_tenant_gets_tokens_of_its_own_account_and_sighup_reloads_the_file() {
             vec![("Authorization", bearer.as_str()), ("X-Org", "globex")],
         ),
     ] {
-        assert_token(&get(addr, path, &headers), "alice", &ACME);
+        assert_token(&request(addr, "GET", path, &headers), "alice", &ACME);
     }
     let dave = format!("Bearer {DAVE}");
-    let r = get(
+    let r = request(
         addr,
+        "GET",
         "/token?tenant=acme",
         &[("Authorization", &dave), ("X-Tenant", "acme")],
     );
@@ -498,12 +156,8 @@ fn each_tenant_gets_tokens_of_its_own_account_and_sighup_reloads_the_file() {
             let mut asked = 0;
             while !stop.load(Ordering::Relaxed) || asked == 0 {
                 let reply = token_of(addr, BOB);
-                let ok = reply.status == 200
-                    && reply.json["token"]
-                        .as_str()
-                        .is_some_and(|jwt| is_of(jwt, &GLOBEX));
-                if !ok {
-                    failures.push(format!("{} {}", reply.status, reply.json));
+                if reply.status != 200 || !GLOBEX.issued(&reply) {
+                    failures.push(format!("{} {}", reply.status, reply.body));
                 }
                 asked += 1;
             }
@@ -512,62 +166,48 @@ fn each_tenant_gets_tokens_of_its_own_account_and_sighup_reloads_the_file() {
     };
 
     // Rotation: a new key for acme, its new secret in the same file; then SIGHUP.
-    dir.write("acme-secret", &format!("{ACME_SECRET_2}\n"), 0o600);
-    dir.write(
-        "tenants.toml",
-        &tenants_toml(ACME_KEY_2, &acme_secret),
-        0o600,
-    );
+    ACME_ROTATED.write_secret(&dir, "acme-secret");
+    let rotated = tenants_toml(&ACME_ROTATED, &acme_secret);
+    dir.write_with_mode("tenants.toml", &rotated, 0o600);
     server.process.hup();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let reply = token_of(addr, ALICE);
-        if reply.status == 200
-            && reply.json["token"]
-                .as_str()
-                .is_some_and(|jwt| is_of(jwt, &ACME_ROTATED))
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "acme's new key never served: {}",
-            server.process.output()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        eventually(|| {
+            let reply = token_of(addr, ALICE);
+            reply.status == 200 && ACME_ROTATED.issued(&reply)
+        }),
+        "acme's new key never served: {}",
+        server.log_text()
+    );
     assert_token(&token_of(addr, ALICE), "alice", &ACME_ROTATED);
     server
         .process
-        .wait_for_lines("SIGHUP: tenants file reloaded", 1);
-    assert!(server.process.output().contains("tenants=4"));
+        .wait_for_log("SIGHUP: tenants file reloaded", 1);
+    assert!(server.log_text().contains("tenants=4"));
 
     // An invalid file: an unknown key. The current tenants stay, the log says why.
-    let unknown =
-        tenants_toml(ACME_KEY, &acme_secret).replace("api_secret_file", "api_secret_fiel");
-    dir.write("tenants.toml", &unknown, 0o600);
+    let unknown = tenants_toml(&ACME, &acme_secret).replace("api_secret_file", "api_secret_fiel");
+    dir.write_with_mode("tenants.toml", &unknown, 0o600);
     server.process.hup();
     server
         .process
-        .wait_for_lines("keeping the current tenants", 1);
+        .wait_for_log("keeping the current tenants", 1);
     assert!(
         server
-            .process
-            .output()
+            .log_text()
             .contains("unknown field `api_secret_fiel`")
     );
     assert_token(&token_of(addr, ALICE), "alice", &ACME_ROTATED);
     assert_refused(&token_of(addr, CAROL), 403, "forbidden");
 
     // Another: a secret where a number belongs. Not echoed.
-    let misplaced = tenants_toml(ACME_KEY, &acme_secret)
+    let misplaced = tenants_toml(&ACME, &acme_secret)
         .replace("ttl = 600", &format!("ttl = \"{MISPLACED_SECRET}\""));
-    dir.write("tenants.toml", &misplaced, 0o600);
+    dir.write_with_mode("tenants.toml", &misplaced, 0o600);
     server.process.hup();
     server
         .process
-        .wait_for_lines("keeping the current tenants", 2);
-    assert!(server.process.output().contains("invalid value, expected"));
+        .wait_for_log("keeping the current tenants", 2);
+    assert!(server.log_text().contains("invalid value, expected"));
     assert_token(&token_of(addr, ALICE), "alice", &ACME_ROTATED);
     assert_token(&token_of(addr, UMA), "uma", &UMBRELLA);
 
@@ -584,81 +224,37 @@ fn each_tenant_gets_tokens_of_its_own_account_and_sighup_reloads_the_file() {
     );
 }
 
-const IDP_SECRET: &str = "idp-shared-secret-never-shown-666";
-
-fn hs256(claims: serde_json::Value) -> String {
-    use base64::Engine as _;
-    use hmac::Mac as _;
-    let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let signing = format!(
-        "{}.{}",
-        e.encode(br#"{"alg":"HS256","typ":"JWT"}"#),
-        e.encode(claims.to_string())
-    );
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(IDP_SECRET.as_bytes()).expect("key");
-    mac.update(signing.as_bytes());
-    format!("{signing}.{}", e.encode(mac.finalize().into_bytes()))
-}
-
 #[test]
 fn the_tenant_comes_from_a_jwt_claim_or_the_proxy_header() {
-    let dir = Dir::new("naming");
-    let acme_secret = dir.write("acme-secret", &format!("{ACME_SECRET}\n"), 0o600);
-    let tenants = dir.write("tenants.toml", &tenants_toml(ACME_KEY, &acme_secret), 0o600);
-    let tenants = tenants.to_string_lossy();
-    let idp = dir.write("idp-secret", &format!("{IDP_SECRET}\n"), 0o600);
+    let dir = TempDir::new("the_tenant_comes_from_a_jwt_claim_or_the_proxy_header");
+    let (_, tenants) = write_tenants(&dir);
+    let idp = dir.write_with_mode("idp-secret", &format!("{IDP_SECRET}\n"), 0o600);
 
-    let server = Server::start(
+    let server = serve(
         &[
-            "--jwt-hs256-secret-file",
-            &idp.to_string_lossy(),
-            "--jwt-issuer",
-            "https://idp.example",
-            "--jwt-audience",
-            "chat",
-            "--tenant-claim",
-            "org_id",
-            "--tenants-file",
-            &tenants,
-        ],
-        &env(),
+            &idp_flags(&idp)[..],
+            &["--tenant-claim", "org_id", "--tenants-file", &tenants],
+        ]
+        .concat(),
+        &tenant_env(),
     );
-    let jwt = |claims: serde_json::Value| {
-        let mut all =
-            serde_json::json!({"iss": "https://idp.example", "aud": "chat", "exp": now() + 300});
-        for (name, value) in claims.as_object().expect("claims") {
-            all[name] = value.clone();
-        }
-        format!("Bearer {}", hs256(all))
+    // `GET /token` with the bearer token `authorization` and `headers`.
+    let get = |authorization: &str, headers: &[(&str, &str)]| {
+        let headers = [&[("Authorization", authorization)], headers].concat();
+        request(server.addr, "GET", "/token", &headers)
     };
+    let jwt = |claims| format!("Bearer {}", idp_jwt(idp_claims(claims)));
     let alice = jwt(serde_json::json!({"sub": "alice", "org_id": "acme"}));
-    let r = get(
-        server.addr,
-        "/token",
-        &[("Authorization", &alice), ("X-Tenant", "globex")],
-    );
-    assert_token(&r, "alice", &ACME);
+    assert_token(&get(&alice, &[("X-Tenant", "globex")]), "alice", &ACME);
     let bob = jwt(serde_json::json!({"sub": "bob", "org_id": "globex"}));
-    assert_token(
-        &get(server.addr, "/token", &[("Authorization", &bob)]),
-        "bob",
-        &GLOBEX,
-    );
+    assert_token(&get(&bob, &[]), "bob", &GLOBEX);
     let nobody = jwt(serde_json::json!({"sub": "carol"}));
-    assert_refused(
-        &get(server.addr, "/token", &[("Authorization", &nobody)]),
-        403,
-        "forbidden",
-    );
+    assert_refused(&get(&nobody, &[]), 403, "forbidden");
     let unknown = jwt(serde_json::json!({"sub": "carol", "org_id": "initech"}));
-    assert_refused(
-        &get(server.addr, "/token", &[("Authorization", &unknown)]),
-        403,
-        "forbidden",
-    );
+    assert_refused(&get(&unknown, &[]), 403, "forbidden");
     assert!(server.stop().contains("tenant from claim org_id"));
 
-    let server = Server::start(
+    let server = serve(
         &[
             "--trusted-header",
             "X-User",
@@ -667,58 +263,62 @@ fn the_tenant_comes_from_a_jwt_claim_or_the_proxy_header() {
             "--tenants-file",
             &tenants,
         ],
-        &env(),
+        &tenant_env(),
     );
-    let r = get(
-        server.addr,
-        "/token",
-        &[("X-User", "bob"), ("X-Org", "globex")],
-    );
+    let headers = [("X-User", "bob"), ("X-Org", "globex")];
+    let r = request(server.addr, "GET", "/token", &headers);
     assert_token(&r, "bob", &GLOBEX);
-    let r = get(server.addr, "/token?tenant=acme", &[("X-User", "bob")]);
+    let r = request(
+        server.addr,
+        "GET",
+        "/token?tenant=acme",
+        &[("X-User", "bob")],
+    );
     assert_refused(&r, 403, "forbidden");
     assert!(server.stop().contains("tenant from header X-Org"));
 }
 
 #[test]
 fn serve_refuses_what_cannot_work() {
-    let dir = Dir::new("refusals");
-    let acme_secret = dir.write("acme-secret", &format!("{ACME_SECRET}\n"), 0o600);
-    let users = dir.write("users", &users(), 0o600);
-    let users = users.to_string_lossy();
+    let dir = TempDir::new("serve_refuses_what_cannot_work");
+    let acme_secret = ACME.write_secret(&dir, "acme-secret");
+    let users = dir.write_with_mode("users", &users(), 0o600);
+    // Asserts that serve with `args` exits with an error and says each of `says`.
     let refused = |args: &[&str], says: &[&str]| {
-        let process = Process::start(
-            &[&["serve", "--bind", "127.0.0.1:0"], args].concat(),
-            &env(),
+        let (code, out) = Process::serve(args, &tenant_env()).finish();
+        assert!(
+            code.is_some_and(|code| code != 0),
+            "should exit with an error: {out}"
         );
-        let (code, out) = process.exit();
-        assert_ne!(code, Some(0), "{out}");
         for part in says {
             assert!(out.contains(part), "should say {part:?}: {out}");
         }
     };
+    // The same with the users and the tenants file `tenants`.
+    let refused_with = |tenants: &str, says: &[&str]| {
+        refused(&["--users-file", &users, "--tenants-file", tenants], says);
+    };
 
     // An inline secret in a file others can read.
-    let open = dir.write("open.toml", &tenants_toml(ACME_KEY, &acme_secret), 0o644);
-    refused(
-        &[
-            "--users-file",
-            &users,
-            "--tenants-file",
-            &open.to_string_lossy(),
-        ],
+    let toml = tenants_toml(&ACME, &acme_secret);
+    let open = dir.write_with_mode("open.toml", &toml, 0o644);
+    refused_with(
+        &open,
         &["tenant hooli has an inline api_secret", "chmod 600"],
     );
 
     // Two sources of one tenant's secret.
-    let both = tenants_toml(ACME_KEY, &acme_secret).replace(
-        &format!("api_secret_env = \"{GLOBEX_VAR}\""),
-        &format!("api_secret_env = \"{GLOBEX_VAR}\"\napi_secret = \"{GLOBEX_SECRET}\""),
+    let both = toml.replace(
+        &secret_env(GLOBEX_VAR),
+        &format!(
+            "{}\n{}",
+            secret_env(GLOBEX_VAR),
+            secret_inline(GLOBEX.secret)
+        ),
     );
-    let both = dir.write("both.toml", &both, 0o600);
-    let both = both.to_string_lossy();
-    refused(
-        &["--users-file", &users, "--tenants-file", &both],
+    let both = dir.write_with_mode("both.toml", &both, 0o600);
+    refused_with(
+        &both,
         &[
             "tenant globex gives 2 of api_secret_file, api_secret_env and api_secret",
             "exactly one",
@@ -726,34 +326,14 @@ fn serve_refuses_what_cannot_work() {
     );
 
     // Not TOML; no tenant.
-    let broken = dir.write(
-        "broken.toml",
-        &format!("[tenants.acme\napi_secret = \"{MISPLACED_SECRET}\"\n"),
-        0o600,
-    );
-    refused(
-        &[
-            "--users-file",
-            &users,
-            "--tenants-file",
-            &broken.to_string_lossy(),
-        ],
-        &["line 1"],
-    );
-    let empty = dir.write("empty.toml", "# no tenant yet\n", 0o600);
-    refused(
-        &[
-            "--users-file",
-            &users,
-            "--tenants-file",
-            &empty.to_string_lossy(),
-        ],
-        &["configures no tenant"],
-    );
+    let broken = format!("[tenants.acme\n{}\n", secret_inline(MISPLACED_SECRET));
+    let broken = dir.write_with_mode("broken.toml", &broken, 0o600);
+    refused_with(&broken, &["line 1"]);
+    let empty = dir.write_with_mode("empty.toml", "# no tenant yet\n", 0o600);
+    refused_with(&empty, &["configures no tenant"]);
 
     // A way to name tenants without tenants, and tenants no request could name.
-    let good = dir.write("good.toml", &tenants_toml(ACME_KEY, &acme_secret), 0o600);
-    let good = good.to_string_lossy();
+    let good = dir.write_with_mode("good.toml", &toml, 0o600);
     refused(
         &["--trusted-header", "X-User", "--tenant-header", "X-Org"],
         &["--tenants-file"],
@@ -773,25 +353,16 @@ fn serve_refuses_what_cannot_work() {
         &["--trusted-header", "X-User", "--tenants-file", &good],
         &["needs --tenant-header"],
     );
-    let idp = dir.write("idp-secret", &format!("{IDP_SECRET}\n"), 0o600);
+    let idp = dir.write_with_mode("idp-secret", &format!("{IDP_SECRET}\n"), 0o600);
     refused(
-        &[
-            "--jwt-hs256-secret-file",
-            &idp.to_string_lossy(),
-            "--jwt-issuer",
-            "https://idp.example",
-            "--jwt-audience",
-            "chat",
-            "--tenants-file",
-            &good,
-        ],
+        &[&idp_flags(&idp)[..], &["--tenants-file", &good]].concat(),
         &["needs --tenant-claim"],
     );
 }
 
 #[test]
 fn serve_help_describes_the_tenant_flags() {
-    let (code, out) = Process::start(&["serve", "--help"], &[]).exit();
+    let (code, out) = Process::start(&["serve", "--help"], &[]).finish();
     assert_eq!(code, Some(0), "{out}");
     for part in [
         "--tenants-file <FILE>",
@@ -809,15 +380,13 @@ fn serve_help_describes_the_tenant_flags() {
 
 #[test]
 fn serve_warns_about_demo_users_and_a_tenant_without_a_chat_service() {
-    let dir = Dir::new("warnings");
+    let dir = TempDir::new("serve_warns_about_demo_users_and_a_tenant_without_a_chat_service");
     // The secret file is named relative to the tenants file's directory.
-    dir.write("acme-secret", &format!("{ACME_SECRET}\n"), 0o600);
-    let toml = format!(
-        "[tenants.acme]\naccount_sid = \"{ACME_ACCOUNT}\"\napi_key_sid = \"{ACME_KEY}\"\napi_secret_file = \"acme-secret\"\n"
-    );
-    let tenants = dir.write("tenants.toml", &toml, 0o644);
+    ACME.write_secret(&dir, "acme-secret");
+    let toml = ACME.table_without_service("acme", &secret_file("acme-secret"));
+    let tenants = dir.write_with_mode("tenants.toml", &toml, 0o644);
     // Development mode (no credentials), whose demo users belong to no tenant.
-    let server = Server::start(&["--tenants-file", &tenants.to_string_lossy()], &[]);
+    let server = serve(&["--tenants-file", &tenants], &[]);
     let r = token_of(server.addr, "demo-alice");
     assert_refused(&r, 403, "forbidden");
     let out = server.stop();

@@ -1,23 +1,30 @@
 //! What the integration tests share: the `chat-token` binary started with a clean
-//! environment (a command that runs to completion, or `chat-token serve` in the
-//! background), a small HTTP client for the server, the test credentials, and a
-//! temporary directory per test ([`TempDir`]).
+//! environment (a command that runs to completion, or in the background: [`Process`],
+//! [`serve`]), a small HTTP client for the server, the test credentials (the service's,
+//! a made-up identity provider's, the tenants' of [`tenants`]), and a temporary
+//! directory per test ([`TempDir`]).
 
 #![allow(dead_code, reason = "each test file uses a different part")]
 
+mod idp;
+mod process;
 mod temp;
+pub mod tenants;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chat_token_core::env::{
     ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_KEY_FILE, ENV_API_SECRET, ENV_API_SECRET_FILE,
     ENV_CHAT_SERVICE_SID, ENV_USERS,
 };
 
+#[allow(unused_imports, reason = "each test file uses a different part")]
+pub use idp::{IDP_AUDIENCE, IDP_ISSUER, IDP_SECRET, hs256, idp_claims, idp_flags, idp_jwt};
+#[allow(unused_imports, reason = "each test file uses a different part")]
+pub use process::{DEADLINE, Process, eventually};
 pub use temp::TempDir;
 
 /// The test Account SID.
@@ -29,6 +36,14 @@ pub const API_KEY: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 pub const API_SECRET: &str = "cccccccccccccccccccccccccccccccc";
 /// The test Chat/Conversations service SID.
 pub const CHAT_SERVICE_SID: &str = "ISdddddddddddddddddddddddddddddddd";
+
+/// The test credentials, as `serve` reads them from its environment.
+pub const CREDENTIALS: [(&str, &str); 4] = [
+    (ENV_ACCOUNT_SID, ACCOUNT_SID),
+    (ENV_API_KEY, API_KEY),
+    (ENV_API_SECRET, API_SECRET),
+    (ENV_CHAT_SERVICE_SID, CHAT_SERVICE_SID),
+];
 
 /// Every environment variable chat-token reads its configuration from. A child process
 /// starts with none of them set, whatever the environment of the test run, so that only
@@ -43,10 +58,15 @@ pub const CHAT_TOKEN_VARS: [&str; 7] = [
     ENV_USERS,
 ];
 
-/// The `chat-token` binary with none of [`CHAT_TOKEN_VARS`] set but those in `env`.
+/// The `chat-token` binary with none of [`CHAT_TOKEN_VARS`] (nor of the tenants'
+/// secret variables, [`tenants::ACME_VAR`] and [`tenants::GLOBEX_VAR`]) set but those in
+/// `env`.
 pub fn command(env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-token"));
-    for var in CHAT_TOKEN_VARS {
+    for var in CHAT_TOKEN_VARS
+        .iter()
+        .chain(&[tenants::ACME_VAR, tenants::GLOBEX_VAR])
+    {
         cmd.env_remove(var);
     }
     for (k, v) in env {
@@ -56,7 +76,7 @@ pub fn command(env: &[(&str, &str)]) -> Command {
 }
 
 /// Runs `chat-token <args>` with `env` (see [`command`]) to completion, and asserts that
-/// [`API_SECRET`] is on neither its stdout nor its stderr.
+/// no made-up secret ([`tenants::SECRETS`]) is on its stdout or its stderr.
 pub fn run(env: &[(&str, &str)], args: &[&str]) -> Output {
     let out = command(env).args(args).output().expect("run chat-token");
     assert_no_secret(&out);
@@ -83,77 +103,66 @@ pub fn run_with_stdin(env: &[(&str, &str)], args: &[&str], input: &str) -> Outpu
     out
 }
 
-/// Asserts that [`API_SECRET`] is in neither stdout nor stderr of `out`.
-fn assert_no_secret(out: &Output) {
-    let all = format!(
+/// What `out` wrote: its stdout, then its stderr.
+pub fn text(out: &Output) -> String {
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!all.contains(API_SECRET), "the secret was printed: {all}");
+    )
+}
+
+/// Asserts that no made-up secret is in stdout or stderr of `out`.
+fn assert_no_secret(out: &Output) {
+    assert_no_secret_in(&text(out));
+}
+
+/// Asserts that no made-up secret ([`tenants::SECRETS`]) is in `text`.
+pub fn assert_no_secret_in(text: &str) {
+    for secret in tenants::SECRETS {
+        assert!(
+            !text.contains(secret),
+            "a secret ({secret}) was printed: {text}"
+        );
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
 }
 
 /// A running `chat-token serve`; killed on drop.
 pub struct Serve {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// Everything it wrote to stderr so far.
-    pub log: Arc<Mutex<String>>,
     /// The process.
-    pub child: Child,
+    pub process: Process,
 }
 
 impl Serve {
-    /// A copy of what it has written to stderr so far.
+    /// A copy of what it has written so far.
     pub fn log_text(&self) -> String {
-        self.log.lock().expect("log").clone()
+        self.process.output()
     }
-}
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Stops the server: its whole output, checked for secrets (see [`Process::stop`]).
+    pub fn stop(self) -> String {
+        self.process.stop()
     }
 }
 
 /// Starts `chat-token serve --bind 127.0.0.1:0 <args>` with only `env` set among
-/// [`CHAT_TOKEN_VARS`], and waits for its address.
+/// [`CHAT_TOKEN_VARS`] (see [`Process::serve`]), and waits for its address.
 pub fn serve(args: &[&str], env: &[(&str, &str)]) -> Serve {
-    let mut cmd = command(&[]);
-    cmd.args(["serve", "--bind", "127.0.0.1:0"]).args(args);
-    cmd.env("RUST_LOG", "info");
-    for (k, v) in env {
-        cmd.env(k, v);
+    let mut process = Process::serve(args, env);
+    match process.addr() {
+        Some(addr) => Serve { addr, process },
+        None => panic!("serve did not start: {}", process.output()),
     }
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start chat-token serve");
-    let log = Arc::new(Mutex::new(String::new()));
-    let stderr = child.stderr.take().expect("stderr");
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().expect("log").push_str(&(line + "\n"));
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        let text = log.lock().expect("log").clone();
-        if let Some(addr) = text
-            .split("addr=")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-        {
-            break addr;
-        }
-        assert!(Instant::now() < deadline, "serve did not start: {text}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Serve { addr, log, child }
 }
 
 /// A response: status, lower-case headers, body.

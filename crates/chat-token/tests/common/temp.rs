@@ -31,25 +31,32 @@ impl TempDir {
 
     /// Writes `content` to the file `name` in the directory (with the default
     /// permissions), and returns its path as a string, as a flag or variable takes it.
+    /// The file is written aside and renamed over `name`, as secret mounts do, so that a
+    /// process reading `name` meanwhile finds the old file or the new one, never half.
     pub fn write(&self, name: &str, content: &str) -> String {
-        let path = self.join(name);
-        std::fs::write(&path, content).expect("write a test file");
-        path.to_string_lossy().into_owned()
+        self.put(name, content, None)
     }
 
-    /// [`TempDir::write`], then sets the file's permission bits to `mode` (on Unix;
-    /// elsewhere `mode` is ignored).
+    /// [`TempDir::write`], the file's permission bits set to `mode` (on Unix; elsewhere
+    /// `mode` is ignored) before it takes the place of `name`.
     pub fn write_with_mode(&self, name: &str, content: &str, mode: u32) -> String {
-        let path = self.write(name, content);
+        self.put(name, content, Some(mode))
+    }
+
+    fn put(&self, name: &str, content: &str, mode: Option<u32>) -> String {
+        let path = self.join(name);
+        let aside = self.join(&format!(".{name}.new"));
+        std::fs::write(&aside, content).expect("write a test file");
         #[cfg(unix)]
-        {
+        if let Some(mode) = mode {
             use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(mode))
                 .expect("chmod a test file");
         }
         #[cfg(not(unix))]
         let _ = mode;
-        path
+        std::fs::rename(&aside, &path).expect("rename a test file into place");
+        path.to_string_lossy().into_owned()
     }
 }
 
