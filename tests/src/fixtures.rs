@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chat_token_core::policy::UserPolicy;
 use chat_token_core::tenants::{Tenant, TenantError, TenantSource};
 use chat_token_core::{
     Credentials, IdentityResolver, IncomingRequest, ResolveError, Resolved, StaticUsers,
@@ -248,6 +249,7 @@ struct TenantsState {
     mode: Mode,
     delay: Duration,
     accounts: HashMap<String, Account>,
+    ttls: HashMap<String, u64>,
     calls: HashMap<String, usize>,
 }
 
@@ -282,6 +284,7 @@ impl FakeTenants {
                 mode: Mode::Ok,
                 delay: Duration::ZERO,
                 accounts,
+                ttls: HashMap::new(),
                 calls: HashMap::new(),
             })),
         }
@@ -307,6 +310,11 @@ impl FakeTenants {
         self.lock().accounts.insert(id.to_owned(), account);
     }
 
+    /// Gives tenant `id` its own default ttl ([`Tenant::with_ttl`]).
+    pub fn set_ttl(&self, id: &str, seconds: u64) {
+        self.lock().ttls.insert(id.to_owned(), seconds);
+    }
+
     /// How many times the source was asked for tenant `id`.
     pub fn calls(&self, id: &str) -> usize {
         self.lock().calls.get(id).copied().unwrap_or(0)
@@ -321,10 +329,16 @@ impl FakeTenants {
 #[async_trait]
 impl TenantSource for FakeTenants {
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>, TenantError> {
-        let (mode, delay, account) = {
+        let (mode, delay, account, ttl) = {
             let mut state = self.lock();
             *state.calls.entry(id.to_owned()).or_default() += 1;
-            (state.mode, state.delay, state.accounts.get(id).copied())
+            let ttl = state.ttls.get(id).copied();
+            (
+                state.mode,
+                state.delay,
+                state.accounts.get(id).copied(),
+                ttl,
+            )
         };
         match mode {
             Mode::Ok => tokio::time::sleep(delay).await,
@@ -346,17 +360,34 @@ impl TenantSource for FakeTenants {
         let issuer = TokenIssuer::new(credentials)
             .with_chat_service_sid(account.chat_service_sid)
             .map_err(malformed)?;
-        Ok(Some(Tenant::new(issuer)))
+        let tenant = Tenant::new(issuer);
+        Ok(Some(match ttl {
+            Some(seconds) => tenant.with_ttl(seconds),
+            None => tenant,
+        }))
     }
 }
 
 /// A service whose users are [`tenant_users`], each token signed with the account of
 /// the user's tenant as `tenants` stores it; the source may take `timeout`.
 pub fn tenant_service(tenants: &FakeTenants, timeout: Duration) -> TokenService {
+    tenant_service_with(tenants, timeout, None)
+}
+
+/// [`tenant_service`], with `policy` as its user policy.
+pub fn tenant_service_with(
+    tenants: &FakeTenants,
+    timeout: Duration,
+    policy: Option<UserPolicy>,
+) -> TokenService {
     let users: StaticUsers = tenant_users().parse().expect("tenant users");
-    TokenService::builder(issuer(), users)
+    let builder = TokenService::builder(issuer(), users)
         .tenants(tenants.clone())
-        .tenant_timeout(timeout)
-        .build()
-        .expect("service")
+        .tenant_timeout(timeout);
+    match policy {
+        Some(policy) => builder.user_policy(policy),
+        None => builder,
+    }
+    .build()
+    .expect("service")
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chat_token_core::TokenService;
+use chat_token_core::policy::UserPolicy;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -19,6 +20,7 @@ use crate::cases::assert_error;
 use crate::fixtures::{
     ACME, ACME_ROTATED, ALICE_ACME, ALL_SECRETS, Account, BOB_GLOBEX, CAROL_INITECH,
     DAVE_NO_TENANT, ERIN_UMBRELLA, FakeTenants, GLOBEX, Mode, UMBRELLA_BROKEN, tenant_service,
+    tenant_service_with,
 };
 use crate::harness::{Harness, Server};
 use crate::http::{Response, get, send_raw};
@@ -212,6 +214,28 @@ cases! { tenants => __suite_tenants;
         let again = get(server.addr, "/token", Some(ALICE_ACME));
         assert_tenant_token(&again, "alice", &ACME);
         assert_eq!((tenants.calls("acme"), tenants.calls("globex")), (1, 1));
+    }
+
+    /// A tenant's own ttl caps the user policy's: a rule's longer ttl gives the tenant's
+    /// (alice's 8 hours become acme's 10 minutes), a shorter one still wins (bob's 60 s
+    /// under globex's hour).
+    pub fn tenant_ttl_caps_policy_ttl<H: Harness>() {
+        logs::install();
+        let tenants = FakeTenants::new();
+        tenants.set_ttl("acme", 600);
+        tenants.set_ttl("globex", 3600);
+        let policy = UserPolicy::from_json(
+            r#"{"identities":{"alice":{"ttl":28800},"bob":{"ttl":60}}}"#,
+        )
+        .expect("policy");
+        let server = H::start(tenant_service_with(&tenants, GENEROUS, Some(policy)));
+        let alice = get(server.addr, "/token", Some(ALICE_ACME));
+        let claims = assert_tenant_token(&alice, "alice", &ACME);
+        assert_eq!(alice.json()["expires_in"], 600, "{}", alice.body);
+        assert_eq!(claims["exp"].as_u64(), claims["nbf"].as_u64().map(|n| n + 600));
+        let bob = get(server.addr, "/token", Some(BOB_GLOBEX));
+        assert_tenant_token(&bob, "bob", &GLOBEX);
+        assert_eq!(bob.json()["expires_in"], 60, "{}", bob.body);
     }
 
     /// A tenant the source does not know: 403 `forbidden`, saying the organisation has

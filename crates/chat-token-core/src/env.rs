@@ -13,8 +13,9 @@
 //! development credentials, whose tokens Twilio refuses: with real credentials and no
 //! users, [`EnvSetup::users_or_demo`] is an error that names `CHAT_TOKEN_USERS`.
 
-use secrecy::ExposeSecret as _;
+use std::path::Path;
 
+use secrecy::ExposeSecret as _;
 use secrecy::SecretString;
 
 use crate::issuer::{ConfigError, Credentials, TokenIssuer};
@@ -72,11 +73,11 @@ impl Credentials {
         let account = get(ENV_ACCOUNT_SID, "Account SID (AC...)")?;
         let key = match (lookup(ENV_API_KEY), lookup(ENV_API_KEY_FILE)) {
             (Ok(_), Ok(_)) => return Err(ConfigError::AmbiguousKey),
-            (Err(std::env::VarError::NotPresent), Ok(path)) => std::fs::read_to_string(&path)
-                .map(|text| text.trim().to_owned())
+            (Err(std::env::VarError::NotPresent), Ok(path)) => read_secret_file(Path::new(&path))
+                .map(|text| text.expose_secret().trim().to_owned())
                 .map_err(|e| ConfigError::KeyFile {
                     path,
-                    reason: e.kind().to_string(),
+                    reason: e.to_string(),
                 })?,
             (Err(std::env::VarError::NotPresent), Err(std::env::VarError::NotUnicode(_))) => {
                 return Err(ConfigError::NotUnicode {
@@ -87,7 +88,12 @@ impl Credentials {
         };
         let secret = match (lookup(ENV_API_SECRET), lookup(ENV_API_SECRET_FILE)) {
             (Ok(_), Ok(_)) => return Err(ConfigError::AmbiguousSecret),
-            (Err(std::env::VarError::NotPresent), Ok(path)) => read_secret_file(&path)?,
+            (Err(std::env::VarError::NotPresent), Ok(path)) => {
+                read_secret_file(Path::new(&path)).map_err(|e| ConfigError::SecretFile {
+                    path,
+                    reason: e.to_string(),
+                })?
+            }
             (Err(std::env::VarError::NotPresent), Err(std::env::VarError::NotUnicode(_))) => {
                 return Err(ConfigError::NotUnicode {
                     var: ENV_API_SECRET_FILE,
@@ -99,20 +105,81 @@ impl Credentials {
     }
 }
 
-/// Reads a secret file, dropping one trailing line break (files written by editors and
-/// `echo` end with one).
-fn read_secret_file(path: &str) -> Result<SecretString, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::SecretFile {
-        path: path.to_owned(),
-        reason: e.kind().to_string(),
-    })?;
-    let secret = SecretString::from(text);
-    let exposed = secret.expose_secret();
-    let trimmed = exposed
+/// A secret file larger than this is refused: an API key secret is 32 characters, a key
+/// SID 34.
+pub const MAX_SECRET_FILE: u64 = 4096;
+
+/// Why a secret file cannot be used. The messages name the rule, never the content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretFileError {
+    /// The path is empty.
+    #[error("no path is given")]
+    NoPath,
+    /// It could not be opened or read.
+    #[error("it could not be read: {0}")]
+    Unreadable(String),
+    /// It is not a regular file (a FIFO or a device would block the read, or never end).
+    #[error("it is not a regular file")]
+    NotRegular,
+    /// It is larger than [`MAX_SECRET_FILE`].
+    #[error("it has more than {MAX_SECRET_FILE} bytes; it must hold the one value alone")]
+    TooLarge,
+    /// It is not UTF-8.
+    #[error("it is not UTF-8")]
+    NotUtf8,
+    /// It is empty (but for a line break).
+    #[error("it is empty")]
+    Empty,
+    /// It holds more than one line.
+    #[error("it has more than one line; it must hold the one value alone")]
+    Lines,
+}
+
+/// Reads a file that holds one secret value (an API key secret, a key SID, a login
+/// secret), by the rules every secret file of this project follows: a regular file of
+/// at most [`MAX_SECRET_FILE`] bytes, UTF-8, one line, not empty; one trailing line break
+/// (as editors and `echo` write) is dropped. It blocks on the file system: an async
+/// caller runs it on a blocking thread (`tokio::task::spawn_blocking`).
+pub fn read_secret_file(path: &Path) -> Result<SecretString, SecretFileError> {
+    use std::io::Read as _;
+    if path.as_os_str().is_empty() {
+        return Err(SecretFileError::NoPath);
+    }
+    let unreadable = |e: std::io::Error| SecretFileError::Unreadable(e.kind().to_string());
+    let check = |metadata: std::fs::Metadata| {
+        if !metadata.is_file() {
+            Err(SecretFileError::NotRegular)
+        } else if metadata.len() > MAX_SECRET_FILE {
+            Err(SecretFileError::TooLarge)
+        } else {
+            Ok(())
+        }
+    };
+    // Before opening (opening a FIFO waits for a writer), and again on what was opened.
+    check(std::fs::metadata(path).map_err(unreadable)?)?;
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    check(file.metadata().map_err(unreadable)?)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(SecretFileError::TooLarge);
+    }
+    let text = SecretString::from(String::from_utf8(bytes).map_err(|_| SecretFileError::NotUtf8)?);
+    let exposed = text.expose_secret();
+    let value = exposed
         .strip_suffix("\r\n")
         .or_else(|| exposed.strip_suffix('\n'))
         .unwrap_or(exposed);
-    Ok(SecretString::from(trimmed))
+    if value.is_empty() {
+        return Err(SecretFileError::Empty);
+    }
+    if value.contains(['\n', '\r']) {
+        return Err(SecretFileError::Lines);
+    }
+    Ok(SecretString::from(value))
 }
 
 impl TokenIssuer {

@@ -74,20 +74,22 @@ pub enum ConfigError {
     /// Both `TWILIO_API_KEY` and `TWILIO_API_KEY_FILE` are set.
     #[error("both TWILIO_API_KEY and TWILIO_API_KEY_FILE are set; set only one")]
     AmbiguousKey,
-    /// The key SID file could not be read.
-    #[error("TWILIO_API_KEY_FILE {path} could not be read: {reason}")]
+    /// The key SID file cannot be used (unreadable, or breaking the secret-file rules of
+    /// [`read_secret_file`](crate::env::read_secret_file)).
+    #[error("TWILIO_API_KEY_FILE {path} cannot be used: {reason}")]
     KeyFile {
         /// The file's path.
         path: String,
-        /// Why (the I/O error, never the content).
+        /// Why (the rule broken or the I/O error, never the content).
         reason: String,
     },
-    /// The secret file could not be read.
-    #[error("TWILIO_API_SECRET_FILE {path} could not be read: {reason}")]
+    /// The secret file cannot be used (unreadable, or breaking the secret-file rules of
+    /// [`read_secret_file`](crate::env::read_secret_file)).
+    #[error("TWILIO_API_SECRET_FILE {path} cannot be used: {reason}")]
     SecretFile {
         /// The file's path.
         path: String,
-        /// Why (the I/O error, never the content).
+        /// Why (the rule broken or the I/O error, never the content).
         reason: String,
     },
     /// The secret has leading or trailing white space, usually a stray newline.

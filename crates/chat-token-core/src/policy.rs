@@ -14,9 +14,10 @@
 //! }
 //! ```
 //!
-//! Role rules need a resolver that gives claims (the bearer-JWT resolver, or your own
-//! with [`Resolved::with_claims`]); without claims a user has no roles, and only
-//! identity rules apply. The role claim is a top-level claim, or a dotted path into
+//! Role rules need `role_claim` (a policy with role rules and no `role_claim` is
+//! refused: its rules, a `deny` among them, would never apply) and a resolver that gives
+//! claims (the bearer-JWT resolver, or your own with [`Resolved::with_claims`]); without
+//! claims a user has no roles, and only identity rules apply. The role claim is a top-level claim, or a dotted path into
 //! nested objects (`realm_access.roles`).
 //!
 //! Every rule that matches the user applies: the rule for the identity and the rule of
@@ -24,8 +25,9 @@
 //! so that no order of roles can loosen a refusal:
 //!
 //! - `deny`: if any matching rule denies, the user is refused (403).
-//! - `ttl`: the shortest ttl among the matching rules wins (a resolver's own per-user
-//!   ttl still comes first).
+//! - `ttl`: the shortest ttl among the matching rules wins, and never exceeds the ttl
+//!   of the user's tenant when the tenant sets one (a resolver's own per-user ttl still
+//!   comes first).
 //! - `chat_deployment_role_sid`: the identity rule's, else that of the first of the
 //!   user's roles, in claim order, that sets one.
 //!
@@ -105,6 +107,18 @@ pub enum PolicyError {
         /// The ttl.
         ttl: u64,
     },
+    /// Role rules are given without `role_claim`, so no user ever has a role and the
+    /// rules (a `deny` among them) would never apply.
+    #[error(
+        "the policy has role rules ({roles}) but no role_claim: set role_claim to the claim that lists each user's roles, or remove the role rules"
+    )]
+    RolesWithoutRoleClaim {
+        /// The roles that have rules, comma-separated.
+        roles: String,
+    },
+    /// `role_claim` is empty.
+    #[error("the policy's role_claim is empty: name the claim that lists each user's roles")]
+    EmptyRoleClaim,
     /// A rule's SID is malformed.
     #[error("policy rule {rule}: {source}")]
     Sid {
@@ -150,7 +164,8 @@ impl UserPolicy {
         Ok(policy)
     }
 
-    /// Checks every rule's ttl and SIDs.
+    /// Checks every rule's ttl and SIDs, and that role rules have a `role_claim` to
+    /// find the user's roles in.
     pub fn check(&self) -> Result<(), PolicyError> {
         let named = self
             .roles
@@ -174,7 +189,16 @@ impl UserPolicy {
                     })?;
             }
         }
-        Ok(())
+        match self.role_claim.as_deref() {
+            Some(claim) if claim.trim().is_empty() => Err(PolicyError::EmptyRoleClaim),
+            None if !self.roles.is_empty() => {
+                let roles: Vec<&str> = self.roles.keys().map(String::as_str).collect();
+                Err(PolicyError::RolesWithoutRoleClaim {
+                    roles: roles.join(", "),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Every rule that matches: the identity's first, then the roles' in claim order.
@@ -201,12 +225,14 @@ impl UserPolicy {
         rules
     }
 
-    /// Applies the policy to the token the service would otherwise mint.
+    /// Applies the policy to the token the service would otherwise mint. A rule's ttl is
+    /// never longer than `ttl_cap` (the ttl a user's tenant configures).
     pub(crate) fn apply(
         &self,
         req: Option<&IncomingRequest>,
         resolved: &Resolved,
         mut token: AccessToken,
+        ttl_cap: Option<u64>,
     ) -> Decision {
         let rules = self.rules_for(resolved);
         if rules.iter().any(|r| r.deny) {
@@ -216,6 +242,7 @@ impl UserPolicy {
             .iter()
             .filter_map(|r| r.ttl)
             .min()
+            .map(|ttl| ttl_cap.map_or(ttl, |cap| ttl.min(cap)))
             .filter(|_| resolved.ttl().is_none())
         {
             token = token.with_ttl(ttl);
@@ -294,6 +321,7 @@ mod tests {
             None,
             &with_roles("bob", serde_json::json!(["x", "agent"])),
             base(),
+            None,
         ) else {
             panic!("denied")
         };
@@ -309,6 +337,7 @@ mod tests {
             None,
             &with_roles("alice", serde_json::json!("agent")),
             base(),
+            None,
         ) else {
             panic!("denied")
         };
@@ -318,13 +347,14 @@ mod tests {
             p.apply(
                 None,
                 &with_roles("eve", serde_json::json!("banned")),
-                base()
+                base(),
+                None
             ),
             Decision::Deny
         ));
 
         let req = IncomingRequest::new("GET", "/token").with_header("x-device-id", "ipad-7");
-        let Decision::Mint(t) = p.apply(Some(&req), &Resolved::new("carol"), base()) else {
+        let Decision::Mint(t) = p.apply(Some(&req), &Resolved::new("carol"), base(), None) else {
             panic!("denied")
         };
         assert_eq!(t.ttl(), 3600);
@@ -336,7 +366,7 @@ mod tests {
         );
 
         let odd = IncomingRequest::new("GET", "/token").with_header("x-device-id", "has space");
-        let Decision::Mint(t) = p.apply(Some(&odd), &Resolved::new("carol"), base()) else {
+        let Decision::Mint(t) = p.apply(Some(&odd), &Resolved::new("carol"), base(), None) else {
             panic!("denied")
         };
         assert_eq!(chat(&t), chat(&base()));
@@ -359,6 +389,55 @@ mod tests {
     }
 
     #[test]
+    fn role_rules_need_a_role_claim() {
+        let err = UserPolicy::from_json(r#"{"roles":{"banned":{"deny":true},"agent":{"ttl":60}}}"#);
+        assert_eq!(
+            err,
+            Err(PolicyError::RolesWithoutRoleClaim {
+                roles: "agent, banned".into()
+            })
+        );
+        let text = err.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains("role_claim"), "{text}");
+        assert_eq!(
+            UserPolicy::from_json(r#"{"role_claim":" ","roles":{"banned":{"deny":true}}}"#),
+            Err(PolicyError::EmptyRoleClaim)
+        );
+        // Built in Rust rather than parsed: the same check, run by the service's build.
+        let built = UserPolicy {
+            roles: [(
+                "banned".to_owned(),
+                PolicyRule {
+                    deny: true,
+                    ..PolicyRule::default()
+                },
+            )]
+            .into(),
+            ..UserPolicy::default()
+        };
+        assert!(matches!(
+            built.check(),
+            Err(PolicyError::RolesWithoutRoleClaim { .. })
+        ));
+        // Identity rules alone, or a role claim with no rules yet, are fine.
+        assert!(UserPolicy::from_json(r#"{"identities":{"eve":{"deny":true}}}"#).is_ok());
+        assert!(UserPolicy::from_json(r#"{"role_claim":"roles"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_tenant_ttl_caps_the_rules_ttl() {
+        let p = policy();
+        let agent = with_roles("bob", serde_json::json!("agent"));
+        let ttl = |cap| match p.apply(None, &agent, base(), cap) {
+            Decision::Mint(t) => t.ttl(),
+            Decision::Deny => 0,
+        };
+        assert_eq!(ttl(None), 28800);
+        assert_eq!(ttl(Some(600)), 600, "the tenant's 600 s is a cap");
+        assert_eq!(ttl(Some(86400)), 28800, "a shorter rule still wins");
+    }
+
+    #[test]
     fn a_deny_holds_whatever_the_order_of_rules() {
         let p = UserPolicy::from_json(
             r#"{"role_claim":"roles","roles":{"agent":{"ttl":28800},"banned":{"deny":true}},"identities":{"vip":{"ttl":600}}}"#,
@@ -373,7 +452,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    p.apply(None, &with_roles(identity, roles.clone()), base()),
+                    p.apply(None, &with_roles(identity, roles.clone()), base(), None),
                     Decision::Deny
                 ),
                 "{identity} {roles}"
@@ -389,11 +468,12 @@ mod tests {
                 "identities":{{"vip":{{"ttl":600,"chat_deployment_role_sid":"{RL2}"}}}}}}"#
         ))
         .unwrap();
-        let mint = |identity: &str, roles| match p.apply(None, &with_roles(identity, roles), base())
-        {
-            Decision::Mint(t) => t,
-            Decision::Deny => panic!("denied"),
-        };
+        let mint =
+            |identity: &str, roles| match p.apply(None, &with_roles(identity, roles), base(), None)
+            {
+                Decision::Mint(t) => t,
+                Decision::Deny => panic!("denied"),
+            };
         let t = mint("bob", serde_json::json!(["agent", "trial"]));
         assert_eq!(t.ttl(), 300);
         let is = "ISdddddddddddddddddddddddddddddddd";
@@ -422,13 +502,14 @@ mod tests {
         let p = policy();
         for device in ["a:b", "x y", "caf\u{e9}", ""] {
             let req = IncomingRequest::new("GET", "/token").with_header("x-device-id", device);
-            let Decision::Mint(t) = p.apply(Some(&req), &Resolved::new("carol"), base()) else {
+            let Decision::Mint(t) = p.apply(Some(&req), &Resolved::new("carol"), base(), None)
+            else {
                 panic!("denied")
             };
             assert_eq!(chat(&t), chat(&base()), "{device:?}");
         }
         let req = IncomingRequest::new("GET", "/token").with_header("x-device-id", "ipad_7.2~x-1");
-        let Decision::Mint(t) = p.apply(Some(&req), &Resolved::new("a:b"), base()) else {
+        let Decision::Mint(t) = p.apply(Some(&req), &Resolved::new("a:b"), base(), None) else {
             panic!("denied")
         };
         assert_eq!(
@@ -451,7 +532,10 @@ mod tests {
             serde_json::json!({ "roles": ["user", "banned"] }),
         );
         let nested = Resolved::new("eve").with_claims(claims);
-        assert!(matches!(p.apply(None, &nested, base()), Decision::Deny));
+        assert!(matches!(
+            p.apply(None, &nested, base(), None),
+            Decision::Deny
+        ));
         let p = UserPolicy::from_json(
             r#"{"role_claim":"https://example.com/roles","roles":{"banned":{"deny":true}}}"#,
         )
@@ -462,6 +546,9 @@ mod tests {
             serde_json::json!(["banned"]),
         );
         let namespaced = Resolved::new("eve").with_claims(claims);
-        assert!(matches!(p.apply(None, &namespaced, base()), Decision::Deny));
+        assert!(matches!(
+            p.apply(None, &namespaced, base(), None),
+            Decision::Deny
+        ));
     }
 }

@@ -693,6 +693,8 @@ async fn signed_payloads_that_are_not_one_json_object_are_refused() {
 
 /// Finding checked: odd NumericDates (`exp`/`nbf`) are refused or read safely: no panic,
 /// no "never expires" from a number that does not parse, no `nbf: null` pass.
+/// FINDING (informational): an integer `exp` from 2^63 to 2^64 - 1 was accepted as far
+/// future while a float of the same size was refused. Safe: both refused.
 #[tokio::test]
 async fn odd_numeric_dates_are_refused_or_read_safely() {
     let jwks = Jwks::of(&["key1"]).await;
@@ -771,15 +773,23 @@ async fn odd_numeric_dates_are_refused_or_read_safely() {
         let result = resolver.resolve(&request(&sign(payload.clone()))).await;
         assert!(result.is_ok(), "{payload}: {}", describe(&result));
     }
-    // Beyond u64: accepted as "far future" or refused, but never a panic.
-    for payload in [
-        format!("{{\"exp\":18446744073709551616,{}}}", without("exp")),
-        format!("{{\"exp\":1e30,{}}}", without("exp")),
-        format!("{{\"exp\":18446744073709551615,{}}}", without("exp")),
-    ] {
-        let result = resolver.resolve(&request(&sign(payload.clone()))).await;
-        println!("{payload:.40}: {}", describe(&result));
-    }
+    // From 2^63 on, integer or float: refused alike (no "never expires").
+    let beyond: Vec<_> = [
+        "9223372036854775808",
+        "18446744073709551615",
+        "18446744073709551616",
+        "9.3e18",
+        "1e30",
+    ]
+    .iter()
+    .map(|exp| {
+        (
+            format!("exp {exp}"),
+            sign(format!("{{\"exp\":{exp},{}}}", without("exp"))),
+        )
+    })
+    .collect();
+    assert_eq!(not_refused(&resolver, &beyond).await, Vec::<String>::new());
 }
 
 /// Finding checked: `iss`/`aud` of another JSON type, or nearly equal strings, never match.
@@ -1697,4 +1707,304 @@ async fn proxy_child_resolves_through_the_environment() {
         .await;
     println!("key the loopback JWKS serves: {}", describe(&real));
     assert!(evil.is_err(), "a key only the proxy serves was accepted");
+}
+
+// ---------------------------------------------------------------------------------------
+// Verdict rules: each rule the verifier applies, both sides (RELIABILITY.md lists them).
+// Written against the resolver alone, so they hold whatever parses the token.
+// ---------------------------------------------------------------------------------------
+
+/// Runs every `(label, token, accept)` through `resolver`; the labels whose verdict is not
+/// the expected one (accepted, or refused with 401), with what happened.
+async fn wrong_verdicts(
+    resolver: &JwtBearerResolver,
+    cases: &[(String, String, bool)],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (label, token, accept) in cases {
+        let result = resolver.resolve(&request(token)).await;
+        if result.is_ok() != *accept || !(*accept || is_invalid(&result)) {
+            out.push(format!(
+                "{label} (expected {accept}): {}",
+                describe(&result)
+            ));
+        }
+    }
+    out
+}
+
+/// Rules: `=` padding in any part, a repeated header member, a NumericDate that is a
+/// string or at/over 2^63 (integer or float), an `iat` more than the leeway in the
+/// future or not a number, an `aud` array with a non-string member, an RSA signature not
+/// of the modulus' length, an empty or non-string identity claim, and a lone surrogate
+/// are refused; their well-formed counterparts are accepted.
+#[tokio::test]
+async fn verdict_rules_hold_on_both_sides() {
+    let jwks = Jwks::start(vec![jwk("key1"), jwk_as("rsa1", "ps256", Some("PS256"))]).await;
+    let resolver = jwks.builder().verified_cache(0).build().expect("resolver");
+    let es = |claims: &Value| token("key1", Algorithm::ES256, "key1", claims);
+    let es_raw = |header: &str, payload: &str| raw(header, payload, "key1", Algorithm::ES256);
+    let good = es(&claims());
+    let (h, p, s) = {
+        let mut parts = good.split('.');
+        let mut next = || parts.next().expect("part").to_owned();
+        (next(), next(), next())
+    };
+    let pad = |part: &str| {
+        let missing = (4 - part.len() % 4) % 4;
+        format!("{part}{}", "=".repeat(missing.max(1)))
+    };
+    // A padded part must really need padding for the case to mean anything.
+    let padded_header = {
+        let mut header = json!({"alg": "ES256", "kid": "key1", "typ": "JWT"});
+        while b64(header.to_string()).len().is_multiple_of(4) {
+            header["x"] = json!(format!("{}a", header["x"].as_str().unwrap_or_default()));
+        }
+        header.to_string()
+    };
+    let header_needing_pad = es_raw(&padded_header, &claims().to_string());
+    let (ph, pp, ps) = {
+        let mut parts = header_needing_pad.split('.');
+        let mut next = || parts.next().expect("part").to_owned();
+        (next(), next(), next())
+    };
+    let c = claims();
+    let ps256 = token("ps256", Algorithm::PS256, "rsa1", &c);
+    let (ps_signed, ps_sig) = ps256.rsplit_once('.').expect("signature");
+    let short_sig = b64(&unb64(ps_sig)[1..]);
+    let long_sig = b64([&[0u8][..], &unb64(ps_sig)].concat());
+    let with_sub = |sub: Value| {
+        JwtBearerResolver::jwks_url(&jwks.url)
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .identity_claim("sub")
+            .verified_cache(0)
+            .build()
+            .map(|r| (r, es(&with(claims(), "sub", sub))))
+            .expect("resolver")
+    };
+    let header = r#"{"alg":"ES256","kid":"key1"}"#;
+    let cases: Vec<(String, String, bool)> = vec![
+        ("well-formed".into(), good.clone(), true),
+        (
+            "padded header part".into(),
+            header_needing_pad.clone(),
+            true,
+        ),
+        (
+            "padded header part with =".into(),
+            format!("{}.{pp}.{ps}", pad(&ph)),
+            false,
+        ),
+        (
+            "payload with =".into(),
+            format!("{h}.{}.{s}", pad(&p)),
+            false,
+        ),
+        (
+            "signature with =".into(),
+            format!("{h}.{p}.{}", pad(&s)),
+            false,
+        ),
+        (
+            "header members once".into(),
+            es_raw(
+                r#"{"alg":"ES256","kid":"key1","typ":"JWT"}"#,
+                &c.to_string(),
+            ),
+            true,
+        ),
+        (
+            "alg repeated".into(),
+            es_raw(
+                r#"{"alg":"ES256","alg":"ES256","kid":"key1"}"#,
+                &c.to_string(),
+            ),
+            false,
+        ),
+        (
+            "kid repeated".into(),
+            es_raw(
+                r#"{"alg":"ES256","kid":"key1","kid":"key1"}"#,
+                &c.to_string(),
+            ),
+            false,
+        ),
+        (
+            "exp a number".into(),
+            es(&with(c.clone(), "exp", json!(now() + 600))),
+            true,
+        ),
+        (
+            "exp a string".into(),
+            es(&with(c.clone(), "exp", json!((now() + 600).to_string()))),
+            false,
+        ),
+        (
+            "nbf a number".into(),
+            es(&with(c.clone(), "nbf", json!(now() - 5))),
+            true,
+        ),
+        (
+            "nbf a string".into(),
+            es(&with(c.clone(), "nbf", json!((now() - 5).to_string()))),
+            false,
+        ),
+        (
+            "exp 2^63 - 1024".into(),
+            es(&with(c.clone(), "exp", json!((1u64 << 63) - 1024))),
+            true,
+        ),
+        (
+            "exp 2^63".into(),
+            es(&with(c.clone(), "exp", json!(1u64 << 63))),
+            false,
+        ),
+        (
+            "exp 2^64 - 1".into(),
+            es(&with(c.clone(), "exp", json!(u64::MAX))),
+            false,
+        ),
+        (
+            "exp 2^64".into(),
+            es_raw(
+                header,
+                &format!(
+                    "{{\"exp\":18446744073709551616,{}}}",
+                    fields(&{
+                        let mut c = c.clone();
+                        c.as_object_mut().expect("object").remove("exp");
+                        c
+                    })
+                ),
+            ),
+            false,
+        ),
+        (
+            "exp 1e19 (a float)".into(),
+            es(&with(c.clone(), "exp", json!(1e19))),
+            false,
+        ),
+        (
+            "iat now".into(),
+            es(&with(c.clone(), "iat", json!(now()))),
+            true,
+        ),
+        (
+            "iat 20 s ahead (within the leeway)".into(),
+            es(&with(c.clone(), "iat", json!(now() + 20))),
+            true,
+        ),
+        (
+            "iat 10 min ahead".into(),
+            es(&with(c.clone(), "iat", json!(now() + 600))),
+            false,
+        ),
+        (
+            "iat a string".into(),
+            es(&with(c.clone(), "iat", json!(now().to_string()))),
+            false,
+        ),
+        (
+            "no iat".into(),
+            es(&{
+                let mut c = c.clone();
+                c.as_object_mut().expect("object").remove("iat");
+                c
+            }),
+            true,
+        ),
+        (
+            "aud array of strings".into(),
+            es(&with(c.clone(), "aud", json!(["other", AUDIENCE]))),
+            true,
+        ),
+        (
+            "aud array with a number".into(),
+            es(&with(c.clone(), "aud", json!([AUDIENCE, 5]))),
+            false,
+        ),
+        (
+            "aud array with null".into(),
+            es(&with(c.clone(), "aud", json!([AUDIENCE, null]))),
+            false,
+        ),
+        ("PS256 full length".into(), ps256.clone(), true),
+        (
+            "PS256 one byte short".into(),
+            format!("{ps_signed}.{short_sig}"),
+            false,
+        ),
+        (
+            "PS256 one zero byte long".into(),
+            format!("{ps_signed}.{long_sig}"),
+            false,
+        ),
+        (
+            "surrogate pair in a claim".into(),
+            es_raw(
+                header,
+                &format!("{{\"name\":\"\\ud83d\\ude00\",{}}}", fields(&c)),
+            ),
+            true,
+        ),
+        (
+            "lone surrogate in a claim".into(),
+            es_raw(header, &format!("{{\"name\":\"\\ud800\",{}}}", fields(&c))),
+            false,
+        ),
+    ];
+    assert_eq!(
+        wrong_verdicts(&resolver, &cases).await,
+        Vec::<String>::new()
+    );
+
+    // The identity claim: a non-empty string, else 401.
+    for (sub, accept) in [
+        (json!("user-123"), true),
+        (json!(""), false),
+        (json!(123), false),
+        (json!(["user-123"]), false),
+        (json!(null), false),
+    ] {
+        let (resolver, token) = with_sub(sub.clone());
+        let cases = [(format!("sub = {sub}"), token, accept)];
+        assert_eq!(
+            wrong_verdicts(&resolver, &cases).await,
+            Vec::<String>::new()
+        );
+    }
+}
+
+/// FINDING (informational): a JWK whose `key_ops` leave out `verify` (`["encrypt"]`, no
+/// `use`) verified signatures, where `use: "enc"` was honoured. Safe: `key_ops` is
+/// honoured as `use` is; with `verify` among them, or without `key_ops`, the key verifies.
+#[tokio::test]
+async fn key_ops_without_verify_never_verify() {
+    for (ops, accept) in [
+        (Some(json!(["encrypt"])), false),
+        (Some(json!(["sign"])), false),
+        (Some(json!([])), false),
+        (Some(json!(["verify"])), true),
+        (Some(json!(["sign", "verify"])), true),
+        (None, true),
+    ] {
+        let mut key = jwk("key1");
+        key.as_object_mut().expect("object").remove("use");
+        if let Some(ops) = &ops {
+            key["key_ops"] = ops.clone();
+        }
+        // Another usable key beside it, so that the set itself is usable.
+        let jwks = Jwks::start(vec![key, jwk("key2")]).await;
+        let resolver = jwks.resolver();
+        let cases = [(
+            format!("key_ops {ops:?}"),
+            token("key1", Algorithm::ES256, "key1", &claims()),
+            accept,
+        )];
+        assert_eq!(
+            wrong_verdicts(&resolver, &cases).await,
+            Vec::<String>::new()
+        );
+    }
 }

@@ -34,37 +34,23 @@ pub fn api_secret_from_env() -> Result<Option<SecretString>> {
     }
 }
 
-/// A secret file's text without the one line break editors and `echo` end files with.
-pub fn without_line_break(text: &str) -> &str {
-    text.strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(text)
-}
-
-/// Reads a secret file: one trailing line break dropped; empty, unreadable or padded with
-/// white space is an error that names the file but never shows its content.
+/// Reads the file `TWILIO_API_SECRET_FILE` names by the secret-file rules (see
+/// [`read_secret_file`](chat_token_core::env::read_secret_file)); a secret padded with
+/// white space is refused too. Errors name the file, never its content.
 fn read_secret_file(path: &Path) -> Result<SecretString> {
-    if path.as_os_str().is_empty() {
-        bail!("{ENV_API_SECRET_FILE} is empty; set it to the path of the file holding the secret");
-    }
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => SecretString::from(text),
-        Err(err) => bail!(
-            "{ENV_API_SECRET_FILE} {} could not be read: {err}",
+    let secret = chat_token_core::env::read_secret_file(path).map_err(|e| {
+        anyhow::anyhow!(
+            "{ENV_API_SECRET_FILE} {} cannot be used: {e}",
             path.display()
-        ),
-    };
-    let secret = without_line_break(text.expose_secret());
-    if secret.is_empty() {
-        bail!("{ENV_API_SECRET_FILE} {} is empty", path.display());
-    }
-    if secret.trim() != secret {
+        )
+    })?;
+    if secret.expose_secret().trim() != secret.expose_secret() {
         bail!(
             "the secret in {ENV_API_SECRET_FILE} {} has leading or trailing white space; remove it",
             path.display()
         );
     }
-    Ok(SecretString::from(secret))
+    Ok(secret)
 }
 
 /// A warning when `path` (the file named by `what`) can be read by users other than its

@@ -525,15 +525,54 @@ fn serve_warns_about_secret_files_others_can_read_and_auth_token_secrets() {
 }
 
 #[test]
-fn role_rules_without_a_claims_resolver_are_flagged() {
-    let dir = TempDir::new("role_rules_without_a_claims_resolver_are_flagged");
+fn role_rules_that_can_never_apply_stop_serve() {
+    let dir = TempDir::new("role_rules_that_can_never_apply_stop_serve");
+    // Without a role_claim, and with a role claim but users that carry no claims.
+    for (name, text, expected) in [
+        (
+            "no-claim.json",
+            r#"{"roles": {"banned": {"deny": true}}}"#,
+            "no role_claim",
+        ),
+        (
+            "users.json",
+            r#"{"role_claim": "roles", "roles": {"banned": {"deny": true}}}"#,
+            "role rules would never apply",
+        ),
+    ] {
+        let policy = dir.write(name, text);
+        let out = common::run(
+            &with_users(),
+            &["serve", "--bind", "127.0.0.1:0", "--policy", &policy],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: {err}");
+        assert!(
+            err.contains(expected) && err.contains("role_claim"),
+            "{name}: {err}"
+        );
+    }
+    // Identity rules alone are fine with static users.
     let policy = dir.write(
-        "policy.json",
-        r#"{"role_claim": "roles", "roles": {"banned": {"deny": true}}}"#,
+        "identities.json",
+        r#"{"identities": {"alice": {"ttl": 600}}}"#,
     );
     let server = serve(&["--policy", &policy], &with_users());
-    let log = server.log_text();
-    assert!(log.contains("role rules never apply"), "{log}");
+    let r = get_token(server.addr, ALICE);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!server.log_text().contains("carry none"));
+    // Chat rules for tokens without a chat grant: harmless, but said.
+    let policy = dir.write("devices.json", r#"{"endpoint_id_header": "X-Device-Id"}"#);
+    let no_chat: Vec<_> = with_users()
+        .into_iter()
+        .filter(|(name, _)| *name != "TWILIO_CHAT_SERVICE_SID")
+        .collect();
+    let server = serve(&["--policy", &policy], &no_chat);
+    assert!(
+        server.process.logs("carry none", 1),
+        "{}",
+        server.log_text()
+    );
 }
 
 #[test]
@@ -576,4 +615,119 @@ fn a_repeated_bearer_jwt_is_answered_from_the_cache_and_counted() {
         "{m}"
     );
     assert_eq!(metric(&m, "chat_token_jwt_cache_entries"), Some(0), "{m}");
+}
+
+/// A connection to `addr` whose receive buffer is as small as the system allows, so that
+/// answers it does not read soon fill the server's side; blocking.
+fn small_window_connection(addr: std::net::SocketAddr) -> std::io::Result<TcpStream> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(1024)?;
+        socket.connect(addr).await
+    })?;
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+/// The resident memory of process `pid`, in KiB, from `/proc`.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Clients that pipeline requests and never read the answers (2× the connection cap,
+/// reconnecting whenever closed) must not keep a normal client from being answered: a
+/// connection whose answers are not taken is closed after `--write-timeout`, and the
+/// answers queued for it are bounded.
+#[test]
+fn clients_that_never_read_their_answers_do_not_hold_the_connections() {
+    const CAP: usize = 4;
+    const HEADER_READ: u64 = 10;
+    let server = serve(
+        &[
+            "--max-connections",
+            &CAP.to_string(),
+            "--header-read-timeout",
+            &HEADER_READ.to_string(),
+            "--write-timeout",
+            "1",
+        ],
+        &with_users(),
+    );
+    let addr = server.addr;
+    let pid = server.process.child.id();
+    let rss_before = rss_kib(pid);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pipelined = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").repeat(400);
+    let attackers: Vec<_> = (0..2 * CAP)
+        .map(|_| {
+            let stop = stop.clone();
+            let pipelined = pipelined.clone();
+            std::thread::spawn(move || {
+                let mut connections = 0;
+                // Bounded: the attack ends when the test says so, or after 60 s.
+                let end = Instant::now() + Duration::from_secs(60);
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < end {
+                    let Ok(mut stream) = small_window_connection(addr) else {
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    };
+                    connections += 1;
+                    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+                    // Never read: write until the server closes the connection.
+                    loop {
+                        if stop.load(std::sync::atomic::Ordering::SeqCst) || Instant::now() > end {
+                            break;
+                        }
+                        match stream.write(pipelined.as_bytes()) {
+                            Ok(_) => {}
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                ) => {}
+                            Err(_) => break,
+                        }
+                    }
+                }
+                connections
+            })
+        })
+        .collect();
+    // Let the attackers fill every slot, then ask as a normal client, several times.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut waits = Vec::new();
+    let mut peak_rss = 0;
+    let healthz = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    for _ in 0..5 {
+        let started = Instant::now();
+        let r = exchange(addr, healthz.as_bytes(), Duration::from_secs(HEADER_READ));
+        waits.push(started.elapsed());
+        assert_eq!(
+            r.status,
+            200,
+            "a normal client was not answered within {HEADER_READ} s while {} clients did not read: {}",
+            2 * CAP,
+            r.body
+        );
+        peak_rss = peak_rss.max(rss_kib(pid).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let connections: usize = attackers
+        .into_iter()
+        .map(|a| a.join().expect("attacker"))
+        .sum();
+    assert!(
+        connections > 2 * CAP,
+        "the attackers' connections were never closed ({connections} made)"
+    );
+    println!(
+        "normal client waits {waits:?}; attackers' connections {connections}; serve RSS {rss_before:?} KiB before, {peak_rss} KiB at most during the attack"
+    );
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::{
-    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse,
+    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse,
 };
 
 use super::jws::VerifyingKey;
@@ -170,12 +170,19 @@ pub(crate) enum Refresh {
 }
 
 /// The algorithm a JWK verifies, or `None` for keys we do not use (symmetric keys,
-/// encryption keys, unknown curves).
+/// encryption keys, keys whose `key_ops` leave out `verify`, unknown curves).
 fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
     if matches!(
         jwk.common.public_key_use,
         Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
     ) {
+        return None;
+    }
+    // `key_ops` names what the key is for, like `use` (RFC 7517, 4.3): without
+    // `verify` in it, the key verifies nothing.
+    if let Some(ops) = &jwk.common.key_operations
+        && !ops.contains(&KeyOperations::Verify)
+    {
         return None;
     }
     let declared = match jwk.common.key_algorithm {

@@ -324,20 +324,24 @@ pub(crate) struct Window {
     pub(crate) nbf: Option<u64>,
 }
 
-/// A NumericDate claim in whole seconds: a non-negative integer, or a finite
-/// non-negative number below 2^63 rounded down (larger ones are refused, not read as
-/// "never").
+/// The first NumericDate refused: 2^63 seconds, as an integer or a float alike.
+const TIME_LIMIT: u64 = 1 << 63;
+
+/// A NumericDate claim in whole seconds: a JSON number (never a string), non-negative
+/// and below 2^63, a fraction rounded down. Larger ones, integer or float, are refused,
+/// not read as "never".
 fn seconds(value: &Value) -> Option<u64> {
-    value.as_u64().or_else(|| {
-        value
+    match value.as_u64() {
+        Some(whole) => Some(whole).filter(|s| *s < TIME_LIMIT),
+        None => value
             .as_f64()
             .filter(|f| f.is_finite() && *f >= 0.0 && *f < 9.2e18)
-            .map(|f| f as u64)
-    })
+            .map(|f| f as u64),
+    }
 }
 
 impl ClaimRules {
-    /// Checks `exp`, `nbf`, `iss` and `aud` at `now`, in that order.
+    /// Checks `exp`, `nbf`, `iat`, `iss` and `aud` at `now`, in that order.
     pub(crate) fn check(
         &self,
         claims: &Map<String, Value>,
@@ -353,6 +357,15 @@ impl ClaimRules {
         };
         let window = Window { exp, nbf };
         window.check(now, self.leeway)?;
+        if let Some(iat) = claims.get("iat") {
+            let iat = seconds(iat)
+                .ok_or_else(|| ResolveError::invalid("the bearer token's iat is not a number"))?;
+            if iat > now.saturating_add(self.leeway) {
+                return Err(ResolveError::invalid(
+                    "the bearer token was issued in the future (iat); check the clocks",
+                ));
+            }
+        }
         if let Some(issuer) = &self.issuer {
             match claims.get("iss").ok_or_else(missing)? {
                 Value::String(iss) if iss == issuer => {}
@@ -366,7 +379,14 @@ impl ClaimRules {
         if let Some(audience) = &self.audience {
             let matches = match claims.get("aud").ok_or_else(missing)? {
                 Value::String(aud) => aud == audience,
-                Value::Array(auds) => auds.iter().any(|aud| aud.as_str() == Some(audience)),
+                Value::Array(auds) if auds.iter().all(Value::is_string) => {
+                    auds.iter().any(|aud| aud.as_str() == Some(audience))
+                }
+                Value::Array(_) => {
+                    return Err(ResolveError::invalid(
+                        "the bearer token's aud array holds a member that is not a string",
+                    ));
+                }
                 _ => false,
             };
             if !matches {

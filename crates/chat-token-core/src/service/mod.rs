@@ -323,7 +323,13 @@ impl TokenService {
         let (tenant, cache) = match (resolved.tenant(), &self.inner.tenants) {
             (None, None) => {
                 let issuer = self.inner.issuer.load();
-                return self.mint_reply(req, resolved, &issuer, &policy.template, policy.ttl);
+                return self.mint_reply(
+                    req,
+                    resolved,
+                    &issuer,
+                    &policy.template,
+                    (policy.ttl, None),
+                );
             }
             (None, Some(_)) => {
                 tracing::info!(
@@ -351,7 +357,7 @@ impl TokenService {
                 resolved,
                 &ready.issuer,
                 &ready.template,
-                ready.ttl.unwrap_or(policy.ttl),
+                (ready.ttl.unwrap_or(policy.ttl), ready.ttl),
             ),
             Ok(Lookup::Unknown) => {
                 tracing::warn!(
@@ -379,15 +385,16 @@ impl TokenService {
     }
 
     /// Mints the token for an identified user with `issuer`, from `template` (the
-    /// default token of the service or of the user's tenant) and `ttl`, and renders the
-    /// 200 reply (or the 403 of the user policy, or a logged 500).
+    /// default token of the service or of the user's tenant) and `(ttl, cap)`: the
+    /// default ttl, and the tenant's own ttl, which no user-policy rule may exceed. Renders
+    /// the 200 reply (or the 403 of the user policy, or a logged 500).
     fn mint_reply(
         &self,
         req: &IncomingRequest,
         resolved: &Resolved,
         issuer: &TokenIssuer,
         template: &AccessToken,
-        ttl: u64,
+        (ttl, cap): (u64, Option<u64>),
     ) -> HttpReply {
         let policy = &self.inner.policy;
         let token = match resolved.grants() {
@@ -400,7 +407,7 @@ impl TokenService {
         .with_ttl(resolved.ttl().unwrap_or(ttl));
         let token = match &policy.users {
             None => token,
-            Some(users) => match users.apply(Some(req), resolved, token) {
+            Some(users) => match users.apply(Some(req), resolved, token, cap) {
                 Decision::Mint(token) => token,
                 Decision::Deny => {
                     crate::metrics::error(ErrorCode::Forbidden);

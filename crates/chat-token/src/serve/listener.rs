@@ -1,7 +1,12 @@
 //! The accept loop: every connection bounded (header-read timeout, request timeout, a
-//! connection cap), and a graceful stop on SIGINT or SIGTERM.
+//! write timeout and a bounded buffer for answers a client does not read, a connection
+//! cap), and a graceful stop on SIGINT or SIGTERM.
 
+use std::future::Future as _;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -12,8 +17,10 @@ use chat_token_axum::TokenRejection;
 use chat_token_core::http::{ErrorCode, Rejection};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio::time::Sleep;
 
 use super::ServeArgs;
 
@@ -22,14 +29,21 @@ use super::ServeArgs;
 pub(super) struct Limits {
     pub(super) header_read: Duration,
     pub(super) request: Duration,
+    pub(super) write: Duration,
     pub(super) max_connections: usize,
 }
+
+/// How much of a connection's requests and answers hyper buffers: a request head must
+/// fit (larger ones are refused with 431), and a client that sends requests without
+/// reading the answers makes the server stop reading once this much is queued.
+const CONNECTION_BUFFER: usize = 64 * 1024;
 
 impl Limits {
     pub(super) fn of(args: &ServeArgs) -> Self {
         Self {
             header_read: Duration::from_secs(args.header_read_timeout),
             request: Duration::from_secs(args.request_timeout),
+            write: Duration::from_secs(args.write_timeout),
             max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         }
     }
@@ -41,7 +55,8 @@ impl Limits {
 pub(super) async fn accept_loop(listener: TcpListener, app: Router, limits: Limits) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read);
+        .header_read_timeout(limits.header_read)
+        .max_buf_size(CONNECTION_BUFFER);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let shutdown = shutdown_signal();
@@ -98,6 +113,7 @@ pub(super) async fn accept_loop(listener: TcpListener, app: Router, limits: Limi
                 request.extensions_mut().insert(ConnectInfo(peer));
                 tower_service::Service::call(&mut router.clone(), request)
             });
+        let stream = WriteDeadline::new(stream, limits.write);
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(err) = connection.await {
@@ -113,6 +129,100 @@ pub(super) async fn accept_loop(listener: TcpListener, app: Router, limits: Limi
         () = tokio::time::sleep(grace) => {
             tracing::warn!("connections still open {} s after the signal are closed", grace.as_secs());
         }
+    }
+}
+
+/// A connection that fails its pending write once no byte could be sent for `limit`, so
+/// that a client that never reads its answers cannot hold the connection (and its slot)
+/// for ever. The clock starts when a write cannot proceed and stops at the next byte
+/// sent.
+struct WriteDeadline {
+    stream: TcpStream,
+    limit: Duration,
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl WriteDeadline {
+    fn new(stream: TcpStream, limit: Duration) -> Self {
+        Self {
+            stream,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// `Pending` while the stall is younger than the limit (the timer wakes the task when
+    /// it is not), then an error; any progress clears the stall.
+    fn stall<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                tracing::debug!(
+                    limit_s = limit.as_secs(),
+                    "a client took no answer bytes in time; closing its connection"
+                );
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client did not read its answers in time",
+                )))
+            }
+        }
+    }
+}
+
+impl AsyncRead for WriteDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WriteDeadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.stall(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.stall(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.stream).poll_flush(cx);
+        self.stall(cx, polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.stream).poll_shutdown(cx);
+        self.stall(cx, polled)
     }
 }
 

@@ -20,7 +20,7 @@ use anyhow::{Context as _, Result, bail};
 use axum::middleware;
 use chat_token_core::env::{DEMO_USERS, ENV_USERS, EnvSetup};
 use chat_token_core::{
-    IdentityResolver, JwtBearerResolver, SecretString, StaticUsers, TokenService, TrustedHeader,
+    IdentityResolver, JwtBearerResolver, StaticUsers, TokenService, TrustedHeader,
     cors::CorsPolicy, policy::UserPolicy, resolvers::IpNet, resolvers::JwtConfigError,
     resolvers::parse_proxy_net,
 };
@@ -165,6 +165,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 30, value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     request_timeout: u64,
+    /// Close a connection whose answers the client does not take: no byte of an answer
+    /// could be sent for this many seconds (1..=3600).
+    #[arg(long, default_value_t = 10, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    write_timeout: u64,
     /// Serve at most this many connections at once; more wait in the listen queue until
     /// one closes (1..=1000000; the open-files limit must allow them).
     #[arg(long, default_value_t = 10_000, value_name = "N",
@@ -220,11 +225,13 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<Chosen> {
         (Some(url), _) => Some(JwtBearerResolver::jwks_url(url.clone())),
         (None, Some(path)) => {
             warn_if_readable_by_others("--jwt-hs256-secret-file", path);
-            let secret = std::fs::read_to_string(path)
-                .with_context(|| format!("reading --jwt-hs256-secret-file {}", path.display()))?;
-            Some(JwtBearerResolver::hs256(SecretString::from(
-                secret.trim_end_matches(['\r', '\n']),
-            )))
+            let secret = chat_token_core::env::read_secret_file(path).map_err(|e| {
+                anyhow::anyhow!(
+                    "--jwt-hs256-secret-file {} cannot be used: {e}",
+                    path.display()
+                )
+            })?;
+            Some(JwtBearerResolver::hs256(secret))
         }
         (None, None) => None,
     };
@@ -338,9 +345,21 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .with_context(|| format!("parsing --policy {}", path.display()))?;
         let gives_claims = args.jwks_url.is_some() || args.jwt_hs256_secret_file.is_some();
         if !policy.roles.is_empty() && !gives_claims {
+            bail!(
+                "--policy {}: its role rules would never apply (a deny among them would let every user through): only a bearer JWT (--jwks-url or --jwt-hs256-secret-file) gives the claims role_claim reads; remove the role rules, or use identity rules",
+                path.display()
+            );
+        }
+        let chat_rules = policy.endpoint_id_header.is_some()
+            || policy
+                .roles
+                .values()
+                .chain(policy.identities.values())
+                .any(|rule| rule.chat_deployment_role_sid.is_some());
+        if chat_rules && setup.issuer.chat_service_sid().is_none() && tenants.is_none() {
             tracing::warn!(
                 policy = %path.display(),
-                "the policy's role rules never apply: only a bearer JWT (--jwks-url or --jwt-hs256-secret-file) gives the claims that name roles; with these users only the identity rules apply"
+                "the policy's endpoint_id_header and chat_deployment_role_sid change the chat grant, and these tokens carry none: set TWILIO_CHAT_SERVICE_SID, or remove those rules"
             );
         }
         builder = builder.user_policy(policy);
@@ -388,6 +407,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         development = setup.development,
         header_read_timeout_s = limits.header_read.as_secs(),
         request_timeout_s = limits.request.as_secs(),
+        write_timeout_s = limits.write.as_secs(),
         max_connections = limits.max_connections,
         "chat-token serving /token"
     );
@@ -502,21 +522,36 @@ fn reload_on_sighup(
             }
         };
         while hup.recv().await.is_some() {
-            match setup.reload_issuer(&service.issuer()) {
-                Ok(issuer) => {
-                    service.replace_issuer(issuer);
-                    tracing::info!("SIGHUP: credentials reloaded");
-                    for warning in secrets::environment_warnings() {
-                        tracing::warn!("{warning}");
+            // Every file is read off the runtime (a secret on a hung mount must not stop
+            // the answers), the credentials and the tenants side by side.
+            let credentials = async {
+                let (reading, current) = (setup.clone(), service.issuer());
+                let read = tokio::task::spawn_blocking(move || {
+                    reading
+                        .reload_issuer(&current)
+                        .map(|issuer| (issuer, secrets::environment_warnings()))
+                })
+                .await;
+                match read {
+                    Ok(Ok((issuer, warnings))) => {
+                        service.replace_issuer(issuer);
+                        tracing::info!("SIGHUP: credentials reloaded");
+                        for warning in warnings {
+                            tracing::warn!("{warning}");
+                        }
                     }
+                    Ok(Err(err)) => tracing::warn!(
+                        error = %err,
+                        "SIGHUP: the new credentials are not valid; keeping the current ones"
+                    ),
+                    Err(err) => tracing::error!(
+                        error = %err,
+                        "SIGHUP: reading the credentials failed; keeping the current ones"
+                    ),
                 }
-                Err(err) => tracing::warn!(
-                    error = %err,
-                    "SIGHUP: the new credentials are not valid; keeping the current ones"
-                ),
-            }
-            if let Some(tenants) = &tenants {
-                // Off the runtime: the files may sit on a slow mount.
+            };
+            let tenants_file = async {
+                let Some(tenants) = &tenants else { return };
                 let reading = tenants.clone();
                 let reloaded = tokio::task::spawn_blocking(move || reading.reload())
                     .await
@@ -537,7 +572,8 @@ fn reload_on_sighup(
                         "SIGHUP: the tenants file is not valid; keeping the current tenants"
                     ),
                 }
-            }
+            };
+            tokio::join!(credentials, tenants_file);
         }
     });
     #[cfg(not(unix))]

@@ -400,43 +400,12 @@ fn credentials(
     Ok(tenant)
 }
 
-/// A secret file's content, one trailing line break dropped; the error names the file,
-/// never the content.
-/// A secret file is refused past this size: an API key secret is 32 characters.
-const MAX_SECRET_FILE: u64 = 4096;
-
+/// A tenant's `api_secret_file`, by the secret-file rules every secret file follows
+/// (see [`read_secret_file`](chat_token_core::env::read_secret_file)); the error names
+/// the file, never the content.
 fn read_secret_file(path: &Path) -> Result<SecretString, String> {
-    use std::io::Read as _;
-    let shown = path.display();
-    let unreadable =
-        |err: std::io::Error| format!("api_secret_file {shown} could not be read: {err}");
-    // Only a regular file: a FIFO or a device would block the load (or never end).
-    let metadata = std::fs::metadata(path).map_err(unreadable)?;
-    if !metadata.is_file() {
-        return Err(format!("api_secret_file {shown} is not a regular file"));
-    }
-    if metadata.len() > MAX_SECRET_FILE {
-        return Err(format!(
-            "api_secret_file {shown} has more than {MAX_SECRET_FILE} bytes; it must hold the API key secret alone"
-        ));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(MAX_SECRET_FILE + 1).read_to_end(&mut bytes))
-        .map_err(unreadable)?;
-    let text = SecretString::from(
-        String::from_utf8(bytes).map_err(|_| format!("api_secret_file {shown} is not UTF-8"))?,
-    );
-    let secret = crate::secrets::without_line_break(text.expose_secret());
-    if secret.is_empty() {
-        return Err(format!("api_secret_file {shown} is empty"));
-    }
-    if secret.contains(['\n', '\r']) {
-        return Err(format!(
-            "api_secret_file {shown} has more than one line; it must hold the API key secret alone"
-        ));
-    }
-    Ok(SecretString::from(secret))
+    chat_token_core::env::read_secret_file(path)
+        .map_err(|e| format!("api_secret_file {} cannot be used: {e}", path.display()))
 }
 
 /// The secret in environment variable `var`; the error names the variable.
