@@ -419,10 +419,34 @@ mod tests {
         let missing = dir.join("missing").to_string_lossy().into_owned();
         let err = Credentials::from_lookup(lookup(false, missing)).unwrap_err();
         assert!(matches!(err, ConfigError::SecretFile { .. }), "{err}");
-        std::fs::write(&file, "").unwrap();
+        // The secret-file rules, named in the error.
+        for (content, rule) in [
+            ("".to_owned(), SecretFileError::Empty),
+            ("\n".to_owned(), SecretFileError::Empty),
+            (format!("{SECRET}\nsecond\n"), SecretFileError::Lines),
+            ("s".repeat(4097), SecretFileError::TooLarge),
+        ] {
+            std::fs::write(&file, content).unwrap();
+            assert_eq!(
+                Credentials::from_lookup(lookup(false, path.clone())).unwrap_err(),
+                ConfigError::SecretFile {
+                    path: path.clone(),
+                    reason: rule.to_string()
+                }
+            );
+        }
         assert_eq!(
-            Credentials::from_lookup(lookup(false, path)).unwrap_err(),
-            ConfigError::EmptySecret
+            read_secret_file(&dir).err(),
+            Some(SecretFileError::NotRegular)
+        );
+        assert_eq!(
+            read_secret_file(Path::new("")).err(),
+            Some(SecretFileError::NoPath)
+        );
+        std::fs::write(&file, format!("{SECRET}\r\n")).unwrap();
+        assert_eq!(
+            read_secret_file(&file).map(|s| s.expose_secret().to_owned()),
+            Ok(SECRET.to_owned())
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
