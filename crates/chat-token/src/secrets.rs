@@ -1,5 +1,6 @@
-//! Where the command finds the API key secret on its own (`inspect`), and the warnings
-//! about how secrets are kept. No function here prints or returns a secret's content.
+//! Where the command finds the API key secret on its own (`inspect`), how it reads the
+//! files of `serve` that may hold secrets, and the warnings about how secrets are kept.
+//! No function here prints or returns a secret's content.
 
 use std::path::Path;
 
@@ -51,6 +52,52 @@ fn read_secret_file(path: &Path) -> Result<SecretString> {
         );
     }
     Ok(secret)
+}
+
+/// A digest of `parts` under a key drawn once per process, to tell whether a secret (a
+/// users table, a tenant's credentials) changed without keeping a second copy of it:
+/// equal parts give equal digests within a run, and a digest tells nothing outside it.
+pub fn digest(parts: &[&[u8]]) -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    let mut hasher = KEY.get_or_init(std::hash::RandomState::new).build_hasher();
+    for part in parts {
+        hasher.write_usize(part.len());
+        hasher.write(part);
+    }
+    hasher.finish()
+}
+
+/// Reads a configuration file that may hold secrets (the users table, the tenants file,
+/// the policy) by the rules of secret files, but for its size and lines: a regular file
+/// (a FIFO or a device would block the read) of at most `max` bytes, UTF-8. The text, held
+/// as a secret, and the file's metadata; the error says which rule, never the content.
+/// It blocks on the file system: `serve` calls it on a blocking thread.
+pub fn read_text(path: &Path, max: u64) -> Result<(SecretString, std::fs::Metadata)> {
+    use std::io::Read as _;
+    let check = |metadata: std::fs::Metadata| {
+        if !metadata.is_file() {
+            bail!("it is not a regular file");
+        }
+        if metadata.len() > max {
+            bail!("it has more than {max} bytes");
+        }
+        Ok(metadata)
+    };
+    let unreadable = |e: std::io::Error| anyhow::anyhow!("it could not be read: {}", e.kind());
+    // Before opening (opening a FIFO waits for a writer), and again on what was opened.
+    check(std::fs::metadata(path).map_err(unreadable)?)?;
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let metadata = check(file.metadata().map_err(unreadable)?)?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > max {
+        bail!("it has more than {max} bytes");
+    }
+    let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("it is not UTF-8"))?;
+    Ok((SecretString::from(text), metadata))
 }
 
 /// A warning when `path` (the file named by `what`) can be read by users other than its

@@ -46,8 +46,9 @@ fn sighup_rotates_the_key_and_secret_without_failing_a_request() {
     // Written as secret mounts do: aside, then renamed over (see `TempDir::write`).
     let secret_path = dir.write("api-secret", &format!("{OLD}\n"));
     let key_path = dir.write("api-key", &format!("{OLD_KEY}\n"));
+    // SIGHUP alone: the watcher would read the files before the signal.
     let mut server = common::serve(
-        &[],
+        &["--no-watch"],
         &[
             ("TWILIO_ACCOUNT_SID", common::ACCOUNT_SID),
             ("TWILIO_API_KEY_FILE", &key_path),
@@ -170,7 +171,7 @@ fn sighup_refuses_secret_files_that_block_or_break_the_rules_and_keeps_answering
     let secret_path = dir.write("api-secret", &format!("{OLD}\n"));
     let key_path = dir.write("api-key", &format!("{OLD_KEY}\n"));
     let server = common::serve(
-        &[],
+        &["--no-watch"],
         &[
             ("TWILIO_ACCOUNT_SID", common::ACCOUNT_SID),
             ("TWILIO_API_KEY_FILE", &key_path),

@@ -104,8 +104,15 @@ fn each_tenant_gets_tokens_of_its_own_account_and_sighup_reloads_the_file() {
         TempDir::new("each_tenant_gets_tokens_of_its_own_account_and_sighup_reloads_the_file");
     let (acme_secret, tenants) = write_tenants(&dir);
     let users = dir.write_with_mode("users", &users(), 0o600);
+    // SIGHUP alone: without the watcher, each change waits for the signal.
     let server = serve(
-        &["--users-file", &users, "--tenants-file", &tenants],
+        &[
+            "--users-file",
+            &users,
+            "--tenants-file",
+            &tenants,
+            "--no-watch",
+        ],
         &tenant_env(),
     );
     let addr = server.addr;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use super::{Inner, TokenPolicy, TokenService};
 use crate::cors::CorsPolicy;
@@ -200,6 +200,7 @@ impl TokenServiceBuilder {
                 tenants,
                 resolver: self.resolver,
                 issuer: ArcSwap::from_pointee(self.issuer),
+                users: ArcSwapOption::from(self.users.map(Arc::new)),
                 policy: TokenPolicy {
                     template: AccessToken::new()
                         .with_strict_identity(self.strict_identity)
@@ -208,7 +209,6 @@ impl TokenServiceBuilder {
                     resolve_timeout: self.resolve_timeout,
                     strict_identity: self.strict_identity,
                     cors: self.cors,
-                    users: self.users,
                 },
             }),
         })

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use futures_util::FutureExt as _;
 use tracing::Instrument as _;
 
@@ -35,7 +35,7 @@ pub use builder::{DEFAULT_RESOLVE_TIMEOUT, ServiceError, TokenServiceBuilder};
 use crate::cors::CorsPolicy;
 use crate::http::{ErrorCode, HttpReply, Rejection, internal, token_body};
 use crate::issuer::TokenIssuer;
-use crate::policy::{Decision, UserPolicy};
+use crate::policy::{Decision, PolicyError, UserPolicy};
 use crate::request::IncomingRequest;
 use crate::resolver::{IdentityResolver, ResolveError, Resolved};
 use crate::tenants::{Lookup, TenantCache};
@@ -50,7 +50,6 @@ pub(super) struct TokenPolicy {
     pub(super) resolve_timeout: Duration,
     pub(super) strict_identity: bool,
     pub(super) cors: Option<CorsPolicy>,
-    pub(super) users: Option<UserPolicy>,
 }
 
 pub(super) struct Inner {
@@ -58,6 +57,8 @@ pub(super) struct Inner {
     pub(super) resolver: Option<Arc<dyn IdentityResolver>>,
     /// Replaceable at run time (key rotation) without stopping requests.
     pub(super) issuer: ArcSwap<TokenIssuer>,
+    /// Replaceable at run time (a policy file changed) without stopping requests.
+    pub(super) users: ArcSwapOption<UserPolicy>,
     pub(super) policy: TokenPolicy,
     /// Each tenant's configuration, when users belong to tenants with their own accounts.
     pub(super) tenants: Option<TenantCache>,
@@ -99,6 +100,7 @@ impl fmt::Debug for TokenService {
         f.debug_struct("TokenService")
             .field("issuer", &self.inner.issuer.load())
             .field("policy", &self.inner.policy)
+            .field("users", &self.inner.users.load())
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +122,18 @@ impl TokenService {
     pub fn replace_issuer(&self, issuer: TokenIssuer) {
         self.inner.issuer.store(Arc::new(issuer));
         tracing::info!("token issuer replaced; new tokens use the new credentials");
+    }
+
+    /// Applies `policy` (or none) to every later token, after checking it as
+    /// [`TokenServiceBuilder::user_policy`] does (a policy file changed). Requests already
+    /// minting finish with the old one; none fails. A policy that does not check is
+    /// refused and the current one stays.
+    pub fn replace_user_policy(&self, policy: Option<UserPolicy>) -> Result<(), PolicyError> {
+        if let Some(policy) = &policy {
+            policy.check()?;
+        }
+        self.inner.users.store(policy.map(Arc::new));
+        Ok(())
     }
 
     /// The resolver's answer for `req`, as a future that [`identify`](Self::identify)
@@ -405,7 +419,8 @@ impl TokenService {
         }
         .with_identity(resolved.identity())
         .with_ttl(resolved.ttl().unwrap_or(ttl));
-        let token = match &policy.users {
+        let users = self.inner.users.load();
+        let token = match users.as_deref() {
             None => token,
             Some(users) => match users.apply(Some(req), resolved, token, cap) {
                 Decision::Mint(token) => token,

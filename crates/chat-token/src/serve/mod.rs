@@ -19,28 +19,33 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use axum::middleware;
 use chat_token_core::env::{DEMO_USERS, ENV_USERS, EnvSetup};
+use chat_token_core::resolvers::JwtBearerBuilder;
 use chat_token_core::{
-    IdentityResolver, JwtBearerResolver, StaticUsers, TokenService, TrustedHeader,
+    IdentityResolver, JwtBearerResolver, SecretString, TokenService, TrustedHeader,
     cors::CorsPolicy, policy::UserPolicy, resolvers::IpNet, resolvers::JwtConfigError,
     resolvers::parse_proxy_net,
 };
 use clap::{ArgGroup, Args};
 use tokio::net::TcpListener;
 
+use secrecy::ExposeSecret as _;
+
 use crate::secrets;
 
 mod listener;
 mod metrics;
+mod reload;
 mod routes;
 mod tenants;
 
 use listener::{Limits, accept_loop, time_limit};
 use metrics::install_metrics_recorder;
+use reload::{Followed, JwtSecretFile, PolicyFile, Swappable, UsersFile};
 use routes::{app, console, loopback_host_only};
 use tenants::TenantsFile;
 
 /// Flags of `chat-token serve`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(group(ArgGroup::new("jwt_keys").args(["jwks_url", "jwt_hs256_secret_file"])))]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -175,6 +180,21 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 10_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_connections: u32,
+    /// Read the files (credentials, users, JWT secret, tenants, policy) again as soon as
+    /// they change on disk (the default): a renamed or rewritten file, a mounted secret
+    /// or config map updated by its platform. SIGHUP reads them in any case.
+    #[arg(long, overrides_with = "no_watch")]
+    watch: bool,
+    /// Read the files again on SIGHUP only.
+    #[arg(long, overrides_with = "watch")]
+    no_watch: bool,
+}
+
+impl ServeArgs {
+    /// Whether `serve` watches its files: yes unless `--no-watch` is the last word.
+    fn watch(&self) -> bool {
+        !self.no_watch
+    }
 }
 
 /// Runs `chat-token serve` until SIGINT or SIGTERM.
@@ -194,13 +214,69 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The resolver, a description for the log, and the bearer-JWT resolver (for its cache
-/// metrics) when that is the one.
-type Chosen = (
-    Arc<dyn IdentityResolver>,
-    String,
-    Option<Arc<JwtBearerResolver>>,
-);
+/// The resolver, a description for the log, the bearer-JWT resolver (for its cache
+/// metrics) when that is the one, and the files it is read from, which `serve` follows.
+struct Chosen {
+    resolver: Arc<dyn IdentityResolver>,
+    description: String,
+    jwt: Option<Arc<Swappable<JwtBearerResolver>>>,
+    users: Option<UsersFile>,
+    jwt_secret: Option<JwtSecretFile>,
+}
+
+impl Chosen {
+    fn plain(resolver: Arc<dyn IdentityResolver>, description: String) -> Self {
+        Self {
+            resolver,
+            description,
+            jwt: None,
+            users: None,
+            jwt_secret: None,
+        }
+    }
+}
+
+/// The bearer-JWT resolver `builder` gives with the JWT flags of `args`.
+fn jwt_resolver(args: &ServeArgs, builder: JwtBearerBuilder) -> Result<JwtBearerResolver> {
+    let mut builder = builder.identity_claim(args.identity_claim.clone());
+    if let Some(iss) = &args.jwt_issuer {
+        builder = builder.issuer(iss.clone());
+    }
+    if let Some(aud) = &args.jwt_audience {
+        builder = builder.audience(aud.clone());
+    }
+    if args.jwt_insecure_any_audience {
+        builder = builder.insecure_any_audience();
+    }
+    if args.jwt_insecure_any_issuer {
+        builder = builder.insecure_any_issuer();
+    }
+    if let Some(claim) = &args.tenant_claim {
+        builder = builder.tenant_claim(claim.clone());
+    }
+    builder
+        .verified_cache(usize::try_from(args.jwt_cache_entries).unwrap_or(usize::MAX))
+        .build()
+        .map_err(|err| match err {
+            JwtConfigError::MissingIssuer => {
+                anyhow::anyhow!("{err}; pass --jwt-issuer ISS (or --jwt-insecure-any-issuer)")
+            }
+            JwtConfigError::MissingAudience => {
+                anyhow::anyhow!("{err}; pass --jwt-audience AUD (or --jwt-insecure-any-audience)")
+            }
+            other => other.into(),
+        })
+}
+
+/// Reads `--jwt-hs256-secret-file` by the secret-file rules.
+fn read_jwt_secret(path: &Path) -> Result<SecretString> {
+    chat_token_core::env::read_secret_file(path).map_err(|e| {
+        anyhow::anyhow!(
+            "--jwt-hs256-secret-file {} cannot be used: {e}",
+            path.display()
+        )
+    })
+}
 
 fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<Chosen> {
     if let Some(header) = &args.trusted_header {
@@ -219,84 +295,113 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<Chosen> {
             trusted = trusted.with_tenant_header(tenant_header.clone())?;
             description.push_str(&format!(", tenant from header {tenant_header}"));
         }
-        return Ok((Arc::new(trusted), description, None));
+        return Ok(Chosen::plain(Arc::new(trusted), description));
     }
-    let jwt = match (&args.jwks_url, &args.jwt_hs256_secret_file) {
-        (Some(url), _) => Some(JwtBearerResolver::jwks_url(url.clone())),
-        (None, Some(path)) => {
-            warn_if_readable_by_others("--jwt-hs256-secret-file", path);
-            let secret = chat_token_core::env::read_secret_file(path).map_err(|e| {
-                anyhow::anyhow!(
-                    "--jwt-hs256-secret-file {} cannot be used: {e}",
-                    path.display()
-                )
-            })?;
-            Some(JwtBearerResolver::hs256(secret))
-        }
-        (None, None) => None,
-    };
-    if let Some(builder) = jwt {
-        let mut builder = builder.identity_claim(args.identity_claim.clone());
-        if let Some(iss) = &args.jwt_issuer {
-            builder = builder.issuer(iss.clone());
-        }
-        if let Some(aud) = &args.jwt_audience {
-            builder = builder.audience(aud.clone());
-        }
-        if args.jwt_insecure_any_audience {
-            builder = builder.insecure_any_audience();
-        }
-        if args.jwt_insecure_any_issuer {
-            builder = builder.insecure_any_issuer();
-        }
+    if args.jwks_url.is_some() || args.jwt_hs256_secret_file.is_some() {
         let mut description = format!(
             "bearer JWT ({}), identity from claim {}",
             args.jwks_url.as_deref().unwrap_or("HS256 shared secret"),
             args.identity_claim
         );
         if let Some(claim) = &args.tenant_claim {
-            builder = builder.tenant_claim(claim.clone());
             description.push_str(&format!(", tenant from claim {claim}"));
         }
-        let jwt = Arc::new(
-            builder
-                .verified_cache(usize::try_from(args.jwt_cache_entries).unwrap_or(usize::MAX))
-                .build()
-                .map_err(|err| match err {
-                    JwtConfigError::MissingIssuer => anyhow::anyhow!(
-                        "{err}; pass --jwt-issuer ISS (or --jwt-insecure-any-issuer)"
-                    ),
-                    JwtConfigError::MissingAudience => anyhow::anyhow!(
-                        "{err}; pass --jwt-audience AUD (or --jwt-insecure-any-audience)"
-                    ),
-                    other => other.into(),
-                })?,
-        );
-        return Ok((jwt.clone(), description, Some(jwt)));
+        let (resolver, jwt_secret) = match (&args.jwks_url, &args.jwt_hs256_secret_file) {
+            (Some(url), _) => (
+                jwt_resolver(args, JwtBearerResolver::jwks_url(url.clone()))?,
+                None,
+            ),
+            (None, Some(path)) => {
+                warn_if_readable_by_others("--jwt-hs256-secret-file", path);
+                let secret = read_jwt_secret(path)?;
+                let digest = secrets::digest(&[secret.expose_secret().as_bytes()]);
+                let resolver = jwt_resolver(args, JwtBearerResolver::hs256(secret))?;
+                (resolver, Some((path.clone(), digest)))
+            }
+            (None, None) => unreachable!("one of the two was checked"),
+        };
+        let jwt = Arc::new(Swappable::new(resolver));
+        let jwt_secret = jwt_secret.map(|(path, digest)| {
+            let flags = args.clone();
+            JwtSecretFile {
+                path,
+                resolver: jwt.clone(),
+                build: Box::new(move |secret| {
+                    jwt_resolver(&flags, JwtBearerResolver::hs256(secret))
+                }),
+                secret: std::sync::Mutex::new(digest),
+            }
+        });
+        return Ok(Chosen {
+            resolver: jwt.clone(),
+            description,
+            jwt: Some(jwt),
+            users: None,
+            jwt_secret,
+        });
     }
     if let Some(path) = &args.users_file {
         warn_if_readable_by_others("--users-file", path);
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading --users-file {}", path.display()))?;
-        let users: StaticUsers = text
-            .parse()
-            .with_context(|| format!("parsing --users-file {}", path.display()))?;
+        let (users, entries, _) = reload::load_users(path)?;
         let description = format!("{} static users from {}", users.len(), path.display());
-        return Ok((Arc::new(users), description, None));
+        let users = Arc::new(Swappable::new(users));
+        return Ok(Chosen {
+            resolver: users.clone(),
+            description,
+            jwt: None,
+            users: Some(UsersFile {
+                path: path.clone(),
+                resolver: users,
+                entries: std::sync::Mutex::new(entries),
+            }),
+            jwt_secret: None,
+        });
     }
     match (&setup.users, setup.development) {
-        (Some(users), _) => Ok((
+        (Some(users), _) => Ok(Chosen::plain(
             Arc::new(users.clone()),
             format!("{} static users from {ENV_USERS}", users.len()),
-            None,
         )),
         (None, true) => {
             let (users, _) = setup.users_or_demo()?;
-            Ok((Arc::new(users), "demo users".into(), None))
+            Ok(Chosen::plain(Arc::new(users), "demo users".into()))
         }
         (None, false) => bail!(
             "no users configured: set {ENV_USERS}=\"token=identity,...\", pass --users-file PATH, --jwks-url URL or --jwt-hs256-secret-file PATH for bearer JWTs, or --trusted-header NAME behind an authenticating proxy"
         ),
+    }
+}
+
+/// Reads and checks a `--policy` file: the policy's own rules, and none that could never
+/// apply to this `serve` (role rules without bearer JWTs, whose claims name the roles).
+fn load_policy(path: &Path, gives_claims: bool) -> Result<UserPolicy> {
+    let (text, _) = secrets::read_text(path, reload::MAX_CONFIG_FILE)
+        .map_err(|e| anyhow::anyhow!("--policy {} cannot be used: {e:#}", path.display()))?;
+    let policy = UserPolicy::from_json(text.expose_secret())
+        .with_context(|| format!("parsing --policy {}", path.display()))?;
+    if !policy.roles.is_empty() && !gives_claims {
+        bail!(
+            "--policy {}: its role rules would never apply (a deny among them would let every user through): only a bearer JWT (--jwks-url or --jwt-hs256-secret-file) gives the claims role_claim reads; remove the role rules, or use identity rules",
+            path.display()
+        );
+    }
+    Ok(policy)
+}
+
+/// Warns when `policy` changes the chat grant (`endpoint_id_header`,
+/// `chat_deployment_role_sid`) of tokens that carry none (`chat` is false).
+fn warn_chat_rules(policy: &UserPolicy, path: &Path, chat: bool) {
+    let chat_rules = policy.endpoint_id_header.is_some()
+        || policy
+            .roles
+            .values()
+            .chain(policy.identities.values())
+            .any(|rule| rule.chat_deployment_role_sid.is_some());
+    if chat_rules && !chat {
+        tracing::warn!(
+            policy = %path.display(),
+            "the policy's endpoint_id_header and chat_deployment_role_sid change the chat grant, and these tokens carry none: set TWILIO_CHAT_SERVICE_SID, or remove those rules"
+        );
     }
 }
 
@@ -322,8 +427,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         None
     };
     let named_tenants = check_tenant_naming(&args, &setup)?;
-    let (resolver, description, jwt) = resolver(&args, &setup)?;
-    let mut builder = TokenService::builder_arc(setup.issuer.clone(), resolver).ttl(args.ttl);
+    let chosen = resolver(&args, &setup)?;
+    let mut builder =
+        TokenService::builder_arc(setup.issuer.clone(), chosen.resolver.clone()).ttl(args.ttl);
     let tenants = match &args.tenants_file {
         Some(path) => {
             let tenants = TenantsFile::open(path)?;
@@ -338,34 +444,38 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .with_allow_credentials(args.cors_credentials)?;
         builder = builder.cors(policy);
     }
-    if let Some(path) = &args.policy {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading --policy {}", path.display()))?;
-        let policy = UserPolicy::from_json(&text)
-            .with_context(|| format!("parsing --policy {}", path.display()))?;
-        let gives_claims = args.jwks_url.is_some() || args.jwt_hs256_secret_file.is_some();
-        if !policy.roles.is_empty() && !gives_claims {
-            bail!(
-                "--policy {}: its role rules would never apply (a deny among them would let every user through): only a bearer JWT (--jwks-url or --jwt-hs256-secret-file) gives the claims role_claim reads; remove the role rules, or use identity rules",
-                path.display()
-            );
+    let policy = match &args.policy {
+        Some(path) => {
+            let gives_claims = args.jwks_url.is_some() || args.jwt_hs256_secret_file.is_some();
+            let chat = setup.issuer.chat_service_sid().is_some() || tenants.is_some();
+            let policy = load_policy(path, gives_claims)?;
+            warn_chat_rules(&policy, path, chat);
+            builder = builder.user_policy(policy.clone());
+            Some(PolicyFile {
+                path: path.clone(),
+                load: Box::new(move |path| {
+                    let policy = load_policy(path, gives_claims)?;
+                    warn_chat_rules(&policy, path, chat);
+                    Ok(policy)
+                }),
+                current: std::sync::Mutex::new(policy),
+            })
         }
-        let chat_rules = policy.endpoint_id_header.is_some()
-            || policy
-                .roles
-                .values()
-                .chain(policy.identities.values())
-                .any(|rule| rule.chat_deployment_role_sid.is_some());
-        if chat_rules && setup.issuer.chat_service_sid().is_none() && tenants.is_none() {
-            tracing::warn!(
-                policy = %path.display(),
-                "the policy's endpoint_id_header and chat_deployment_role_sid change the chat grant, and these tokens carry none: set TWILIO_CHAT_SERVICE_SID, or remove those rules"
-            );
-        }
-        builder = builder.user_policy(policy);
-    }
+        None => None,
+    };
     let service = builder.build()?;
-    reload_on_sighup(service.clone(), setup.clone(), tenants, named_tenants);
+    let followed = Arc::new(Followed {
+        service: service.clone(),
+        setup: setup.clone(),
+        users: chosen.users,
+        jwt_secret: chosen.jwt_secret,
+        tenants,
+        policy,
+        named_tenants: std::sync::Mutex::new(named_tenants),
+    });
+    followed.loaded_at_start();
+    reload::follow(followed, args.watch());
+    let (description, jwt) = (chosen.description, chosen.jwt);
     let demo = setup.development
         && setup.users.is_none()
         && args.trusted_header.is_none()
@@ -449,22 +559,15 @@ fn check_tenant_naming(args: &ServeArgs, setup: &EnvSetup) -> Result<BTreeSet<St
     // users, who belong to no tenant.
     let (entries, users) = match &args.users_file {
         Some(path) => (
-            std::fs::read_to_string(path).unwrap_or_default(),
+            secrets::read_text(path, reload::MAX_CONFIG_FILE)
+                .map(|(text, _)| text.expose_secret().to_owned())
+                .unwrap_or_default(),
             "--users-file",
         ),
         None if setup.users.is_some() => (std::env::var(ENV_USERS).unwrap_or_default(), ENV_USERS),
         None => (String::new(), "the demo users"),
     };
-    let named: BTreeSet<String> = entries
-        .split([',', '\n'])
-        .map(str::trim)
-        .filter(|entry| !entry.starts_with('#'))
-        .filter_map(|entry| {
-            entry
-                .split_once(";tenant=")
-                .map(|(_, t)| t.trim().to_owned())
-        })
-        .collect();
+    let named = reload::named_tenants(&entries);
     let name_tenants = !named.is_empty();
     match (&args.tenants_file, name_tenants) {
         (Some(_), false) => tracing::warn!(
@@ -480,7 +583,7 @@ fn check_tenant_naming(args: &ServeArgs, setup: &EnvSetup) -> Result<BTreeSet<St
 
 /// Warns about tenants that users entries name but `tenants` does not configure: their
 /// users are refused 403.
-fn warn_unconfigured(named: &BTreeSet<String>, tenants: &TenantsFile) {
+pub(super) fn warn_unconfigured(named: &BTreeSet<String>, tenants: &TenantsFile) {
     let missing: Vec<&str> = named
         .iter()
         .filter(|t| !tenants.configures(t))
@@ -499,83 +602,4 @@ fn warn_unconfigured(named: &BTreeSet<String>, tenants: &TenantsFile) {
             }
         );
     }
-}
-
-/// On SIGHUP, reads the credentials again (a rotated `TWILIO_API_SECRET_FILE`, say) and
-/// swaps them in without stopping requests; bad new credentials keep the old ones. With
-/// `--tenants-file`, reads that file (and the tenants' secrets) again too, and forgets the
-/// service's cached tenants; a file that is not valid keeps the current tenants.
-fn reload_on_sighup(
-    service: TokenService,
-    setup: EnvSetup,
-    tenants: Option<TenantsFile>,
-    named_tenants: BTreeSet<String>,
-) {
-    #[cfg(unix)]
-    tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hup = match signal(SignalKind::hangup()) {
-            Ok(hup) => hup,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGHUP; credentials will not be reloaded");
-                return;
-            }
-        };
-        while hup.recv().await.is_some() {
-            // Every file is read off the runtime (a secret on a hung mount must not stop
-            // the answers), the credentials and the tenants side by side.
-            let credentials = async {
-                let (reading, current) = (setup.clone(), service.issuer());
-                let read = tokio::task::spawn_blocking(move || {
-                    reading
-                        .reload_issuer(&current)
-                        .map(|issuer| (issuer, secrets::environment_warnings()))
-                })
-                .await;
-                match read {
-                    Ok(Ok((issuer, warnings))) => {
-                        service.replace_issuer(issuer);
-                        tracing::info!("SIGHUP: credentials reloaded");
-                        for warning in warnings {
-                            tracing::warn!("{warning}");
-                        }
-                    }
-                    Ok(Err(err)) => tracing::warn!(
-                        error = %err,
-                        "SIGHUP: the new credentials are not valid; keeping the current ones"
-                    ),
-                    Err(err) => tracing::error!(
-                        error = %err,
-                        "SIGHUP: reading the credentials failed; keeping the current ones"
-                    ),
-                }
-            };
-            let tenants_file = async {
-                let Some(tenants) = &tenants else { return };
-                let reading = tenants.clone();
-                let reloaded = tokio::task::spawn_blocking(move || reading.reload())
-                    .await
-                    .unwrap_or_else(|err| {
-                        Err(anyhow::anyhow!("reading the tenants file failed: {err}"))
-                    });
-                match reloaded {
-                    Ok(count) => {
-                        if let Some(cache) = service.tenants() {
-                            cache.forget_all();
-                        }
-                        tracing::info!(tenants = count, "SIGHUP: tenants file reloaded");
-                        warn_unconfigured(&named_tenants, tenants);
-                    }
-                    Err(err) => tracing::warn!(
-                        error = %format!("{err:#}"),
-                        file = %tenants.path().display(),
-                        "SIGHUP: the tenants file is not valid; keeping the current tenants"
-                    ),
-                }
-            };
-            tokio::join!(credentials, tenants_file);
-        }
-    });
-    #[cfg(not(unix))]
-    let _ = (service, setup, tenants, named_tenants);
 }

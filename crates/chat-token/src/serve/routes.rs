@@ -17,6 +17,7 @@ use chat_token_core::{JwtBearerResolver, TokenService};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::metrics::{describe_jwt_cache_metrics, record_jwt_cache_metrics};
+use super::reload::Swappable;
 
 /// The Content-Security-Policy of the development console: its script, style and API
 /// calls come from this server only; no frames, forms, plugins or base-URL tricks.
@@ -103,7 +104,7 @@ pub(super) fn app(
     service: TokenService,
     development: bool,
     metrics: Option<PrometheusHandle>,
-    jwt: Option<Arc<JwtBearerResolver>>,
+    jwt: Option<Arc<Swappable<JwtBearerResolver>>>,
 ) -> Router {
     let about = serde_json::json!({
         "service": "chat-token",
@@ -124,7 +125,7 @@ pub(super) fn app(
             "/metrics",
             get(move || {
                 if let Some(jwt) = &jwt {
-                    record_jwt_cache_metrics(&jwt.cache_stats());
+                    record_jwt_cache_metrics(&jwt.current().cache_stats());
                 }
                 let text = handle.render();
                 async move { ([("content-type", "text/plain; version=0.0.4")], text) }

@@ -1,5 +1,5 @@
 //! `--tenants-file`: each customer organisation's own Twilio account (a subaccount,
-//! usually), from a TOML file that SIGHUP reads again.
+//! usually), from a TOML file that `serve` reads again when it changes (and on SIGHUP).
 //!
 //! ```toml
 //! [tenants.acme]
@@ -27,7 +27,6 @@
 //! quoted value left out.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -53,12 +52,64 @@ enum Entry {
     Unusable(String),
 }
 
-type Table = HashMap<String, Entry>;
+/// A tenant as loaded, and a keyed digest of everything it was loaded from (SIDs,
+/// secret, chat service, ttl, or the reason it cannot be used), to tell which tenants a
+/// reload changed without keeping a second copy of any secret.
+struct Slot {
+    entry: Entry,
+    digest: u64,
+}
 
-/// What one reading of the tenants file gave: every tenant, and the warnings to log.
+type Table = HashMap<String, Slot>;
+
+/// What a reload changed: the tenants added, removed and changed, by id.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Tenants the new file configures and the old one did not.
+    pub added: Vec<String>,
+    /// Tenants the old file configured and the new one does not.
+    pub removed: Vec<String>,
+    /// Tenants in both whose SIDs, secret, chat service or ttl changed.
+    pub changed: Vec<String>,
+    /// How many tenants the new file configures.
+    pub total: usize,
+}
+
+impl Changes {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+
+    /// Every tenant whose cached answer is now out of date.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.added
+            .iter()
+            .chain(&self.removed)
+            .chain(&self.changed)
+            .map(String::as_str)
+    }
+}
+
+impl std::fmt::Display for Changes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} added, {} removed, {} changed, {} in all",
+            self.added.len(),
+            self.removed.len(),
+            self.changed.len(),
+            self.total
+        )
+    }
+}
+
+/// What one reading of the tenants file gave: every tenant, the warnings to log, and
+/// the secret files it read.
 pub struct Loaded {
     table: Table,
     warnings: Vec<String>,
+    secret_files: Vec<PathBuf>,
 }
 
 impl Loaded {
@@ -72,7 +123,7 @@ impl Loaded {
         let mut unusable: Vec<(&str, &str)> = self
             .table
             .iter()
-            .filter_map(|(id, entry)| match entry {
+            .filter_map(|(id, slot)| match &slot.entry {
                 Entry::Unusable(reason) => Some((id.as_str(), reason.as_str())),
                 Entry::Ready(_) => None,
             })
@@ -116,6 +167,7 @@ impl Loaded {
 pub struct TenantsFile {
     path: PathBuf,
     table: Arc<RwLock<Arc<Table>>>,
+    secret_files: Arc<RwLock<Vec<PathBuf>>>,
 }
 
 impl std::fmt::Debug for TenantsFile {
@@ -136,18 +188,45 @@ impl TenantsFile {
         Ok(Self {
             path: path.to_owned(),
             table: Arc::new(RwLock::new(Arc::new(loaded.table))),
+            secret_files: Arc::new(RwLock::new(loaded.secret_files)),
         })
     }
 
-    /// Reads the file again and, when it is valid, serves its tenants from now on (the
-    /// caller then forgets the service's cached tenants); an invalid file changes nothing.
-    /// The number of tenants loaded.
-    pub fn reload(&self) -> Result<usize> {
+    /// Reads the file (and every tenant's secret) again and, when it is valid and differs,
+    /// serves its tenants from now on; an invalid file changes nothing. What changed: the
+    /// caller forgets those tenants' cached answers, and keeps the others'.
+    pub fn reload(&self) -> Result<Changes> {
         let loaded = load(&self.path)?;
-        loaded.log(&self.path, "reloaded");
-        let count = loaded.len();
-        *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded.table);
-        Ok(count)
+        let current = self.current();
+        let mut changes = Changes {
+            total: loaded.len(),
+            ..Changes::default()
+        };
+        for (id, slot) in &loaded.table {
+            match current.get(id) {
+                None => changes.added.push(id.clone()),
+                Some(old) if old.digest != slot.digest => changes.changed.push(id.clone()),
+                Some(_) => {}
+            }
+        }
+        changes.removed = current
+            .keys()
+            .filter(|id| !loaded.table.contains_key(*id))
+            .cloned()
+            .collect();
+        for list in [
+            &mut changes.added,
+            &mut changes.removed,
+            &mut changes.changed,
+        ] {
+            list.sort_unstable();
+        }
+        *self.secret_files.write().unwrap_or_else(|e| e.into_inner()) = loaded.secret_files.clone();
+        if !changes.is_empty() {
+            loaded.log(&self.path, "reloaded");
+            *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded.table);
+        }
+        Ok(changes)
     }
 
     /// Whether the file configures tenant `id` (usable or not).
@@ -160,6 +239,14 @@ impl TenantsFile {
         &self.path
     }
 
+    /// The tenants' `api_secret_file`s, as the last reading named them.
+    pub fn secret_files(&self) -> Vec<PathBuf> {
+        self.secret_files
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     fn current(&self) -> Arc<Table> {
         self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -168,7 +255,7 @@ impl TenantsFile {
 #[async_trait]
 impl TenantSource for TenantsFile {
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>, TenantError> {
-        match self.current().get(id) {
+        match self.current().get(id).map(|slot| &slot.entry) {
             None => Ok(None),
             Some(Entry::Ready(tenant)) => Ok(Some(tenant.clone())),
             Some(Entry::Unusable(reason)) => Err(TenantError::Malformed(reason.clone())),
@@ -213,16 +300,9 @@ fn inline_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>
 /// cannot be used is not an error: it is loaded as unusable, with the reason.
 pub fn load(path: &Path) -> Result<Loaded> {
     let what = format!("--tenants-file {}", path.display());
-    let mut file = std::fs::File::open(path).with_context(|| format!("reading {what}"))?;
-    let metadata = file.metadata().with_context(|| format!("reading {what}"))?;
-    if metadata.len() > MAX_FILE_LEN {
-        bail!("{what} is larger than {MAX_FILE_LEN} bytes");
-    }
-    let mut text = String::new();
-    let read = file.read_to_string(&mut text);
-    // Held as a secret from here: the file may hold inline secrets.
-    let text = SecretString::from(text);
-    read.with_context(|| format!("reading {what}"))?;
+    // Held as a secret: the file may hold inline secrets.
+    let (text, metadata) = secrets::read_text(path, MAX_FILE_LEN)
+        .map_err(|e| anyhow::anyhow!("{what} cannot be used: {e}"))?;
     let private = is_private(&metadata);
     let raw: RawFile = match toml::from_str(text.expose_secret()) {
         Ok(raw) => raw,
@@ -235,14 +315,22 @@ pub fn load(path: &Path) -> Result<Loaded> {
     // The file itself needs no warning when others can read it: it holds SIDs, and an
     // inline secret is refused unless the file is private.
     let mut warnings: Vec<String> = Vec::new();
+    let mut secret_files = Vec::new();
     let mut table = Table::with_capacity(raw.tenants.len());
     for (id, tenant) in raw.tenants {
         check_id(&id).with_context(|| what.clone())?;
-        let entry =
+        if let Some(file) = &tenant.api_secret_file {
+            secret_files.push(dir.join(file));
+        }
+        let slot =
             tenant_entry(&id, tenant, dir, private, &mut warnings).with_context(|| what.clone())?;
-        table.insert(id, entry);
+        table.insert(id, slot);
     }
-    Ok(Loaded { table, warnings })
+    Ok(Loaded {
+        table,
+        warnings,
+        secret_files,
+    })
 }
 
 /// Whether only the file's owner may read it (no group or other permission bit). True
@@ -287,7 +375,7 @@ fn tenant_entry(
     dir: &Path,
     private: bool,
     warnings: &mut Vec<String>,
-) -> Result<Entry> {
+) -> Result<Slot> {
     let sources = [
         raw.api_secret_file.is_some(),
         raw.api_secret_env.is_some(),
@@ -330,7 +418,15 @@ fn tenant_entry(
         (None, None, Some(secret)) => Ok(secret),
         (None, None, None) => unreachable!("exactly one secret source was checked"),
     };
+    let ttl = raw.ttl.map(u64::to_be_bytes);
     let ready = secret.and_then(|secret| {
+        let digest = secrets::digest(&[
+            raw.account_sid.as_bytes(),
+            raw.api_key_sid.as_bytes(),
+            secret.expose_secret().as_bytes(),
+            raw.chat_service_sid.as_deref().unwrap_or("\0").as_bytes(),
+            ttl.as_ref().map_or(&[][..], |t| &t[..]),
+        ]);
         credentials(
             &raw.account_sid,
             &raw.api_key_sid,
@@ -338,17 +434,24 @@ fn tenant_entry(
             raw.chat_service_sid,
             raw.ttl,
         )
+        .map(|tenant| (tenant, digest))
     });
     Ok(match ready {
-        Ok(tenant) => {
+        Ok((tenant, digest)) => {
             if tenant.issuer().credentials().secret_looks_like_auth_token() {
                 warnings.push(format!(
                     "tenant {id}'s API key secret looks like an Auth Token; use an API key's secret (Twilio refuses every token signed with an Auth Token: error 20107)"
                 ));
             }
-            Entry::Ready(tenant)
+            Slot {
+                entry: Entry::Ready(tenant),
+                digest,
+            }
         }
-        Err(reason) => Entry::Unusable(reason),
+        Err(reason) => Slot {
+            digest: secrets::digest(&[b"unusable", reason.as_bytes()]),
+            entry: Entry::Unusable(reason),
+        },
     })
 }
 

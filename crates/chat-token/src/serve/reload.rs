@@ -1,0 +1,758 @@
+//! Following the files `serve` reads, as container platforms change them: the API key and
+//! secret files, the users file, the HS256 login secret, the tenants file (with the
+//! tenants' secret files) and the policy.
+//!
+//! One path for every file and every trigger (`SIGHUP`, or a change on disk seen by the
+//! watcher): the file is read on a blocking thread, by the rules of secret files (a
+//! regular file, bounded in size), checked whole, compared with what is served, and only
+//! then swapped in at once (an `ArcSwap`): a request in flight finishes with the version
+//! it started with, the next one gets the new version. A version that does not check is
+//! logged, without any secret, and the current one keeps serving.
+//!
+//! The watcher follows the *directories* that hold the files, not the files: a mounted
+//! Kubernetes secret or config map changes by swapping a `..data` symlink in that
+//! directory, an editor renames a new file over the old one, a deploy script deletes and
+//! re-creates it, and all of these are events in the directory. Events are gathered for
+//! [`SETTLE`] before the files are read, so that a file written in several steps (a key
+//! and its secret, a file truncated and then written) is read once it is whole.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Result, anyhow, bail};
+use arc_swap::ArcSwap;
+use chat_token_core::env::EnvSetup;
+use chat_token_core::policy::UserPolicy;
+use chat_token_core::{
+    IdentityResolver, IncomingRequest, JwtBearerResolver, ResolveError, Resolved, SecretString,
+    StaticUsers, TokenIssuer, TokenService, async_trait,
+};
+use secrecy::ExposeSecret as _;
+
+use super::tenants::TenantsFile;
+use crate::secrets;
+
+/// How long the watcher gathers events before it reads the files.
+pub(super) const SETTLE: Duration = Duration::from_millis(250);
+
+/// The largest users or policy file read, in bytes.
+pub(super) const MAX_CONFIG_FILE: u64 = 16 * 1024 * 1024;
+
+/// The reload counter: `file` (what was reloaded) and `result` (`ok` or `error`).
+pub(super) const METRIC_RELOADS: &str = "chat_token_reloads_total";
+/// The Unix time of the last reading of each `file` that checked (at start, and each
+/// reload that found it valid, changed or not).
+pub(super) const METRIC_LAST_LOAD: &str = "chat_token_reload_last_success_timestamp_seconds";
+/// 1 while the newest reading of each `file` checked, 0 while a newer version that does
+/// not check waits on disk (the version served is older than the file).
+pub(super) const METRIC_LOADED: &str = "chat_token_reload_ok";
+
+/// A resolver that can be replaced while requests run (a users file or a login secret
+/// that changed); each request uses the version current when it started.
+pub(super) struct Swappable<R> {
+    current: ArcSwap<R>,
+}
+
+impl<R> Swappable<R> {
+    pub(super) fn new(resolver: R) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(resolver),
+        }
+    }
+
+    /// The version in use now.
+    pub(super) fn current(&self) -> Arc<R> {
+        self.current.load_full()
+    }
+
+    fn replace(&self, resolver: R) {
+        self.current.store(Arc::new(resolver));
+    }
+}
+
+#[async_trait]
+impl<R: IdentityResolver> IdentityResolver for Swappable<R> {
+    async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
+        let resolver = self.current();
+        resolver.resolve(req).await
+    }
+}
+
+/// The files `serve` follows, each kind with what it needs to be read again.
+pub(super) struct Followed {
+    pub(super) service: TokenService,
+    pub(super) setup: EnvSetup,
+    pub(super) users: Option<UsersFile>,
+    pub(super) jwt_secret: Option<JwtSecretFile>,
+    pub(super) tenants: Option<TenantsFile>,
+    pub(super) policy: Option<PolicyFile>,
+    /// The tenants the users file names (to warn about those the tenants file lacks).
+    pub(super) named_tenants: Mutex<BTreeSet<String>>,
+}
+
+/// `--users-file`: the resolver that serves it, and a digest of each entry served.
+pub(super) struct UsersFile {
+    pub(super) path: PathBuf,
+    pub(super) resolver: Arc<Swappable<StaticUsers>>,
+    pub(super) entries: Mutex<HashSet<u64>>,
+}
+
+/// `--jwt-hs256-secret-file`: the resolver, how to build it with another secret, and a
+/// digest of the secret served.
+pub(super) struct JwtSecretFile {
+    pub(super) path: PathBuf,
+    pub(super) resolver: Arc<Swappable<JwtBearerResolver>>,
+    pub(super) build: Box<dyn Fn(SecretString) -> Result<JwtBearerResolver> + Send + Sync>,
+    pub(super) secret: Mutex<u64>,
+}
+
+/// Reads and checks one version of a policy file.
+pub(super) type PolicyLoader = Box<dyn Fn(&Path) -> Result<UserPolicy> + Send + Sync>;
+
+/// `--policy`: how a version is read and checked, and the version served.
+pub(super) struct PolicyFile {
+    pub(super) path: PathBuf,
+    pub(super) load: PolicyLoader,
+    pub(super) current: Mutex<UserPolicy>,
+}
+
+/// What a kind of file is called in logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) enum Kind {
+    /// `TWILIO_API_KEY_FILE` and `TWILIO_API_SECRET_FILE`, read together.
+    Credentials,
+    Users,
+    JwtSecret,
+    Tenants,
+    Policy,
+}
+
+impl Kind {
+    const ALL: [Kind; 5] = [
+        Kind::Credentials,
+        Kind::Users,
+        Kind::JwtSecret,
+        Kind::Tenants,
+        Kind::Policy,
+    ];
+
+    /// The `file` label of the metrics.
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Credentials => "credentials",
+            Kind::Users => "users",
+            Kind::JwtSecret => "jwt_secret",
+            Kind::Tenants => "tenants",
+            Kind::Policy => "policy",
+        }
+    }
+
+    /// What the log calls it, and what is kept when a version does not check.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Credentials => ("credentials", "the current ones"),
+            Kind::Users => ("users file", "the current users"),
+            Kind::JwtSecret => ("JWT secret file", "the current secret"),
+            Kind::Tenants => ("tenants file", "the current tenants"),
+            Kind::Policy => ("policy file", "the current policy"),
+        }
+    }
+}
+
+/// Why the files are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Trigger {
+    /// `SIGHUP`: every file, and a line for each even when it did not change.
+    Signal,
+    /// A change on disk: the files of the directories that changed.
+    Change,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Signal => "SIGHUP",
+            Trigger::Change => "file change",
+        }
+    }
+}
+
+/// What reading one kind of file again gave.
+enum Outcome {
+    /// The same as what is served.
+    Unchanged,
+    /// A new version, swapped in; what changed, in counts (never values).
+    Reloaded(String),
+}
+
+/// The digest of one users entry (`token=identity[;tenant=id]`), so that two versions can
+/// be compared without keeping the tokens a second time.
+fn entry_digests(text: &str) -> HashSet<u64> {
+    user_entries(text)
+        .map(|entry| secrets::digest(&[entry.as_bytes()]))
+        .collect()
+}
+
+/// The entries of a users table: comma- or line-separated, trimmed, without blank lines
+/// and `#` comments.
+pub(super) fn user_entries(text: &str) -> impl Iterator<Item = &str> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty() && !entry.starts_with('#'))
+}
+
+/// The tenants named by users entries `token=identity;tenant=id`.
+pub(super) fn named_tenants(text: &str) -> BTreeSet<String> {
+    user_entries(text)
+        .filter_map(|entry| {
+            entry
+                .split_once(";tenant=")
+                .map(|(_, t)| t.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Reads a users file: the table and the digest of each entry.
+pub(super) fn load_users(path: &Path) -> Result<(StaticUsers, HashSet<u64>, BTreeSet<String>)> {
+    let (text, _) = secrets::read_text(path, MAX_CONFIG_FILE)
+        .map_err(|e| anyhow!("--users-file {} cannot be used: {e:#}", path.display()))?;
+    let users: StaticUsers = text
+        .expose_secret()
+        .parse()
+        .map_err(|e| anyhow!("parsing --users-file {}: {e}", path.display()))?;
+    Ok((
+        users,
+        entry_digests(text.expose_secret()),
+        named_tenants(text.expose_secret()),
+    ))
+}
+
+/// `SK…1234`: enough of a key SID to tell two apart in a log line.
+fn short_sid(sid: &str) -> String {
+    let tail = sid.get(sid.len().saturating_sub(4)..).unwrap_or_default();
+    format!("{}…{tail}", sid.get(..2).unwrap_or_default())
+}
+
+/// The Unix time now, in seconds.
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Followed {
+    /// The kinds of file this `serve` follows.
+    fn kinds(&self) -> Vec<Kind> {
+        Kind::ALL
+            .into_iter()
+            .filter(|kind| match kind {
+                Kind::Credentials => !self.setup.development && !credential_files().is_empty(),
+                Kind::Users => self.users.is_some(),
+                Kind::JwtSecret => self.jwt_secret.is_some(),
+                Kind::Tenants => self.tenants.is_some(),
+                Kind::Policy => self.policy.is_some(),
+            })
+            .collect()
+    }
+
+    /// The files of each kind (the tenants' secret files with the tenants file).
+    fn files(&self, kind: Kind) -> Vec<PathBuf> {
+        match kind {
+            Kind::Credentials => credential_files(),
+            Kind::Users => self.users.iter().map(|u| u.path.clone()).collect(),
+            Kind::JwtSecret => self.jwt_secret.iter().map(|j| j.path.clone()).collect(),
+            Kind::Tenants => self
+                .tenants
+                .iter()
+                .flat_map(|t| std::iter::once(t.path().to_owned()).chain(t.secret_files()))
+                .collect(),
+            Kind::Policy => self.policy.iter().map(|p| p.path.clone()).collect(),
+        }
+    }
+
+    /// Records that every followed file loaded at start.
+    pub(super) fn loaded_at_start(&self) {
+        metrics::describe_counter!(
+            METRIC_RELOADS,
+            "Reloads of serve's files, by file and result (ok or error)"
+        );
+        metrics::describe_gauge!(
+            METRIC_LAST_LOAD,
+            metrics::Unit::Seconds,
+            "When each of serve's files was last read and found valid (Unix time)"
+        );
+        metrics::describe_gauge!(
+            METRIC_LOADED,
+            "1 while the newest version of each of serve's files is the one served, 0 while a newer one does not check"
+        );
+        for kind in self.kinds() {
+            for result in ["ok", "error"] {
+                metrics::counter!(METRIC_RELOADS, "file" => kind.label(), "result" => result)
+                    .absolute(0);
+            }
+            metrics::gauge!(METRIC_LAST_LOAD, "file" => kind.label()).set(unix_now());
+            metrics::gauge!(METRIC_LOADED, "file" => kind.label()).set(1.0);
+        }
+    }
+
+    /// Reads the files of `kinds` again, swaps in each new version that checks, and logs
+    /// and counts each result. Blocks on the file system: runs on a blocking thread.
+    pub(super) fn reload(&self, kinds: &BTreeSet<Kind>, trigger: Trigger) {
+        for &kind in kinds {
+            let (name, kept) = kind.names();
+            let started = std::time::Instant::now();
+            let result = match kind {
+                Kind::Credentials => self.reload_credentials(),
+                Kind::Users => self.reload_users(),
+                Kind::JwtSecret => self.reload_jwt_secret(),
+                Kind::Tenants => self.reload_tenants(),
+                Kind::Policy => self.reload_policy(),
+            };
+            let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+            match result {
+                Ok(outcome) => {
+                    metrics::gauge!(METRIC_LAST_LOAD, "file" => kind.label()).set(unix_now());
+                    metrics::gauge!(METRIC_LOADED, "file" => kind.label()).set(1.0);
+                    match outcome {
+                        Outcome::Reloaded(what) => {
+                            metrics::counter!(METRIC_RELOADS, "file" => kind.label(), "result" => "ok")
+                                .increment(1);
+                            tracing::info!(
+                                took_ms,
+                                "{}: {name} reloaded: {what}",
+                                trigger.as_str()
+                            );
+                        }
+                        Outcome::Unchanged if trigger == Trigger::Signal => {
+                            tracing::info!("{}: {name} unchanged", trigger.as_str());
+                        }
+                        Outcome::Unchanged => {}
+                    }
+                }
+                Err(err) => {
+                    metrics::counter!(METRIC_RELOADS, "file" => kind.label(), "result" => "error")
+                        .increment(1);
+                    metrics::gauge!(METRIC_LOADED, "file" => kind.label()).set(0.0);
+                    tracing::warn!(
+                        error = %format!("{err:#}"),
+                        "{}: the new {name} is not valid; keeping {kept}",
+                        trigger.as_str()
+                    );
+                }
+            }
+        }
+    }
+
+    fn reload_credentials(&self) -> Result<Outcome> {
+        let current = self.service.issuer();
+        let issuer = self.setup.reload_issuer(&current)?;
+        let (old, new) = (current.credentials(), issuer.credentials());
+        let same_key = old.api_key_sid() == new.api_key_sid();
+        let same_secret = old.secret().expose_secret() == new.secret().expose_secret();
+        match (same_key, same_secret) {
+            (true, true) => Ok(Outcome::Unchanged),
+            (false, true) => bail!(
+                "the API key SID changed but its secret did not; every Twilio API key has a secret of its own: write the new key's secret to TWILIO_API_SECRET_FILE too"
+            ),
+            // A new secret under the same key is refused by `reload_issuer`.
+            _ => {
+                let what = format!(
+                    "API key {} → {}",
+                    short_sid(old.api_key_sid().as_str()),
+                    short_sid(new.api_key_sid().as_str())
+                );
+                self.swap_issuer(issuer);
+                for warning in secrets::environment_warnings() {
+                    tracing::warn!("{warning}");
+                }
+                Ok(Outcome::Reloaded(what))
+            }
+        }
+    }
+
+    fn swap_issuer(&self, issuer: TokenIssuer) {
+        self.service.replace_issuer(issuer);
+    }
+
+    fn reload_users(&self) -> Result<Outcome> {
+        let Some(file) = &self.users else {
+            return Ok(Outcome::Unchanged);
+        };
+        let (users, entries, named) = load_users(&file.path)?;
+        let mut current = file.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if *current == entries {
+            return Ok(Outcome::Unchanged);
+        }
+        let added = entries.difference(&current).count();
+        let removed = current.difference(&entries).count();
+        file.resolver.replace(users);
+        *current = entries;
+        drop(current);
+        if let Some(tenants) = &self.tenants {
+            super::warn_unconfigured(&named, tenants);
+        }
+        *self.named_tenants.lock().unwrap_or_else(|e| e.into_inner()) = named;
+        Ok(Outcome::Reloaded(format!(
+            "{added} added, {removed} removed"
+        )))
+    }
+
+    fn reload_jwt_secret(&self) -> Result<Outcome> {
+        let Some(file) = &self.jwt_secret else {
+            return Ok(Outcome::Unchanged);
+        };
+        let secret = chat_token_core::env::read_secret_file(&file.path).map_err(|e| {
+            anyhow!(
+                "--jwt-hs256-secret-file {} cannot be used: {e}",
+                file.path.display()
+            )
+        })?;
+        let digest = secrets::digest(&[secret.expose_secret().as_bytes()]);
+        let mut current = file.secret.lock().unwrap_or_else(|e| e.into_inner());
+        if *current == digest {
+            return Ok(Outcome::Unchanged);
+        }
+        let resolver = (file.build)(secret)?;
+        file.resolver.replace(resolver);
+        *current = digest;
+        Ok(Outcome::Reloaded(
+            "a new HS256 secret: JWTs signed with the previous one are refused from now on".into(),
+        ))
+    }
+
+    fn reload_tenants(&self) -> Result<Outcome> {
+        let Some(tenants) = &self.tenants else {
+            return Ok(Outcome::Unchanged);
+        };
+        let changes = tenants.reload()?;
+        if changes.is_empty() {
+            return Ok(Outcome::Unchanged);
+        }
+        if let Some(cache) = self.service.tenants() {
+            for id in changes.ids() {
+                cache.forget(id);
+            }
+        }
+        let named = self
+            .named_tenants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        super::warn_unconfigured(&named, tenants);
+        Ok(Outcome::Reloaded(changes.to_string()))
+    }
+
+    fn reload_policy(&self) -> Result<Outcome> {
+        let Some(file) = &self.policy else {
+            return Ok(Outcome::Unchanged);
+        };
+        let policy = (file.load)(&file.path)?;
+        let mut current = file.current.lock().unwrap_or_else(|e| e.into_inner());
+        if *current == policy {
+            return Ok(Outcome::Unchanged);
+        }
+        let what = format!(
+            "{} identity rules, {} role rules",
+            policy.identities.len(),
+            policy.roles.len()
+        );
+        self.service.replace_user_policy(Some(policy.clone()))?;
+        *current = policy;
+        Ok(Outcome::Reloaded(what))
+    }
+}
+
+/// The files named by `TWILIO_API_KEY_FILE` and `TWILIO_API_SECRET_FILE`, when set.
+fn credential_files() -> Vec<PathBuf> {
+    use chat_token_core::env::{ENV_API_KEY_FILE, ENV_API_SECRET_FILE};
+    [ENV_API_KEY_FILE, ENV_API_SECRET_FILE]
+        .into_iter()
+        .filter_map(std::env::var_os)
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// Runs every reload: on `SIGHUP` (every file) and, with `watch`, on a change in a
+/// directory that holds a followed file (the files of that directory), one reload at a
+/// time, each on a blocking thread.
+pub(super) fn follow(followed: Arc<Followed>, watch: bool) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
+    let watcher = if watch && !followed.kinds().is_empty() {
+        match Watcher::start(&followed, tx) {
+            Ok(watcher) => Some(watcher),
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "cannot watch the files for changes; they are read again on SIGHUP only");
+                None
+            }
+        }
+    } else {
+        drop(tx);
+        None
+    };
+    tokio::spawn(async move {
+        let mut watcher = watcher;
+        #[cfg(unix)]
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(hup) => Some(hup),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGHUP; files are read again on change only");
+                None
+            }
+        };
+        loop {
+            #[cfg(unix)]
+            let signal = async {
+                match hup.as_mut() {
+                    Some(hup) => hup.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let signal = std::future::pending::<Option<()>>();
+            let (kinds, trigger) = tokio::select! {
+                Some(()) = signal => (followed.kinds().into_iter().collect::<BTreeSet<_>>(), Trigger::Signal),
+                Some(path) = rx.recv() => {
+                    // Let the writer finish, and gather what else changed meanwhile.
+                    tokio::time::sleep(SETTLE).await;
+                    let mut paths = vec![path];
+                    while let Ok(path) = rx.try_recv() {
+                        paths.push(path);
+                    }
+                    let kinds = match &watcher {
+                        Some(watcher) => watcher.kinds_of(&paths),
+                        None => BTreeSet::new(),
+                    };
+                    if kinds.is_empty() {
+                        continue;
+                    }
+                    (kinds, Trigger::Change)
+                }
+                else => break,
+            };
+            let reading = followed.clone();
+            let done = tokio::task::spawn_blocking(move || reading.reload(&kinds, trigger)).await;
+            if let Err(err) = done {
+                tracing::error!(error = %err, "reading the files again failed; the current versions stay");
+            }
+            // The tenants file may name new secret files, in new directories.
+            if let Some(watcher) = &mut watcher {
+                watcher.follow_new_directories(&followed);
+            }
+        }
+    });
+}
+
+/// The file-system watcher: which directories it watches, and which kinds of file each
+/// name in them belongs to.
+struct Watcher {
+    inner: notify::RecommendedWatcher,
+    /// Directory → (file name → kinds).
+    directories: HashMap<PathBuf, HashMap<OsString, BTreeSet<Kind>>>,
+}
+
+impl Watcher {
+    /// Watches the directory of every followed file; each event's paths go to `tx`.
+    fn start(followed: &Followed, tx: tokio::sync::mpsc::UnboundedSender<PathBuf>) -> Result<Self> {
+        let inner =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+                Ok(event) => {
+                    for path in event.paths {
+                        let _ = tx.send(path);
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "the file watcher reported an error"),
+            })
+            .map_err(|e| anyhow!("starting the file watcher: {e}"))?;
+        let mut watcher = Self {
+            inner,
+            directories: HashMap::new(),
+        };
+        watcher.follow_new_directories(followed);
+        if watcher.directories.is_empty() {
+            bail!("no directory of the followed files could be watched");
+        }
+        tracing::info!(
+            directories = watcher.directories.len(),
+            "watching the files for changes"
+        );
+        Ok(watcher)
+    }
+
+    /// Adds the directories of followed files not yet watched (a tenants file may name
+    /// new secret files, a mounted secret's files move to a new directory on each
+    /// update), and notes which names in them belong to which kind.
+    fn follow_new_directories(&mut self, followed: &Followed) {
+        use notify::Watcher as _;
+        for kind in followed.kinds() {
+            // The path as given, and the file it leads to through symlinks (a file kept
+            // elsewhere and linked in, rewritten in place there).
+            let files = followed.files(kind).into_iter().flat_map(|file| {
+                let target = std::fs::canonicalize(&file).ok().filter(|t| *t != file);
+                std::iter::once(file).chain(target)
+            });
+            for file in files {
+                let (Some(dir), Some(name)) = (directory_of(&file), file.file_name()) else {
+                    continue;
+                };
+                if !self.directories.contains_key(&dir) {
+                    if let Err(err) = self.inner.watch(&dir, notify::RecursiveMode::NonRecursive) {
+                        tracing::warn!(
+                            directory = %dir.display(),
+                            error = %err,
+                            "cannot watch this directory; its files are read again on SIGHUP only"
+                        );
+                        continue;
+                    }
+                    self.directories.insert(dir.clone(), HashMap::new());
+                }
+                if let Some(names) = self.directories.get_mut(&dir) {
+                    names.entry(name.to_owned()).or_default().insert(kind);
+                }
+            }
+        }
+    }
+
+    /// The kinds of file that changed, from the paths of the events: a followed file
+    /// itself, or a name beginning with `..` (a mounted secret's `..data` swap), which
+    /// may change every file of its directory.
+    fn kinds_of(&self, paths: &[PathBuf]) -> BTreeSet<Kind> {
+        let mut kinds = BTreeSet::new();
+        for path in paths {
+            let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+                continue;
+            };
+            let Some(names) = self.directories.get(dir) else {
+                continue;
+            };
+            if name.to_string_lossy().starts_with("..") {
+                kinds.extend(names.values().flatten().copied());
+            } else if let Some(of_name) = names.get(name) {
+                kinds.extend(of_name.iter().copied());
+            }
+        }
+        kinds
+    }
+}
+
+/// The directory that holds `file`, made absolute (events carry absolute paths).
+fn directory_of(file: &Path) -> Option<PathBuf> {
+    let dir = match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    std::path::absolute(&dir).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_entries_are_compared_by_digest() {
+        let a = entry_digests("tok-aaaaaaaaaaaaaaaa=alice\n# comment\n\ntok-bbbbbbbbbbbbbbbb=bob");
+        let b = entry_digests("tok-bbbbbbbbbbbbbbbb=bob, tok-aaaaaaaaaaaaaaaa=alice");
+        assert_eq!(a, b, "order, commas and comments do not matter");
+        let c = entry_digests("tok-aaaaaaaaaaaaaaaa=alice;tenant=acme\ntok-bbbbbbbbbbbbbbbb=bob");
+        assert_eq!((c.difference(&a).count(), a.difference(&c).count()), (1, 1));
+        assert_eq!(
+            named_tenants("x=a;tenant=acme, y=b ;tenant= globex ,z=c"),
+            ["acme", "globex"].into_iter().map(String::from).collect()
+        );
+    }
+
+    /// The tenants file of `count` tenants `t0`, `t1`, ..., each with its own key and
+    /// inline secret; tenant `t0`'s key is `SK` + 32 times `first`.
+    fn tenants_file(count: usize, first: char) -> String {
+        let mut text = String::with_capacity(count * 200);
+        for i in 0..count {
+            let key = if i == 0 {
+                format!("SK{}", String::from(first).repeat(32))
+            } else {
+                format!("SK{i:032}")
+            };
+            text.push_str(&format!(
+                "[tenants.t{i}]\naccount_sid = \"AC{i:032}\"\napi_key_sid = \"{key}\"\napi_secret = \"secret-of-tenant-{i}-0123456789\"\nchat_service_sid = \"IS{i:032}\"\n\n"
+            ));
+        }
+        text
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reload_that_changes_one_of_10000_tenants_keeps_the_others_cached() {
+        use std::os::unix::fs::PermissionsExt as _;
+        const COUNT: usize = 10_000;
+        let dir =
+            std::env::temp_dir().join(format!("chat-token-reload-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("tenants.toml");
+        let write = |text: String| {
+            let aside = dir.join(".tenants.toml.new");
+            std::fs::write(&aside, text).expect("write");
+            std::fs::set_permissions(&aside, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod");
+            std::fs::rename(&aside, &path).expect("rename");
+        };
+        write(tenants_file(COUNT, 'a'));
+        let tenants = TenantsFile::open(&path).expect("tenants file");
+        let setup = EnvSetup::from_lookup(|_| Err(std::env::VarError::NotPresent)).expect("setup");
+        let service = TokenService::without_resolver(setup.issuer.clone())
+            .tenants(tenants.clone())
+            .tenant_cache(COUNT, Duration::from_secs(300))
+            .build()
+            .expect("service");
+        let ask = |id: String| {
+            let service = service.clone();
+            async move {
+                let req = IncomingRequest::new("GET", "/token");
+                let reply = service
+                    .answer(&req, async { Ok(Resolved::new("user").with_tenant(id)) })
+                    .await;
+                reply.status
+            }
+        };
+        for i in 0..COUNT {
+            assert_eq!(ask(format!("t{i}")).await, 200);
+        }
+        let cache = service.tenants().expect("a tenant cache");
+        assert_eq!(cache.len(), COUNT);
+        let followed = Followed {
+            service: service.clone(),
+            setup,
+            users: None,
+            jwt_secret: None,
+            tenants: Some(tenants),
+            policy: None,
+            named_tenants: Mutex::new(BTreeSet::new()),
+        };
+        // Tenant t0 gets a new key; the 9,999 others are as they were.
+        write(tenants_file(COUNT, 'c'));
+        let started = std::time::Instant::now();
+        let kinds = BTreeSet::from([Kind::Tenants]);
+        let followed = Arc::new(followed);
+        let reading = followed.clone();
+        tokio::task::spawn_blocking(move || reading.reload(&kinds, Trigger::Change))
+            .await
+            .expect("reload");
+        let took = started.elapsed();
+        assert_eq!(
+            cache.len(),
+            COUNT - 1,
+            "only the changed tenant is forgotten"
+        );
+        assert_eq!(ask("t0".into()).await, 200);
+        assert_eq!(cache.len(), COUNT);
+        println!("a reload of {COUNT} tenants, one changed, took {took:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn key_sids_are_shortened() {
+        assert_eq!(short_sid("SKbbbbbbbbbbbbbbbbbbbbbbbbbbbb1234"), "SK…1234");
+        assert_eq!(short_sid("S"), "…S");
+    }
+}
