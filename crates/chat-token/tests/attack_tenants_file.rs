@@ -93,8 +93,9 @@ fn a_fifo_as_a_tenant_secret_file_does_not_hang_serve() {
 /// FINDING (medium, deployer): the same on SIGHUP. The reload reads every secret file
 /// synchronously on a runtime worker; a FIFO among them blocks it forever, so the fix
 /// (a corrected file and another SIGHUP) is never read, and one of the runtime's
-/// worker threads is gone for good. Safe: the reload finishes (the tenant unusable or
-/// the new file refused), and the next SIGHUP reloads the corrected file.
+/// worker threads is gone for good. Safe: the reload finishes (the tenant keeps the
+/// credentials it has, as a reload never makes a working tenant unusable), and the next
+/// SIGHUP reads the corrected file.
 #[test]
 fn a_fifo_secret_file_on_reload_does_not_wedge_later_reloads() {
     let dir = TempDir::new("a_fifo_secret_file_on_reload_does_not_wedge_later_reloads");
@@ -108,9 +109,16 @@ fn a_fifo_secret_file_on_reload_does_not_wedge_later_reloads() {
     serve.hup();
     // Time for that reload to reach the FIFO (no timing is asserted).
     std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        serve.logs("keeping its current credentials", 1),
+        "{}",
+        serve.output()
+    );
+    assert!(ACME.issued(&token_of(addr, ALICE)));
     dir.write_with_mode(TENANTS, &good, 0o600);
     serve.hup();
-    let reloaded = serve.logs("tenants file reloaded", 1);
+    let reloaded = serve.logs("SIGHUP: tenants file", 2);
+    assert!(ACME.issued(&token_of(addr, ALICE)));
     let out = serve.stop();
     assert!(
         reloaded,

@@ -121,8 +121,10 @@ pub struct ServeArgs {
     /// tenant whose SIDs, secret or ttl cannot be used does not: its users get 500
     /// `internal` and the log says why, while the other tenants are served.
     ///
-    /// SIGHUP reads the file and every tenant's secret again; a new file that is not valid
-    /// is logged and the current tenants are kept.
+    /// The file and every tenant's secret file are read again when they change (and on
+    /// SIGHUP); only the tenants whose settings changed are fetched anew. A new file that
+    /// is not valid is logged and the current tenants are kept; a tenant whose new
+    /// credentials cannot be used keeps its current ones.
     #[arg(long, value_name = "FILE", verbatim_doc_comment)]
     tenants_file: Option<PathBuf>,
     /// The JWT claim (org_id, say) that names the user's tenant (needs --tenants-file and

@@ -338,7 +338,7 @@ impl Followed {
                     metrics::gauge!(METRIC_LOADED, "file" => kind.label()).set(0.0);
                     tracing::warn!(
                         error = %format!("{err:#}"),
-                        "{}: the new {name} is not valid; keeping {kept}",
+                        "{}: {name}: the new version is not valid; keeping {kept}",
                         trigger.as_str()
                     );
                 }

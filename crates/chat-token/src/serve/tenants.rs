@@ -193,11 +193,30 @@ impl TenantsFile {
     }
 
     /// Reads the file (and every tenant's secret) again and, when it is valid and differs,
-    /// serves its tenants from now on; an invalid file changes nothing. What changed: the
-    /// caller forgets those tenants' cached answers, and keeps the others'.
+    /// serves its tenants from now on; an invalid file changes nothing, and a tenant
+    /// served now whose new credentials cannot be used keeps its current ones (logged).
+    /// What changed: the caller forgets those tenants' cached answers, and keeps the
+    /// others'.
     pub fn reload(&self) -> Result<Changes> {
-        let loaded = load(&self.path)?;
+        let mut loaded = load(&self.path)?;
         let current = self.current();
+        // A tenant served now keeps its credentials when its new ones cannot be used (a
+        // secret file half written, say): a reload never turns a working tenant into 500s.
+        for (id, slot) in &mut loaded.table {
+            if let (Entry::Unusable(reason), Some(old)) = (&slot.entry, current.get(id))
+                && let Entry::Ready(tenant) = &old.entry
+            {
+                tracing::warn!(
+                    tenant = %id,
+                    %reason,
+                    "the tenant's new Twilio configuration cannot be used; keeping its current credentials"
+                );
+                *slot = Slot {
+                    entry: Entry::Ready(tenant.clone()),
+                    digest: old.digest,
+                };
+            }
+        }
         let mut changes = Changes {
             total: loaded.len(),
             ..Changes::default()
