@@ -72,6 +72,18 @@ impl IdentityResolver for Scripted {
     }
 }
 
+/// The header the hand-written apps' own login reads the user from.
+pub const APP_USER_HEADER: &str = "x-app-user";
+
+/// What the hand-written apps' own state holds, answered at `/state`.
+pub const APP_STATE: &str = "the app's own state";
+
+/// The hand-written apps' identification: the user their login header names, or 401.
+pub fn app_login(user: Option<&str>) -> Result<Resolved, ResolveError> {
+    user.map(Resolved::new)
+        .ok_or_else(|| ResolveError::missing("sign in to the app first"))
+}
+
 /// The browser origin the CORS cases allow.
 pub const APP_ORIGIN: &str = "https://app.example.test";
 

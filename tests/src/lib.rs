@@ -3,7 +3,7 @@
 //! Each adapter has a [`Harness`] that starts a small app (the token route at `/token`,
 //! a `/me` route guarded by `ResolvedIdentity`, and an unguarded `/`) with a given
 //! [`TokenService`](chat_token_core::TokenService) on `127.0.0.1:0`. The cases in
-//! [`cases`], [`login`], [`bad_input`] and [`tenants`] are written once; [`suite!`]
+//! [`cases`], [`login`], [`bad_input`], [`tenants`] and [`hand_written`] are written once; [`suite!`]
 //! expands every case into its own `#[test]` for one harness, so a failure names both
 //! the case and the adapter. Requests go over real HTTP on loopback through a small raw
 //! client ([`http`]) that can also send what well-behaved clients never do (non-UTF-8
@@ -103,6 +103,7 @@ macro_rules! cases {
 pub mod bad_input;
 pub mod cases;
 pub mod fixtures;
+pub mod hand_written;
 pub mod harness;
 pub mod http;
 pub mod login;
@@ -126,6 +127,9 @@ macro_rules! suite {
         }
         mod tenants {
             $crate::__suite_tenants!($h);
+        }
+        mod hand_written {
+            $crate::__suite_hand_written!($h);
         }
     };
 }

@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use chat_token_core::{Resolved, http::Rejection};
 
-use crate::route::{HOW_TO_REGISTER, render, service, snapshot};
+use crate::route::{HOW_TO_REGISTER, incoming_request, render, service};
 
 /// The caller, as the [`TokenService`](chat_token_core::TokenService)'s resolver
 /// identified them.
@@ -55,7 +55,7 @@ impl FromRequest for ResolvedIdentity {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let service = service(req);
-        let incoming = snapshot(req);
+        let incoming = incoming_request(req);
         Box::pin(async move {
             let Some(service) = service else {
                 return Err(TokenRejection(Rejection::not_configured(HOW_TO_REGISTER)));

@@ -16,15 +16,17 @@ pub use chat_token_core::{
 };
 pub use extract::{ResolvedIdentity, TokenRejection};
 pub use route::{
-    TokenReply, configure, configure_at, configure_with, configure_with_at, token_endpoint,
+    Incoming, TokenReply, configure, configure_at, configure_for, configure_for_at, configure_with,
+    configure_with_at, incoming_request, token_endpoint,
 };
 
 pub mod prelude {
     //! The everyday items in one line: `use chat_token_actix::prelude::*;`.
     //!
     //! The routes ([`configure`], [`configure_at`], [`configure_with`],
-    //! [`configure_with_at`], [`token_endpoint`]), the [`ResolvedIdentity`] extractor,
-    //! [`TokenReply`] and [`TokenRejection`]; from the core the service ([`TokenService`],
+    //! [`configure_with_at`], [`configure_for`], [`configure_for_at`], [`token_endpoint`]),
+    //! the [`ResolvedIdentity`] and [`Incoming`] extractors, [`TokenReply`] and
+    //! [`TokenRejection`]; from the core the service ([`TokenService`],
     //! [`TokenIssuer`], [`Credentials`], [`EnvSetup`], [`SecretString`]), the token and its
     //! grants ([`AccessToken`], [`ChatGrant`], [`VideoGrant`], [`VoiceGrant`], [`SyncGrant`],
     //! [`Grant`]), and what a resolver needs ([`IdentityResolver`], [`IncomingRequest`],
@@ -59,8 +61,8 @@ pub mod prelude {
     //! ```
 
     pub use crate::{
-        ResolvedIdentity, TokenRejection, TokenReply, configure, configure_at, configure_with,
-        configure_with_at, token_endpoint,
+        Incoming, ResolvedIdentity, TokenRejection, TokenReply, configure, configure_at,
+        configure_for, configure_for_at, configure_with, configure_with_at, token_endpoint,
     };
     pub use chat_token_core::env::EnvSetup;
     pub use chat_token_core::{

@@ -42,7 +42,7 @@ pub async fn token_endpoint(req: HttpRequest) -> HttpResponse {
     let Some(service) = service(&req) else {
         return render(Rejection::not_configured(HOW_TO_REGISTER).reply());
     };
-    render(service.handle(&snapshot(&req)).await)
+    render(service.handle(&incoming_request(&req)).await)
 }
 
 /// The registered service, if any.
@@ -51,8 +51,11 @@ pub(crate) fn service(req: &HttpRequest) -> Option<TokenService> {
         .map(|data| data.get_ref().clone())
 }
 
-/// Copies what the core needs out of an actix-web request.
-pub(crate) fn snapshot(req: &HttpRequest) -> IncomingRequest {
+/// The request as the core sees it: method, path, query, every header and the peer
+/// address, exactly what the ready routes pass to [`TokenService::answer`], so that a
+/// hand-written handler gets the same CORS answers, `Origin` checks and trusted-proxy
+/// decisions. The [`Incoming`] extractor does this for a handler's arguments.
+pub fn incoming_request(req: &HttpRequest) -> IncomingRequest {
     let mut incoming = IncomingRequest::new(req.method().as_str(), req.path());
     if !req.query_string().is_empty() {
         incoming = incoming.with_query(req.query_string());
@@ -138,6 +141,99 @@ where
     }
 }
 
+/// As [`configure_with`], with the [`TokenService`] given here rather than registered as
+/// app data: `App::new().configure(chat_token_actix::configure_for(service, identify))`
+/// is the whole wiring (the service is the token route's own data, so the app's data and
+/// other routes are left as they are).
+///
+/// ```
+/// use actix_web::{App, HttpRequest};
+/// use chat_token_actix::{ResolveError, Resolved, TokenService};
+///
+/// async fn identify(req: HttpRequest) -> Result<Resolved, ResolveError> {
+///     match req.headers().get("x-demo-user").and_then(|v| v.to_str().ok()) {
+///         Some(user) => Ok(Resolved::new(user)),
+///         None => Err(ResolveError::missing("sign in first")),
+///     }
+/// }
+///
+/// fn app(service: TokenService) {
+///     let _ = App::new().configure(chat_token_actix::configure_for(service, identify));
+/// }
+/// ```
+pub fn configure_for<E, F, Fut>(
+    service: TokenService,
+    identify: F,
+) -> impl FnOnce(&mut web::ServiceConfig)
+where
+    E: FromRequest + 'static,
+    F: Fn(E) -> Fut + Clone + 'static,
+    Fut: Future<Output = Result<Resolved, ResolveError>> + 'static,
+{
+    configure_for_at(DEFAULT_TOKEN_PATH, service, identify)
+}
+
+/// As [`configure_for`], at `path` (and `path/`).
+pub fn configure_for_at<E, F, Fut>(
+    path: &str,
+    service: TokenService,
+    identify: F,
+) -> impl FnOnce(&mut web::ServiceConfig)
+where
+    E: FromRequest + 'static,
+    F: Fn(E) -> Fut + Clone + 'static,
+    Fut: Future<Output = Result<Resolved, ResolveError>> + 'static,
+{
+    let path = path.trim_end_matches('/').to_owned();
+    move |cfg| {
+        let data = web::Data::new(service);
+        for path in [path.clone(), format!("{path}/")] {
+            let identify = identify.clone();
+            cfg.service(
+                web::resource(path)
+                    .app_data(data.clone())
+                    .default_service(web::to(move |req: HttpRequest| {
+                        let identify = identify.clone();
+                        async move { login_endpoint(req, identify).await }
+                    })),
+            );
+        }
+    }
+}
+
+/// Extracts the request as the core sees it ([`incoming_request`]), for a hand-written
+/// token handler: pass it to [`TokenService::answer`] and return the [`TokenReply`].
+///
+/// ```
+/// use actix_web::{App, web};
+/// use chat_token_actix::{Incoming, ResolveError, Resolved, TokenReply, TokenService};
+///
+/// // Every method: the core answers 405 and CORS preflights itself.
+/// async fn token(tokens: web::Data<TokenService>, Incoming(request): Incoming) -> TokenReply {
+///     let user = request.header("x-demo-user").map(str::to_owned);
+///     TokenReply(tokens.answer(&request, async move {
+///         user.map(Resolved::new).ok_or_else(|| ResolveError::missing("sign in first"))
+///     }).await)
+/// }
+///
+/// fn app(tokens: TokenService) {
+///     let _ = App::new()
+///         .app_data(web::Data::new(tokens))
+///         .route("/token", web::route().to(token));
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Incoming(pub IncomingRequest);
+
+impl FromRequest for Incoming {
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(Self(incoming_request(req))))
+    }
+}
+
 async fn login_endpoint<E, F, Fut>(req: HttpRequest, identify: F) -> HttpResponse
 where
     E: FromRequest,
@@ -147,7 +243,7 @@ where
     let Some(service) = service(&req) else {
         return render(Rejection::not_configured(HOW_TO_REGISTER).reply());
     };
-    let incoming = snapshot(&req);
+    let incoming = incoming_request(&req);
     let outcome = async {
         let extracted = E::from_request(&req, &mut Payload::None)
             .await

@@ -1,13 +1,11 @@
 //! [`ResolvedIdentity`]: protect the app's own routes with the token service's resolver.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use chat_token_core::{Resolved, TokenService, http::Rejection};
 
-use crate::route::{render, snapshot};
+use crate::route::{incoming_request, render};
 
 /// The caller, as the [`TokenService`]'s resolver identified them.
 ///
@@ -48,11 +46,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let service = TokenService::from_ref(state);
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
-        let incoming = snapshot(&parts.method, &parts.uri, &parts.headers, peer);
+        let incoming = incoming_request(parts);
         service
             .authenticate(&incoming)
             .await

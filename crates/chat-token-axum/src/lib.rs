@@ -15,14 +15,17 @@ pub use chat_token_core::{
     http::HttpReply, http::Rejection,
 };
 pub use extract::{ResolvedIdentity, TokenRejection};
-pub use route::{TokenReply, router, router_at, router_with, router_with_at, token_endpoint};
+pub use route::{
+    Incoming, TokenReply, incoming_request, router, router_at, router_for, router_for_at,
+    router_with, router_with_at, token_endpoint,
+};
 
 pub mod prelude {
     //! The everyday items in one line: `use chat_token_axum::prelude::*;`.
     //!
     //! The routes ([`router`], [`router_at`], [`router_with`], [`router_with_at`],
-    //! [`token_endpoint`]), the [`ResolvedIdentity`] extractor, [`TokenReply`] and
-    //! [`TokenRejection`]; from the core the service ([`TokenService`], [`TokenIssuer`],
+    //! [`router_for`], [`router_for_at`], [`token_endpoint`]), the [`ResolvedIdentity`]
+    //! and [`Incoming`] extractors, [`TokenReply`] and [`TokenRejection`]; from the core the service ([`TokenService`], [`TokenIssuer`],
     //! [`Credentials`], [`EnvSetup`], [`SecretString`]), the token and its grants
     //! ([`AccessToken`], [`ChatGrant`], [`VideoGrant`], [`VoiceGrant`], [`SyncGrant`],
     //! [`Grant`]), and what a resolver needs ([`IdentityResolver`], [`IncomingRequest`],
@@ -53,8 +56,8 @@ pub mod prelude {
     //! ```
 
     pub use crate::{
-        ResolvedIdentity, TokenRejection, TokenReply, router, router_at, router_with,
-        router_with_at, token_endpoint,
+        Incoming, ResolvedIdentity, TokenRejection, TokenReply, router, router_at, router_for,
+        router_for_at, router_with, router_with_at, token_endpoint,
     };
     pub use chat_token_core::env::EnvSetup;
     pub use chat_token_core::{

@@ -7,6 +7,7 @@ use axum::Router;
 use std::future::Future;
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -43,20 +44,61 @@ where
 
 /// The token endpoint as a handler, for routers built by hand.
 pub async fn token_endpoint(State(service): State<TokenService>, request: Request) -> Response {
-    let incoming = snapshot(
-        request.method(),
-        request.uri(),
-        request.headers(),
-        request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0),
-    );
-    render(service.handle(&incoming).await)
+    let (parts, _body) = request.into_parts();
+    render(service.handle(&incoming_request(&parts)).await)
+}
+
+/// The request as the core sees it: method, path, query, every header and the peer
+/// address (from `ConnectInfo<SocketAddr>`, when the app is served with
+/// `into_make_service_with_connect_info::<SocketAddr>()`), exactly what the ready routes
+/// pass to [`TokenService::answer`], so that a hand-written handler gets the same CORS
+/// answers, `Origin` checks and trusted-proxy decisions. The [`Incoming`] extractor
+/// does this for a handler's arguments.
+pub fn incoming_request(parts: &Parts) -> IncomingRequest {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    snapshot(&parts.method, &parts.uri, &parts.headers, peer)
+}
+
+/// Extracts the request as the core sees it ([`incoming_request`]), for a hand-written
+/// token handler: pass it to [`TokenService::answer`] and return the [`TokenReply`].
+///
+/// ```
+/// use axum::Router;
+/// use axum::extract::State;
+/// use axum::routing::any;
+/// use chat_token_axum::{Incoming, Resolved, TokenReply, TokenService};
+///
+/// #[derive(Clone)]
+/// struct AppState { tokens: TokenService }
+///
+/// // Every method: the core answers 405 and CORS preflights itself.
+/// async fn token(State(app): State<AppState>, Incoming(request): Incoming) -> TokenReply {
+///     let user = request.header("x-demo-user").map(str::to_owned);
+///     TokenReply(app.tokens.answer(&request, async move {
+///         user.map(Resolved::new).ok_or_else(|| chat_token_axum::ResolveError::missing("sign in first"))
+///     }).await)
+/// }
+///
+/// fn app(tokens: TokenService) -> Router {
+///     Router::new().route("/token", any(token)).with_state(AppState { tokens })
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Incoming(pub IncomingRequest);
+
+impl<S: Send + Sync> FromRequestParts<S> for Incoming {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(incoming_request(parts)))
+    }
 }
 
 /// Copies what the core needs out of an axum request.
-pub(crate) fn snapshot(
+fn snapshot(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -145,28 +187,89 @@ where
     let path = path.trim_end_matches('/');
     let handler = move |State(state): State<S>, request: Request| {
         let identify = identify.clone();
-        async move { login_endpoint(state, request, identify).await }
+        async move {
+            let service = TokenService::from_ref(&state);
+            login_endpoint(service, state, request, identify).await
+        }
     };
     Router::new()
         .route(path, any(handler.clone()))
         .route(&format!("{path}/"), any(handler))
 }
 
-async fn login_endpoint<S, E, F, Fut>(state: S, request: Request, identify: F) -> Response
+/// As [`router_with`], with the [`TokenService`] given here rather than taken from the
+/// router's state: the route fits a router of any state `S` (an app's own `AppState`,
+/// with no `FromRef` implementation and no field for the service), and `E` may be an
+/// extractor that needs that state.
+///
+/// ```
+/// use axum::Router;
+/// use axum::routing::get;
+/// use chat_token_axum::{ResolveError, Resolved, TokenService};
+///
+/// // The app's own state and login extractor.
+/// #[derive(Clone)]
+/// struct AppState { greeting: &'static str }
+/// struct User(String);
+/// impl axum::extract::FromRequestParts<AppState> for User {
+///     type Rejection = axum::http::StatusCode;
+///     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+///         parts.headers.get("x-demo-user").and_then(|v| v.to_str().ok())
+///             .map(|u| User(u.to_owned())).ok_or(axum::http::StatusCode::UNAUTHORIZED)
+///     }
+/// }
+///
+/// fn app(service: TokenService) -> Router {
+///     Router::new()
+///         .route("/", get(|axum::extract::State(s): axum::extract::State<AppState>| async move { s.greeting }))
+///         .merge(chat_token_axum::router_for(service, |User(name): User| async move {
+///             Ok::<_, ResolveError>(Resolved::new(name))
+///         }))
+///         .with_state(AppState { greeting: "hello" })
+/// }
+/// ```
+pub fn router_for<S, E, F, Fut>(service: TokenService, identify: F) -> Router<S>
 where
-    TokenService: FromRef<S>,
+    S: Clone + Send + Sync + 'static,
+    E: FromRequestParts<S> + Send + 'static,
+    F: Fn(E) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resolved, ResolveError>> + Send + 'static,
+{
+    router_for_at(DEFAULT_TOKEN_PATH, service, identify)
+}
+
+/// As [`router_for`], at `path` (and `path/`).
+pub fn router_for_at<S, E, F, Fut>(path: &str, service: TokenService, identify: F) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    E: FromRequestParts<S> + Send + 'static,
+    F: Fn(E) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resolved, ResolveError>> + Send + 'static,
+{
+    let path = path.trim_end_matches('/');
+    let handler = move |State(state): State<S>, request: Request| {
+        let (service, identify) = (service.clone(), identify.clone());
+        async move { login_endpoint(service, state, request, identify).await }
+    };
+    Router::new()
+        .route(path, any(handler.clone()))
+        .route(&format!("{path}/"), any(handler))
+}
+
+async fn login_endpoint<S, E, F, Fut>(
+    service: TokenService,
+    state: S,
+    request: Request,
+    identify: F,
+) -> Response
+where
     S: Send + Sync,
     E: FromRequestParts<S>,
     F: Fn(E) -> Fut,
     Fut: Future<Output = Result<Resolved, ResolveError>>,
 {
-    let service = TokenService::from_ref(&state);
     let (mut parts, _body) = request.into_parts();
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let incoming = snapshot(&parts.method, &parts.uri, &parts.headers, peer);
+    let incoming = incoming_request(&parts);
     let outcome = async {
         // The rejection becomes a response at once: it need not be `Send`.
         let extracted = E::from_request_parts(&mut parts, &state)

@@ -7,7 +7,7 @@ use rocket::catcher::{BoxFuture, Catcher};
 use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome};
 
-use crate::route::{HOW_TO_REGISTER, render, snapshot};
+use crate::route::{HOW_TO_REGISTER, incoming_request, render};
 
 /// The caller, as the [`TokenService`]'s resolver identified them.
 ///
@@ -39,7 +39,7 @@ impl<'r> FromRequest<'r> for ResolvedIdentity {
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         let result = match req.rocket().state::<TokenService>() {
-            Some(service) => service.authenticate(&snapshot(req)).await,
+            Some(service) => service.authenticate(&incoming_request(req)).await,
             None => Err(Rejection::not_configured(HOW_TO_REGISTER)),
         };
         match result {

@@ -16,14 +16,16 @@ pub use chat_token_core::{
 };
 pub use extract::{ResolvedIdentity, TokenRejection, catchers};
 pub use route::{
-    LoginEndpoint, TokenEndpoint, TokenReply, routes, routes_at, routes_with, routes_with_at,
+    Incoming, LoginEndpoint, TokenEndpoint, TokenReply, incoming_request, other_methods_at, routes,
+    routes_at, routes_for, routes_for_at, routes_with, routes_with_at,
 };
 
 pub mod prelude {
     //! The everyday items in one line: `use chat_token_rocket::prelude::*;`.
     //!
-    //! The routes ([`routes`], [`routes_at`], [`routes_with`], [`routes_with_at`], and the
-    //! [`TokenEndpoint`] handler), the [`ResolvedIdentity`] guard, [`TokenReply`],
+    //! The routes ([`routes`], [`routes_at`], [`routes_with`], [`routes_with_at`],
+    //! [`routes_for`], [`routes_for_at`], [`other_methods_at`], and the [`TokenEndpoint`]
+    //! handler), the [`ResolvedIdentity`] and [`Incoming`] guards, [`TokenReply`],
     //! [`TokenRejection`] and the [`catchers`]; from the core the service ([`TokenService`],
     //! [`TokenIssuer`], [`Credentials`], [`EnvSetup`], [`SecretString`]), the token and its
     //! grants ([`AccessToken`], [`ChatGrant`], [`VideoGrant`], [`VoiceGrant`], [`SyncGrant`],
@@ -58,8 +60,9 @@ pub mod prelude {
     //! ```
 
     pub use crate::{
-        ResolvedIdentity, TokenEndpoint, TokenRejection, TokenReply, catchers, routes, routes_at,
-        routes_with, routes_with_at,
+        Incoming, ResolvedIdentity, TokenEndpoint, TokenRejection, TokenReply, catchers,
+        other_methods_at, routes, routes_at, routes_for, routes_for_at, routes_with,
+        routes_with_at,
     };
     pub use chat_token_core::env::EnvSetup;
     pub use chat_token_core::{

@@ -33,7 +33,10 @@ const METHODS: [Method; 8] = [
 /// The token endpoint at `/token` under the mount point, one route per method.
 ///
 /// The [`TokenService`] comes from managed state: `rocket::build().manage(service)`.
-/// Register [`catchers`](crate::catchers) too, so that guard failures render as JSON.
+/// The route answers every error as JSON itself and needs no catcher: the app's own
+/// catchers stay as they are. ([`catchers`](crate::catchers) are for routes of the app's
+/// guarded by [`ResolvedIdentity`](crate::ResolvedIdentity), registered at their base
+/// only.)
 pub fn routes() -> Vec<Route> {
     routes_at(DEFAULT_TOKEN_PATH)
 }
@@ -54,15 +57,18 @@ pub struct TokenEndpoint;
 impl Handler for TokenEndpoint {
     async fn handle<'r>(&self, req: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
         let reply = match req.rocket().state::<TokenService>() {
-            Some(service) => service.handle(&snapshot(req)).await,
+            Some(service) => service.handle(&incoming_request(req)).await,
             None => Rejection::not_configured(HOW_TO_REGISTER).reply(),
         };
         Outcome::Success(render(reply))
     }
 }
 
-/// Copies what the core needs out of a rocket request.
-pub(crate) fn snapshot(req: &Request<'_>) -> IncomingRequest {
+/// The request as the core sees it: method, path, query, every header and the peer
+/// address, exactly what the ready routes pass to [`TokenService::answer`], so that a
+/// hand-written route gets the same CORS answers, `Origin` checks and trusted-proxy
+/// decisions. The [`Incoming`] guard does this for a route's arguments.
+pub fn incoming_request(req: &Request<'_>) -> IncomingRequest {
     let uri = req.uri();
     let mut incoming = IncomingRequest::new(req.method().as_str(), uri.path().as_str());
     if let Some(query) = uri.query() {
@@ -137,6 +143,7 @@ where
     Fut: Future<Output = Result<Resolved, ResolveError>> + Send + 'static,
 {
     let handler = LoginEndpoint {
+        service: None,
         identify,
         guard: PhantomData::<fn() -> G>,
     };
@@ -146,9 +153,135 @@ where
         .collect()
 }
 
-/// The handler of [`routes_with`]: the guard `G`, then `identify`, then the core's
-/// answer.
+/// As [`routes_with`], with the [`TokenService`] given here rather than managed:
+/// `.mount("/", chat_token_rocket::routes_for(service, identify))` is the whole wiring.
+///
+/// ```
+/// use chat_token_rocket::{ResolveError, Resolved, TokenService};
+/// use rocket::request::{FromRequest, Outcome, Request};
+///
+/// struct LoggedIn(String);
+///
+/// #[rocket::async_trait]
+/// impl<'r> FromRequest<'r> for LoggedIn {
+///     type Error = ();
+///     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+///         match req.headers().get_one("x-demo-user") {
+///             Some(user) => Outcome::Success(LoggedIn(user.to_owned())),
+///             None => Outcome::Forward(rocket::http::Status::Unauthorized),
+///         }
+///     }
+/// }
+///
+/// fn app(service: TokenService) -> rocket::Rocket<rocket::Build> {
+///     rocket::build().mount("/", chat_token_rocket::routes_for(service, |LoggedIn(user): LoggedIn| async move {
+///         Ok::<_, ResolveError>(Resolved::new(user))
+///     }))
+/// }
+/// ```
+pub fn routes_for<G, F, Fut>(service: TokenService, identify: F) -> Vec<Route>
+where
+    G: for<'r> FromRequest<'r> + Send + 'static,
+    F: Fn(G) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resolved, ResolveError>> + Send + 'static,
+{
+    routes_for_at(DEFAULT_TOKEN_PATH, service, identify)
+}
+
+/// As [`routes_for`], at `path`.
+pub fn routes_for_at<G, F, Fut>(path: &str, service: TokenService, identify: F) -> Vec<Route>
+where
+    G: for<'r> FromRequest<'r> + Send + 'static,
+    F: Fn(G) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resolved, ResolveError>> + Send + 'static,
+{
+    let handler = LoginEndpoint {
+        service: Some(service),
+        identify,
+        guard: PhantomData::<fn() -> G>,
+    };
+    METHODS
+        .iter()
+        .map(|method| Route::new(*method, path, handler.clone()))
+        .collect()
+}
+
+/// The routes that answer every method but GET and POST at `path` as the ready route
+/// does (405 `method_not_allowed` with `Allow: GET, POST`, and CORS preflights), to
+/// mount next to a hand-written `#[get]` and `#[post]` token route; the
+/// [`TokenService`] comes from managed state.
+///
+/// ```
+/// use chat_token_rocket::{Incoming, Resolved, ResolveError, TokenReply, TokenService};
+/// use rocket::{State, get, post, routes};
+///
+/// #[get("/token")]
+/// async fn token(tokens: &State<TokenService>, request: Incoming) -> TokenReply {
+///     let user = request.0.header("x-demo-user").map(str::to_owned);
+///     TokenReply(tokens.answer(&request.0, async move {
+///         user.map(Resolved::new).ok_or_else(|| ResolveError::missing("sign in first"))
+///     }).await)
+/// }
+///
+/// #[post("/token")]
+/// async fn token_post(tokens: &State<TokenService>, request: Incoming) -> TokenReply {
+///     token(tokens, request).await
+/// }
+///
+/// fn app(tokens: TokenService) -> rocket::Rocket<rocket::Build> {
+///     rocket::build()
+///         .manage(tokens)
+///         .mount("/", routes![token, token_post])
+///         .mount("/", chat_token_rocket::other_methods_at("/token"))
+/// }
+/// ```
+pub fn other_methods_at(path: &str) -> Vec<Route> {
+    METHODS
+        .iter()
+        .filter(|method| !matches!(method, Method::Get | Method::Post))
+        .map(|method| Route::new(*method, path, OtherMethods))
+        .collect()
+}
+
+/// The handler of [`other_methods_at`].
+#[derive(Debug, Clone, Copy)]
+struct OtherMethods;
+
+#[rocket::async_trait]
+impl Handler for OtherMethods {
+    async fn handle<'r>(&self, req: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
+        let reply = match req.rocket().state::<TokenService>() {
+            // The core answers these methods without identifying anyone.
+            Some(service) => {
+                let never = async { Err(ResolveError::internal("not a GET or POST")) };
+                service.answer(&incoming_request(req), never).await
+            }
+            None => Rejection::not_configured(HOW_TO_REGISTER).reply(),
+        };
+        Outcome::Success(render(reply))
+    }
+}
+
+/// The request as the core sees it ([`incoming_request`]), as a request guard, for a
+/// hand-written token route: pass it to [`TokenService::answer`] and return the
+/// [`TokenReply`] (see [`other_methods_at`] for a whole example).
+#[derive(Debug, Clone)]
+pub struct Incoming(pub IncomingRequest);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Incoming {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> rocket::request::Outcome<Self, Self::Error> {
+        rocket::request::Outcome::Success(Self(incoming_request(req)))
+    }
+}
+
+/// The handler of [`routes_with`] and [`routes_for`]: the guard `G`, then `identify`,
+/// then the core's answer.
 pub struct LoginEndpoint<G, F> {
+    /// The service of [`routes_for`]; `None` takes the managed one.
+    service: Option<TokenService>,
     identify: F,
     guard: PhantomData<fn() -> G>,
 }
@@ -156,6 +289,7 @@ pub struct LoginEndpoint<G, F> {
 impl<G, F: Clone> Clone for LoginEndpoint<G, F> {
     fn clone(&self) -> Self {
         Self {
+            service: self.service.clone(),
             identify: self.identify.clone(),
             guard: PhantomData,
         }
@@ -170,10 +304,14 @@ where
     Fut: Future<Output = Result<Resolved, ResolveError>> + Send + 'static,
 {
     async fn handle<'r>(&self, req: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
-        let Some(service) = req.rocket().state::<TokenService>() else {
+        let Some(service) = self
+            .service
+            .as_ref()
+            .or_else(|| req.rocket().state::<TokenService>())
+        else {
             return Outcome::Success(render(Rejection::not_configured(HOW_TO_REGISTER).reply()));
         };
-        let incoming = snapshot(req);
+        let incoming = incoming_request(req);
         let outcome = async {
             let guarded = match req.guard::<G>().await {
                 rocket::outcome::Outcome::Success(guard) => Ok(guard),

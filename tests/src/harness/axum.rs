@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use axum::extract::Query;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chat_token_axum::ResolvedIdentity;
+use chat_token_axum::{Incoming, ResolvedIdentity, TokenReply};
 use chat_token_core::{ResolveError, Resolved, TokenService};
 
-use crate::fixtures::{APP_LOGIN_PAGE, identify_user};
+use crate::fixtures::{APP_LOGIN_PAGE, APP_STATE, APP_USER_HEADER, app_login, identify_user};
 
 use super::{Harness, Server};
 
@@ -39,6 +39,79 @@ impl Harness for Axum {
     fn start_login(service: TokenService) -> Server {
         serve(login_app(service))
     }
+
+    fn start_hand_written(service: TokenService) -> Server {
+        serve(hand_written_app(service))
+    }
+}
+
+/// The hand-written app's own state: the service is a field of it, and no `FromRef`.
+#[derive(Clone)]
+struct AppState {
+    tokens: TokenService,
+    greeting: &'static str,
+}
+
+/// The hand-written app's own login extractor, which needs the app's state.
+struct AppUser(String);
+
+impl axum::extract::FromRequestParts<AppState> for AppUser {
+    type Rejection = axum::http::StatusCode;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        parts
+            .headers
+            .get(APP_USER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(|user| AppUser(user.to_owned()))
+            .ok_or(axum::http::StatusCode::UNAUTHORIZED)
+    }
+}
+
+/// The hand-written token handler: the app's login, the core's answer.
+async fn hand_written_token(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    Incoming(request): Incoming,
+) -> TokenReply {
+    let user = request.header(APP_USER_HEADER).map(str::to_owned);
+    TokenReply(
+        app.tokens
+            .answer(&request, async move { app_login(user.as_deref()) })
+            .await,
+    )
+}
+
+/// The hand-written handler that lets the service's resolver identify the caller.
+async fn hand_written_resolver(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    Incoming(request): Incoming,
+) -> TokenReply {
+    TokenReply(app.tokens.handle(&request).await)
+}
+
+fn hand_written_app(service: TokenService) -> Router {
+    use axum::routing::any;
+    Router::new()
+        .route(
+            "/state",
+            get(|axum::extract::State(app): axum::extract::State<AppState>| async move {
+                app.greeting
+            }),
+        )
+        .route("/token", any(hand_written_token))
+        .route("/token-resolver", any(hand_written_resolver))
+        .merge(chat_token_axum::router_for_at(
+            "/token-for",
+            service.clone(),
+            |AppUser(user): AppUser| async move { app_login(Some(&user)) },
+        ))
+        .with_state(AppState {
+            tokens: service,
+            greeting: APP_STATE,
+        })
 }
 
 /// Serves `app` on a free loopback port, on a thread of its own.

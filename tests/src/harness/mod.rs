@@ -27,6 +27,17 @@ pub trait Harness {
     /// token route is the adapter's framework-native one, fed by that session through
     /// [`identify_user`](crate::fixtures::identify_user).
     fn start_login(service: TokenService) -> Server;
+
+    /// Starts an app with a state of its own and its own login (the
+    /// [`APP_USER_HEADER`](crate::fixtures::APP_USER_HEADER) header) whose token routes
+    /// are written by hand with the adapter's `Incoming` and `TokenReply`: `/token` takes
+    /// the user from that login through `TokenService::answer` (every method routed to
+    /// it; rocket's own GET and POST routes with `other_methods_at`), `/token-resolver`
+    /// answers through `TokenService::handle` (the service's resolver); `/token-for` is
+    /// the adapter's ready route given the service directly (`router_for`,
+    /// `configure_for`, `routes_for`) with the app's login extractor or guard; `/state`
+    /// answers the app's own state ([`APP_STATE`](crate::fixtures::APP_STATE)).
+    fn start_hand_written(service: TokenService) -> Server;
 }
 
 /// A running test server; dropping it asks the server to stop.

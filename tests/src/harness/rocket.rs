@@ -4,13 +4,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 
 use chat_token_core::TokenService;
-use chat_token_rocket::ResolvedIdentity;
+use chat_token_rocket::{Incoming, ResolvedIdentity, TokenReply};
 use rocket::config::{LogLevel, SecretKey, Shutdown};
 use rocket::http::{CookieJar, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::content::RawHtml;
 
-use crate::fixtures::{APP_LOGIN_PAGE, identify_user};
+use crate::fixtures::{APP_LOGIN_PAGE, APP_STATE, APP_USER_HEADER, app_login, identify_user};
 use rocket::fairing::AdHoc;
 use rocket::serde::json::{Json, Value, json};
 
@@ -88,6 +88,88 @@ impl Harness for Rocket {
                 .register("/", catchers),
         )
     }
+
+    fn start_hand_written(service: TokenService) -> Server {
+        serve(
+            rocket::custom(test_config())
+                .manage(AppState {
+                    greeting: APP_STATE,
+                })
+                .manage(service.clone())
+                .mount(
+                    "/",
+                    rocket::routes![
+                        app_state,
+                        hand_written_get,
+                        hand_written_post,
+                        hand_written_resolver
+                    ],
+                )
+                .mount("/", chat_token_rocket::other_methods_at("/token"))
+                .mount(
+                    "/",
+                    chat_token_rocket::routes_for_at(
+                        "/token-for",
+                        service,
+                        |AppUser(user): AppUser| async move { app_login(Some(&user)) },
+                    ),
+                ),
+        )
+    }
+}
+
+/// The hand-written app's own state.
+struct AppState {
+    greeting: &'static str,
+}
+
+/// The hand-written app's own login guard.
+struct AppUser(String);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for AppUser {
+    type Error = ();
+
+    async fn from_request(req: &'r Request<'_>) -> Outcome<Self, ()> {
+        match req.headers().get_one(APP_USER_HEADER) {
+            Some(user) => Outcome::Success(AppUser(user.to_owned())),
+            None => Outcome::Forward(Status::Unauthorized),
+        }
+    }
+}
+
+#[rocket::get("/state")]
+fn app_state(app: &rocket::State<AppState>) -> &'static str {
+    app.greeting
+}
+
+/// The hand-written token route: the app's login, the core's answer.
+async fn hand_written(tokens: &TokenService, request: Incoming) -> TokenReply {
+    let user = request.0.header(APP_USER_HEADER).map(str::to_owned);
+    TokenReply(
+        tokens
+            .answer(&request.0, async move { app_login(user.as_deref()) })
+            .await,
+    )
+}
+
+#[rocket::get("/token")]
+async fn hand_written_get(tokens: &rocket::State<TokenService>, request: Incoming) -> TokenReply {
+    hand_written(tokens, request).await
+}
+
+#[rocket::post("/token")]
+async fn hand_written_post(tokens: &rocket::State<TokenService>, request: Incoming) -> TokenReply {
+    hand_written(tokens, request).await
+}
+
+/// The hand-written route that lets the service's resolver identify the caller.
+#[rocket::get("/token-resolver")]
+async fn hand_written_resolver(
+    tokens: &rocket::State<TokenService>,
+    request: Incoming,
+) -> TokenReply {
+    TokenReply(tokens.handle(&request.0).await)
 }
 
 /// The existing app's login guard: the user name in a private cookie.
