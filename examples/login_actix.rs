@@ -79,11 +79,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(%addr, "actix-web login example listening");
     HttpServer::new(move || {
         App::new()
-            .app_data(web::Data::new(service.clone())) // chat-token
             .route("/login", web::post().to(login))
             .route("/logout", web::post().to(logout))
             .route("/app", web::get().to(app_page))
-            .configure(chat_token_actix::configure_with(chat_user)) // chat-token: GET|POST /token
+            .configure(chat_token_actix::configure_for(service.clone(), chat_user)) // chat-token: GET|POST /token
             // Plain http on loopback for the example; behind https keep the secure default.
             .wrap(
                 SessionMiddleware::builder(CookieSessionStore::default(), key.clone())

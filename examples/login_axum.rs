@@ -1,5 +1,5 @@
-//! An existing axum app with its own login (tower-sessions), adding a Twilio token route
-//! that takes the signed-in user from the session.
+//! An existing axum app with its own state and its own login (tower-sessions), adding a
+//! Twilio token route that takes the signed-in user from the session.
 //!
 //! Run: `cargo run -p chat-token-examples --example login_axum`, then
 //! `curl -c jar -d 'user=alice&password=wonderland' http://127.0.0.1:3000/login` and
@@ -7,6 +7,7 @@
 
 use axum::Form;
 use axum::Router;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::{get, post};
@@ -18,6 +19,12 @@ use serde::Deserialize;
 use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
 
 const USER: &str = "user";
+
+/// The app's own state (the token route needs no field in it).
+#[derive(Clone)]
+struct AppState {
+    name: &'static str,
+}
 
 #[derive(Deserialize)]
 struct Login {
@@ -48,9 +55,12 @@ async fn logout(session: Session) -> impl IntoResponse {
 }
 
 /// The app's own page, with its own answer for visitors who are not signed in.
-async fn app_page(session: Session) -> impl IntoResponse {
+async fn app_page(State(app): State<AppState>, session: Session) -> impl IntoResponse {
     match session.get::<String>(USER).await {
-        Ok(Some(user)) => (StatusCode::OK, Html(format!("<p>Hello {user}</p>"))),
+        Ok(Some(user)) => (
+            StatusCode::OK,
+            Html(format!("<p>Hello {user}, welcome to {}</p>", app.name)),
+        ),
         _ => (StatusCode::UNAUTHORIZED, Html(SIGN_IN_PAGE.to_owned())),
     }
 }
@@ -72,8 +82,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/app", get(app_page))
-        .merge(chat_token_axum::router_with(chat_user)) // chat-token: GET|POST /token
-        .with_state(service)
+        .merge(chat_token_axum::router_for(service, chat_user)) // chat-token: GET|POST /token
+        .with_state(AppState { name: "the app" })
         // Plain http on loopback for the example; behind https keep the secure default.
         .layer(SessionManagerLayer::new(MemoryStore::default()).with_secure(false));
     let addr = listen_addr()?;

@@ -90,12 +90,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             rocket::config::SecretKey::generate().ok_or("no randomness for a key")?;
     }
     let _rocket = rocket::custom(config)
-        .manage(service) // chat-token
         .mount("/", rocket::routes![login, logout, app_page])
         // chat-token: GET|POST /token, for the user the app's own guard signed in.
         .mount(
             "/",
-            chat_token_rocket::routes_with(|LoggedIn(user): LoggedIn| async move {
+            chat_token_rocket::routes_for(service, |LoggedIn(user): LoggedIn| async move {
                 Ok::<_, ResolveError>(Resolved::new(user))
             }),
         )
