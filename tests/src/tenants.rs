@@ -392,7 +392,7 @@ cases! { tenants => __suite_tenants;
             tenants.set_account("acme", ACME_ROTATED);
             let cached = get(addr, "/token", Some(ALICE_ACME));
             assert_tenant_token(&cached, "alice", &ACME);
-            service.tenants().expect("a tenant cache").forget("acme");
+            service.tenant_cache().expect("a tenant cache").forget("acme");
             let rotated = get(addr, "/token", Some(ALICE_ACME));
             assert_tenant_token(&rotated, "alice", &ACME_ROTATED);
             stop.store(true, Ordering::SeqCst);

@@ -115,7 +115,7 @@ fn with_tenants(count: usize, entries: usize) -> (TokenService, Arc<AtomicUsize>
 
 /// The service's tenant cache.
 fn cache(service: &TokenService) -> &TenantCache {
-    service.tenants().expect("a tenant cache")
+    service.tenant_cache().expect("a tenant cache")
 }
 
 /// The runtime every request runs on: one thread, the measuring one.

@@ -547,7 +547,7 @@ async fn concurrent_requests_under_eviction_each_get_their_own_tenant() {
                 reply.body
             );
         }
-        assert!(service.tenants().expect("cache").len() <= 2);
+        assert!(service.tenant_cache().expect("cache").len() <= 2);
     }
 }
 
@@ -632,7 +632,7 @@ async fn a_rotation_racing_an_in_flight_fetch_is_not_undone() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         version.store(2, Ordering::SeqCst);
-        let cache = service.tenants().expect("cache");
+        let cache = service.tenant_cache().expect("cache");
         match how {
             "forget" => cache.forget("acme"),
             "forget_all" => cache.forget_all(),
@@ -684,7 +684,7 @@ async fn a_scan_of_unique_tenant_ids_stays_within_the_bound() {
         Duration::from_secs(300),
         Duration::from_secs(5),
     );
-    let cache = service.tenants().expect("cache");
+    let cache = service.tenant_cache().expect("cache");
     for i in 0..3_000 {
         let id = format!("{}{i:0>250}", ["k", "u", "m", "d"][i % 4]);
         let _ = ask(&service, as_user_of(&id)).await;
@@ -741,7 +741,7 @@ async fn a_hanging_source_answers_every_concurrent_request_503_within_the_timeou
         "one fetch for the burst, not one per request: {}",
         source.calls()
     );
-    assert!(service.tenants().expect("cache").is_empty());
+    assert!(service.tenant_cache().expect("cache").is_empty());
 }
 
 /// FINDING (low): a panicking source is not single-flight. Tokio's `OnceCell` releases
@@ -1006,7 +1006,7 @@ async fn debug_output_and_replies_show_no_tenant_secret() {
     assert!(is_token_of(&reply, "acme", 1));
     for text in [
         format!("{service:?}"),
-        format!("{:?}", service.tenants()),
+        format!("{:?}", service.tenant_cache()),
         format!("{reply:?}"),
         format!("{:?}", TenantError::Malformed("bad".into())),
     ] {
@@ -1079,7 +1079,7 @@ async fn forget_of_unknown_ids_and_forget_all_leave_a_usable_cache() {
         Duration::from_secs(300),
         Duration::from_secs(5),
     );
-    let cache = service.tenants().expect("cache");
+    let cache = service.tenant_cache().expect("cache");
     for id in ["a", "b", "c", "d"] {
         assert!(is_token_of(&ask(&service, as_user_of(id)).await, id, 1));
     }

@@ -106,9 +106,14 @@ impl fmt::Debug for TokenService {
 }
 
 impl TokenService {
-    /// The tenant cache, when the service was built with a [`TenantSource`](crate::tenants::TenantSource): to forget a
-    /// tenant whose keys were rotated.
-    pub fn tenants(&self) -> Option<&TenantCache> {
+    /// The tenant cache, when the service was built with a
+    /// [`TenantSource`](crate::tenants::TenantSource)
+    /// ([`TokenServiceBuilder::tenants`]): [`forget`](TenantCache::forget) a tenant when
+    /// its configuration changes (a key rotated, the organisation removed, disabled or
+    /// restored), or its users keep the cached answer until it expires (5 minutes by
+    /// default, [`TokenServiceBuilder::tenant_cache`]); an unknown tenant's 403 is cached
+    /// too.
+    pub fn tenant_cache(&self) -> Option<&TenantCache> {
         self.inner.tenants.as_ref()
     }
 

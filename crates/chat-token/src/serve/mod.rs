@@ -121,10 +121,14 @@ pub struct ServeArgs {
     /// tenant whose SIDs, secret or ttl cannot be used does not: its users get 500
     /// `internal` and the log says why, while the other tenants are served.
     ///
-    /// The file and every tenant's secret file are read again when they change (and on
-    /// SIGHUP); only the tenants whose settings changed are fetched anew. A new file that
-    /// is not valid is logged and the current tenants are kept; a tenant whose new
-    /// credentials cannot be used keeps its current ones.
+    /// A missing, unreadable or empty secret file, or an unset or empty api_secret_env
+    /// variable, is such a tenant: 500 for its users, not a refusal to start.
+    ///
+    /// The file and every tenant's api_secret_file are read again when they change (and
+    /// on SIGHUP), and the tenants that changed are served with their new settings at
+    /// once; a variable named by api_secret_env keeps the value serve started with. A new
+    /// file that is not valid is logged and the current tenants are kept; a tenant whose
+    /// new credentials cannot be used keeps its current ones.
     #[arg(long, value_name = "FILE", verbatim_doc_comment)]
     tenants_file: Option<PathBuf>,
     /// The JWT claim (org_id, say) that names the user's tenant (needs --tenants-file and

@@ -431,7 +431,7 @@ impl Followed {
         if changes.is_empty() {
             return Ok(Outcome::Unchanged);
         }
-        if let Some(cache) = self.service.tenants() {
+        if let Some(cache) = self.service.tenant_cache() {
             for id in changes.ids() {
                 cache.forget(id);
             }
@@ -718,7 +718,7 @@ mod tests {
         for i in 0..COUNT {
             assert_eq!(ask(format!("t{i}")).await, 200);
         }
-        let cache = service.tenants().expect("a tenant cache");
+        let cache = service.tenant_cache().expect("a tenant cache");
         assert_eq!(cache.len(), COUNT);
         let followed = Followed {
             service: service.clone(),
