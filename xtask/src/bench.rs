@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::process::{cargo, run as run_cmd};
+use crate::bench_identity::TENANTS_TARGET;
+use crate::process::{cargo, ensure_wrk, group, run as run_cmd};
 use crate::python::venv;
 
 struct Settings {
@@ -272,9 +273,6 @@ fn criterion_median(root: &Path, group: &str, name: &str) -> Result<f64> {
         .context("median in estimates.json")
 }
 
-/// The lowest acceptable ratio of 10,000-tenant to single-tenant throughput.
-pub(crate) const TENANTS_TARGET: f64 = 0.85;
-
 /// The figures of `benches/tenants.rs`: criterion's medians and the cache's own
 /// figures (`target/criterion/tenants/cache.json`).
 #[derive(Debug, Clone, PartialEq)]
@@ -425,19 +423,6 @@ impl TenantFigures {
     }
 }
 
-/// `n` with thousands separated by commas.
-pub(crate) fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd
         .stderr(Stdio::inherit())
@@ -447,15 +432,6 @@ fn output(cmd: &mut Command) -> Result<String> {
         bail!("{cmd:?} failed with {}", out.status);
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-pub(crate) fn ensure_wrk() -> Result<()> {
-    if Command::new("wrk").arg("--version").output().is_ok() {
-        return Ok(());
-    }
-    run_cmd(Command::new("apt-get").arg("update"))?;
-    run_cmd(Command::new("apt-get").args(["install", "-y", "wrk"]))
-        .context("installing wrk from Debian's packages")
 }
 
 fn machine() -> String {

@@ -20,9 +20,11 @@ use chat_token_core::{
     env::ENV_CHAT_SERVICE_SID,
 };
 
-use crate::bench::{TENANTS_TARGET, group};
-use crate::process::{CHAT_TOKEN_VARS, cargo, rss_kib, run as run_cmd};
+use crate::process::{CHAT_TOKEN_VARS, cargo, ensure_wrk, group, rss_kib, run as run_cmd};
 use crate::python::venv_with;
+
+/// The lowest acceptable ratio of 10,000-tenant to single-tenant throughput.
+pub(crate) const TENANTS_TARGET: f64 = 0.85;
 
 const ISSUER: &str = "https://idp.bench.test/";
 const AUDIENCE: &str = "chat-bench";
@@ -162,7 +164,7 @@ pub fn run(root: &Path, secs: u32, reps: usize) -> Result<String> {
 
 /// Runs the identification benchmarks and the many-tenants ones over HTTP.
 pub fn measure(root: &Path, secs: u32, reps: usize) -> Result<Identity> {
-    crate::bench::ensure_wrk()?;
+    ensure_wrk()?;
     run_cmd(cargo().args(["build", "--release", "-p", "chat-token"]))?;
     let scratch: PathBuf = root.join("target/xtask-bench-identity");
     std::fs::create_dir_all(&scratch)?;

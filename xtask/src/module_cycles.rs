@@ -1,25 +1,64 @@
-//! `cargo xtask module-cycles`: no two modules of `chat-token-core` import each other,
-//! directly or through others. Reads the non-test code of every module as text and takes
-//! its `crate::…` and `super::…` paths as imports; a module and its own submodules count
-//! as one.
+//! `cargo xtask module-cycles`: no two modules of `chat-token-core` (or of `xtask`)
+//! import each other, directly or through others, and no module imports an item of the
+//! crate root (a re-export there is for users; a module imports the item's own module).
+//! Reads the non-test code of every module as text and takes its `crate::…` and
+//! `super::…` paths as imports; a module and its own submodules count as one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 
-/// Fails with the cycles found, if any.
+/// The crates checked: their name and source directory.
+const CRATES: [(&str, &str); 2] = [
+    ("chat-token-core", "crates/chat-token-core/src"),
+    ("xtask", "xtask/src"),
+];
+
+/// Fails with the cycles and root imports found, if any.
 pub fn run(root: &Path) -> Result<()> {
-    let src = root.join("crates/chat-token-core/src");
+    let mut problems = Vec::new();
+    for (name, dir) in CRATES {
+        let (modules, found) = check(&root.join(dir))?;
+        if found.is_empty() {
+            eprintln!(
+                "xtask module-cycles: {modules} modules of {name}, no import cycle, no import of the crate root"
+            );
+        }
+        problems.extend(found.into_iter().map(|p| format!("{name}: {p}")));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "modules import each other or the crate root:\n  {}",
+            problems.join("\n  ")
+        )
+    }
+}
+
+/// The number of modules under `src`, and each cycle (`a -> b -> a`) and root import
+/// (`a imports crate::Item`) among them.
+fn check(src: &Path) -> Result<(usize, Vec<String>)> {
     let mut modules = BTreeMap::new();
-    collect(&src, &src, &mut modules)?;
+    collect(src, src, &mut modules)?;
     let names: BTreeSet<String> = modules.keys().cloned().collect();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut problems = Vec::new();
     for (module, text) in &modules {
         let parent = module.rsplit_once("::").map(|(p, _)| p.to_owned());
         let mut imports = BTreeSet::new();
         for path in paths_after(text, "crate::") {
-            imports.extend(resolve(&names, &path));
+            match resolve(&names, &path) {
+                Some(imported) => {
+                    imports.insert(imported);
+                }
+                None if !path.is_empty() && path != "self" => {
+                    let item = ["crate", path.as_str()].join("::");
+                    problems.push(format!("{module} imports {item} from the crate root"));
+                }
+                None => {}
+            }
         }
         for path in paths_after(text, "super::") {
             let full = match &parent {
@@ -39,19 +78,8 @@ pub fn run(root: &Path) -> Result<()> {
     for start in graph.keys() {
         find_cycles(&graph, vec![start.clone()], &mut cycles);
     }
-    if cycles.is_empty() {
-        eprintln!(
-            "xtask module-cycles: {} modules of chat-token-core, no import cycle",
-            graph.len()
-        );
-        Ok(())
-    } else {
-        let listed: Vec<String> = cycles.iter().map(|c| c.join(" -> ")).collect();
-        bail!(
-            "modules of chat-token-core import each other:\n  {}",
-            listed.join("\n  ")
-        )
-    }
+    problems.extend(cycles.iter().map(|c| c.join(" -> ")));
+    Ok((graph.len(), problems))
 }
 
 /// Every `.rs` file under `dir`, by module path, with its code before `#[cfg(test)]` and
@@ -72,7 +100,7 @@ fn collect(src: &Path, dir: &Path, modules: &mut BTreeMap<String, String>) -> Re
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join("::");
-        if name == "lib" {
+        if name == "lib" || name == "main" {
             continue;
         }
         if let Some(parent) = name.strip_suffix("::mod") {
@@ -149,6 +177,25 @@ fn find_cycles(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cycles_and_root_imports_are_found() {
+        let dir = std::env::temp_dir().join(format!("xtask-module-cycles-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("write");
+        write("lib.rs", "pub use a::Item;\nmod a;\nmod b;\nmod c;");
+        write("a.rs", "use crate::b::B;\npub struct Item;");
+        write("b.rs", "use crate::a::Item;\npub struct B;");
+        write("c.rs", "use crate::Item;");
+        let (modules, problems) = check(&dir).expect("check");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(modules, 3);
+        assert_eq!(
+            problems,
+            ["c imports crate::Item from the crate root", "a -> b"]
+        );
+    }
 
     #[test]
     fn paths_are_read_from_uses_groups_and_expressions() {

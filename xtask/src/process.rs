@@ -71,3 +71,26 @@ pub fn workspace_metadata(root: &std::path::Path) -> Result<serde_json::Value> {
     }
     serde_json::from_slice(&out.stdout).context("cargo metadata JSON")
 }
+
+/// `n` with thousands separated by commas.
+pub(crate) fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Installs `wrk` from Debian's packages when it is missing.
+pub(crate) fn ensure_wrk() -> Result<()> {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    run(Command::new("apt-get").arg("update"))?;
+    run(Command::new("apt-get").args(["install", "-y", "wrk"]))
+        .context("installing wrk from Debian's packages")
+}

@@ -64,10 +64,6 @@ pub mod prelude {
         Incoming, ResolvedIdentity, TokenRejection, TokenReply, configure, configure_at,
         configure_for, configure_for_at, configure_with, configure_with_at, token_endpoint,
     };
-    pub use chat_token_core::env::EnvSetup;
-    pub use chat_token_core::{
-        AccessToken, ChatGrant, Credentials, Grant, IdentityResolver, IncomingRequest,
-        JwtBearerResolver, ResolveError, Resolved, SecretString, StaticUsers, SyncGrant,
-        TokenIssuer, TokenService, TrustedHeader, VideoGrant, VoiceGrant, async_trait,
-    };
+    #[doc(no_inline)]
+    pub use chat_token_core::prelude::*;
 }

@@ -84,7 +84,10 @@ impl Credentials {
                     var: ENV_API_KEY_FILE,
                 });
             }
-            _ => get(ENV_API_KEY, "API key SID (SK...)")?,
+            _ => get(
+                ENV_API_KEY,
+                "API key SID (SK...), or TWILIO_API_KEY_FILE to a file holding it",
+            )?,
         };
         let secret = match (lookup(ENV_API_SECRET), lookup(ENV_API_SECRET_FILE)) {
             (Ok(_), Ok(_)) => return Err(ConfigError::AmbiguousSecret),
@@ -99,7 +102,10 @@ impl Credentials {
                     var: ENV_API_SECRET_FILE,
                 });
             }
-            _ => SecretString::from(get(ENV_API_SECRET, "API key secret")?),
+            _ => SecretString::from(get(
+                ENV_API_SECRET,
+                "API key secret, or TWILIO_API_SECRET_FILE to a file holding it",
+            )?),
         };
         Self::try_new(account, key, secret.expose_secret())
     }
@@ -117,7 +123,7 @@ pub enum SecretFileError {
     #[error("no path is given")]
     NoPath,
     /// It could not be opened or read.
-    #[error("it could not be read: {0}")]
+    #[error("it could not be read ({0})")]
     Unreadable(String),
     /// It is not a regular file (a FIFO or a device would block the read, or never end).
     #[error("it is not a regular file")]
@@ -146,7 +152,7 @@ pub fn read_secret_file(path: &Path) -> Result<SecretString, SecretFileError> {
     if path.as_os_str().is_empty() {
         return Err(SecretFileError::NoPath);
     }
-    let unreadable = |e: std::io::Error| SecretFileError::Unreadable(e.kind().to_string());
+    let unreadable = |e: std::io::Error| SecretFileError::Unreadable(e.to_string());
     let check = |metadata: std::fs::Metadata| {
         if !metadata.is_file() {
             Err(SecretFileError::NotRegular)
@@ -239,6 +245,7 @@ pub enum EnvError {
 
 /// The issuer and users the environment describes.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct EnvSetup {
     /// Signs the tokens.
     pub issuer: TokenIssuer,
@@ -388,7 +395,7 @@ mod tests {
             err,
             ConfigError::MissingVar {
                 var: ENV_API_SECRET,
-                what: "API key secret"
+                what: "API key secret, or TWILIO_API_SECRET_FILE to a file holding it"
             }
         );
         assert!(err.to_string().contains("TWILIO_API_SECRET is not set"));

@@ -446,7 +446,10 @@ impl TokenIssuer {
     }
 
     /// Checks a token's signature and claims with this issuer's secret and clock.
-    pub fn inspect(&self, jwt: &str) -> Result<crate::Inspection, crate::InspectError> {
+    pub fn inspect(
+        &self,
+        jwt: &str,
+    ) -> Result<crate::inspect::Inspection, crate::inspect::InspectError> {
         crate::inspect::inspect_with_key(jwt, Some(&self.inner.key), self.now())
     }
 }

@@ -39,3 +39,21 @@ pub use token::{AccessToken, NotBefore, TokenError};
 pub use async_trait::async_trait;
 /// Re-exported: the secret type the credentials use.
 pub use secrecy::SecretString;
+
+pub mod prelude {
+    //! The everyday items in one line, `use chat_token_core::prelude::*;`: the service
+    //! ([`TokenService`], [`TokenIssuer`], [`Credentials`], [`EnvSetup`],
+    //! [`SecretString`]), the token and its grants ([`AccessToken`], [`ChatGrant`],
+    //! [`VideoGrant`], [`VoiceGrant`], [`SyncGrant`], [`Grant`]), and what a resolver
+    //! needs ([`IdentityResolver`], [`IncomingRequest`], [`Resolved`], [`ResolveError`],
+    //! the ready [`StaticUsers`], [`TrustedHeader`] and [`JwtBearerResolver`], and the
+    //! [`async_trait`](macro@async_trait) attribute). Each adapter's prelude is this one and the adapter's
+    //! own routes and extractors.
+
+    pub use crate::env::EnvSetup;
+    pub use crate::{
+        AccessToken, ChatGrant, Credentials, Grant, IdentityResolver, IncomingRequest,
+        JwtBearerResolver, ResolveError, Resolved, SecretString, StaticUsers, SyncGrant,
+        TokenIssuer, TokenService, TrustedHeader, VideoGrant, VoiceGrant, async_trait,
+    };
+}

@@ -49,6 +49,7 @@ use crate::token::{AccessToken, MAX_TTL};
 /// What one rule does.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PolicyRule {
     /// Refuse a token (403 `forbidden`).
     #[serde(default)]
@@ -76,6 +77,7 @@ pub struct PolicyRule {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct UserPolicy {
     /// The claim that lists the user's roles (a string or an array of strings): a
     /// top-level claim of that name, else a dotted path (`realm_access.roles`).

@@ -64,10 +64,6 @@ pub mod prelude {
         other_methods_at, routes, routes_at, routes_for, routes_for_at, routes_with,
         routes_with_at,
     };
-    pub use chat_token_core::env::EnvSetup;
-    pub use chat_token_core::{
-        AccessToken, ChatGrant, Credentials, Grant, IdentityResolver, IncomingRequest,
-        JwtBearerResolver, ResolveError, Resolved, SecretString, StaticUsers, SyncGrant,
-        TokenIssuer, TokenService, TrustedHeader, VideoGrant, VoiceGrant, async_trait,
-    };
+    #[doc(no_inline)]
+    pub use chat_token_core::prelude::*;
 }

@@ -84,7 +84,7 @@ pub fn read_text(path: &Path, max: u64) -> Result<(SecretString, std::fs::Metada
         }
         Ok(metadata)
     };
-    let unreadable = |e: std::io::Error| anyhow::anyhow!("it could not be read: {}", e.kind());
+    let unreadable = |e: std::io::Error| anyhow::anyhow!("it could not be read ({e})");
     // Before opening (opening a FIFO waits for a writer), and again on what was opened.
     check(std::fs::metadata(path).map_err(unreadable)?)?;
     let file = std::fs::File::open(path).map_err(unreadable)?;

@@ -280,7 +280,7 @@ fn inspect_reads_the_secret_from_the_secret_file() {
     let out = assert_exits_2(
         &[("TWILIO_API_SECRET_FILE", &missing.to_string_lossy())],
         &["inspect", REFERENCE],
-        "cannot be used: it could not be read",
+        "cannot be used: it could not be read (No such file",
     );
     assert_eq!(stdout(&out), "");
     assert!(

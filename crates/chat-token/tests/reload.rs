@@ -717,5 +717,88 @@ fn reloads_are_counted_and_a_file_that_no_longer_loads_shows() {
         log.contains("file change: users file reloaded: 1 added, 1 removed"),
         "{log}"
     );
+    // Reading a file (the reload's own reading, an operator's `cat`) changes nothing, so
+    // it starts no reload: the last load's time stays.
+    let settled = line(&metrics(), last);
+    for _ in 0..5 {
+        let _ = std::fs::read(files.path("users"));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        line(&metrics(), last),
+        settled,
+        "a file that was only read was loaded again"
+    );
     finish(kind, server, client, "metrics");
+}
+
+/// A directory that is itself a symlink, swapped by renaming another symlink over it
+/// (as deploy tools switch releases), is followed, and so are in-place changes in the
+/// directory it leads to.
+#[test]
+fn a_directory_swapped_by_a_symlink_is_followed() {
+    let kind = &KINDS[0];
+    let root = TempDir::new("a_directory_swapped_by_a_symlink_is_followed");
+    let release = |n: usize| {
+        let dir = root.join(&format!("releases/v{n}"));
+        std::fs::create_dir_all(&dir).expect("release directory");
+        for (name, content) in (kind.files)(n) {
+            std::fs::write(dir.join(name), content).expect("write");
+        }
+    };
+    release(1);
+    std::os::unix::fs::symlink("releases/v1", root.join("current")).expect("symlink");
+    let users = root.join("current/users").to_string_lossy().into_owned();
+    let env: Env = with_credentials(String::new())
+        .into_iter()
+        .filter(|(k, _)| *k != "CHAT_TOKEN_USERS")
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = ["serve", "--bind", "127.0.0.1:0", "--users-file", &users];
+    let mut server = Process::start(&args, &env);
+    let addr = server.addr().expect("serve listens");
+    assert!(eventually(|| (kind.serves)(addr, 1)), "{}", server.output());
+    // The switch: a new release, and `current` swapped to it.
+    release(2);
+    std::os::unix::fs::symlink("releases/v2", root.join("current.new")).expect("symlink");
+    std::fs::rename(root.join("current.new"), root.join("current")).expect("swap");
+    assert!(
+        eventually(|| (kind.serves)(addr, 2)),
+        "the swapped directory was not followed: {}",
+        server.output()
+    );
+    // In place, in the directory `current` leads to now.
+    let (name, content) = (kind.files)(3).remove(0);
+    std::fs::write(root.join(&format!("releases/v2/{name}")), content).expect("write");
+    assert!(eventually(|| (kind.serves)(addr, 3)), "{}", server.output());
+    server.stop();
+}
+
+/// A tenant whose API key SID changes while its secret does not keeps its current
+/// credentials (a new key has a secret of its own, not yet written): no token is signed
+/// with the new SID and the old secret. Both changed, the tenant is served with them.
+#[test]
+fn a_tenant_key_changed_without_its_secret_keeps_the_current_credentials() {
+    let kind = &KINDS[3];
+    let root = TempDir::new("a_tenant_key_changed_without_its_secret");
+    let mut files = Files::new(&root, "plain", false);
+    let (server, addr, client) = start(kind, &root, &mut files, Change::RenameOver, &[]);
+    // Key 2 with secret 1.
+    let key_only = acme_table(2, &format!("api_secret = \"{}\"", secret(1)));
+    files.put(&[("tenants.toml", key_only)], Change::RenameOver);
+    server.wait_for_log("its api_key_sid changed but its secret did not", 1);
+    assert!(
+        (kind.serves)(addr, 1),
+        "acme is no longer signed with key 1 and secret 1"
+    );
+    let latencies: Latencies = Arc::default();
+    change_to(
+        kind,
+        &server,
+        addr,
+        &mut files,
+        (2, Change::RenameOver, false),
+        &latencies,
+    );
+    finish(kind, server, client, "tenant key");
 }

@@ -1,9 +1,11 @@
 //! [`JwtBearerResolver`]: the caller's identity from a bearer JWT issued by the app's
 //! identity provider (Auth0, Cognito, Keycloak, Firebase, or the app's own login).
 //!
-//! The JWT is checked with jsonwebtoken: signature (HS256 with a shared secret of at
-//! least 32 bytes, or RS256/384/512, PS256/384/512, ES256/384 and EdDSA with keys from a
-//! JWKS document), issuer, audience, expiry and not-before with a small leeway. One
+//! The JWT is checked by [`jws`](super::jws) (signature, then the registered claims):
+//! HS256 with a shared secret of at least 32 bytes, or RS256/384/512, PS256/384/512,
+//! ES256/384 and EdDSA with keys from a JWKS document (parsed by jsonwebtoken's JWK types,
+//! prepared once per fetch); issuer, audience, expiry, not-before and issued-at with a
+//! small leeway. One
 //! configurable claim (`sub`, `email`, `preferred_username`, ...) becomes the Twilio
 //! identity. Issuer and audience are required: without them a token minted for another
 //! application that shares the key set (a Google, Firebase or Auth0 tenant) would be

@@ -43,6 +43,7 @@ struct Entry {
 
 /// Counters of the cache, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifiedCacheStats {
     /// Entries held now.
     pub entries: usize,

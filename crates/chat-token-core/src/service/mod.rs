@@ -433,7 +433,7 @@ impl TokenService {
                     crate::metrics::error(ErrorCode::Forbidden);
                     return Rejection::new(
                         ErrorCode::Forbidden,
-                        "this user's role may not have a token",
+                        "the user policy does not allow this user a token",
                     )
                     .reply();
                 }

@@ -207,7 +207,10 @@ impl ServeArgs {
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            // notify warns of its own bookkeeping (a watch on a directory that a mounted
+            // secret's update removed): no news to an operator.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,notify=error".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

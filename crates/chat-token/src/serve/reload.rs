@@ -121,21 +121,22 @@ pub(super) struct PolicyFile {
 
 /// What a kind of file is called in logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// In the order a reload reads them: the tenants before the users that name them.
 pub(super) enum Kind {
     /// `TWILIO_API_KEY_FILE` and `TWILIO_API_SECRET_FILE`, read together.
     Credentials,
+    Tenants,
     Users,
     JwtSecret,
-    Tenants,
     Policy,
 }
 
 impl Kind {
     const ALL: [Kind; 5] = [
         Kind::Credentials,
+        Kind::Tenants,
         Kind::Users,
         Kind::JwtSecret,
-        Kind::Tenants,
         Kind::Policy,
     ];
 
@@ -311,7 +312,7 @@ impl Followed {
                 Kind::Tenants => self.reload_tenants(),
                 Kind::Policy => self.reload_policy(),
             };
-            let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let took = started.elapsed();
             match result {
                 Ok(outcome) => {
                     metrics::gauge!(METRIC_LAST_LOAD, "file" => kind.label()).set(unix_now());
@@ -321,7 +322,7 @@ impl Followed {
                             metrics::counter!(METRIC_RELOADS, "file" => kind.label(), "result" => "ok")
                                 .increment(1);
                             tracing::info!(
-                                took_ms,
+                                took = ?took,
                                 "{}: {name} reloaded: {what}",
                                 trigger.as_str()
                             );
@@ -454,15 +455,32 @@ impl Followed {
         if *current == policy {
             return Ok(Outcome::Unchanged);
         }
+        let changed = |same: bool| if same { "unchanged" } else { "changed" };
         let what = format!(
-            "{} identity rules, {} role rules",
-            policy.identities.len(),
-            policy.roles.len()
+            "identity rules: {}; role rules: {}; role_claim {}, endpoint_id_header {}",
+            rule_changes(&current.identities, &policy.identities),
+            rule_changes(&current.roles, &policy.roles),
+            changed(current.role_claim == policy.role_claim),
+            changed(current.endpoint_id_header == policy.endpoint_id_header),
         );
         self.service.replace_user_policy(Some(policy.clone()))?;
         *current = policy;
         Ok(Outcome::Reloaded(what))
     }
+}
+
+/// `N added, N removed, N changed` between two sets of policy rules.
+fn rule_changes<R: PartialEq>(
+    old: &std::collections::BTreeMap<String, R>,
+    new: &std::collections::BTreeMap<String, R>,
+) -> String {
+    let added = new.keys().filter(|k| !old.contains_key(*k)).count();
+    let removed = old.keys().filter(|k| !new.contains_key(*k)).count();
+    let changed = new
+        .iter()
+        .filter(|(k, rule)| old.get(*k).is_some_and(|o| o != *rule))
+        .count();
+    format!("{added} added, {removed} removed, {changed} changed")
 }
 
 /// The files named by `TWILIO_API_KEY_FILE` and `TWILIO_API_SECRET_FILE`, when set.
@@ -490,6 +508,9 @@ pub(super) fn follow(followed: Arc<Followed>, watch: bool) {
             }
         }
     } else {
+        if !watch && !followed.kinds().is_empty() {
+            tracing::info!("--no-watch: the files are read again on SIGHUP only");
+        }
         drop(tx);
         None
     };
@@ -559,11 +580,12 @@ impl Watcher {
     fn start(followed: &Followed, tx: tokio::sync::mpsc::UnboundedSender<PathBuf>) -> Result<Self> {
         let inner =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-                Ok(event) => {
+                Ok(event) if changes_content(&event.kind) => {
                     for path in event.paths {
                         let _ = tx.send(path);
                     }
                 }
+                Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "the file watcher reported an error"),
             })
             .map_err(|e| anyhow!("starting the file watcher: {e}"))?;
@@ -588,11 +610,15 @@ impl Watcher {
     fn follow_new_directories(&mut self, followed: &Followed) {
         use notify::Watcher as _;
         for kind in followed.kinds() {
-            // The path as given, and the file it leads to through symlinks (a file kept
-            // elsewhere and linked in, rewritten in place there).
+            // The path as given; every symlink on the way to it, as a name in its own
+            // directory (a mounted secret's `..data`, a directory swapped by a symlink
+            // renamed over it); and the file it leads to (a file kept elsewhere and
+            // linked in, rewritten in place there).
             let files = followed.files(kind).into_iter().flat_map(|file| {
                 let target = std::fs::canonicalize(&file).ok().filter(|t| *t != file);
-                std::iter::once(file).chain(target)
+                std::iter::once(file.clone())
+                    .chain(target)
+                    .chain(symlinks_on_the_way(&file))
             });
             for file in files {
                 let (Some(dir), Some(name)) = (directory_of(&file), file.file_name()) else {
@@ -638,6 +664,32 @@ impl Watcher {
     }
 }
 
+/// Whether an event of this kind may have changed what a file holds: a file created,
+/// written, renamed or removed. Not a file opened, read or closed unwritten (the
+/// reload's own reading would start the next reload), nor its access time.
+fn changes_content(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::{MetadataKind, ModifyKind};
+    !matches!(
+        kind,
+        EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime))
+    )
+}
+
+/// The symlinks among the directories on the way to `file` (absolute), each a name in
+/// its own parent directory.
+fn symlinks_on_the_way(file: &Path) -> Vec<PathBuf> {
+    let Ok(file) = std::path::absolute(file) else {
+        return Vec::new();
+    };
+    file.ancestors()
+        .skip(1)
+        .filter(|dir| dir.parent().is_some())
+        .filter(|dir| std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_symlink()))
+        .map(Path::to_path_buf)
+        .collect()
+}
+
 /// The directory that holds `file`, made absolute (events carry absolute paths).
 fn directory_of(file: &Path) -> Option<PathBuf> {
     let dir = match file.parent() {
@@ -665,17 +717,22 @@ mod tests {
     }
 
     /// The tenants file of `count` tenants `t0`, `t1`, ..., each with its own key and
-    /// inline secret; tenant `t0`'s key is `SK` + 32 times `first`.
+    /// inline secret; tenant `t0`'s key is `SK` + 32 times `first`, its secret names
+    /// `first` too.
     fn tenants_file(count: usize, first: char) -> String {
         let mut text = String::with_capacity(count * 200);
         for i in 0..count {
-            let key = if i == 0 {
-                format!("SK{}", String::from(first).repeat(32))
+            let (key, secret) = if i == 0 {
+                let key = format!("SK{}", String::from(first).repeat(32));
+                (key, format!("secret-of-tenant-0-{first}-0123456789"))
             } else {
-                format!("SK{i:032}")
+                (
+                    format!("SK{i:032}"),
+                    format!("secret-of-tenant-{i}-0123456789"),
+                )
             };
             text.push_str(&format!(
-                "[tenants.t{i}]\naccount_sid = \"AC{i:032}\"\napi_key_sid = \"{key}\"\napi_secret = \"secret-of-tenant-{i}-0123456789\"\nchat_service_sid = \"IS{i:032}\"\n\n"
+                "[tenants.t{i}]\naccount_sid = \"AC{i:032}\"\napi_key_sid = \"{key}\"\napi_secret = \"{secret}\"\nchat_service_sid = \"IS{i:032}\"\n\n"
             ));
         }
         text

@@ -93,12 +93,24 @@ impl Changes {
 
 impl std::fmt::Display for Changes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Tenant ids are not secret: up to ten of each are named.
+        let named = |ids: &[String]| {
+            let shown: Vec<&str> = ids.iter().take(10).map(String::as_str).collect();
+            match (shown.is_empty(), ids.len() > shown.len()) {
+                (true, _) => String::new(),
+                (false, false) => format!(" ({})", shown.join(", ")),
+                (false, true) => format!(" ({}, ...)", shown.join(", ")),
+            }
+        };
         write!(
             f,
-            "{} added, {} removed, {} changed, {} in all",
+            "{} added{}, {} removed{}, {} changed{}, {} in all",
             self.added.len(),
+            named(&self.added),
             self.removed.len(),
+            named(&self.removed),
             self.changed.len(),
+            named(&self.changed),
             self.total
         )
     }
@@ -202,20 +214,29 @@ impl TenantsFile {
         let current = self.current();
         // A tenant served now keeps its credentials when its new ones cannot be used (a
         // secret file half written, say): a reload never turns a working tenant into 500s.
+        // Nor does it sign with a new API key SID and the old secret: a new key has a
+        // secret of its own, which has not been written yet.
         for (id, slot) in &mut loaded.table {
-            if let (Entry::Unusable(reason), Some(old)) = (&slot.entry, current.get(id))
-                && let Entry::Ready(tenant) = &old.entry
-            {
-                tracing::warn!(
-                    tenant = %id,
-                    %reason,
-                    "the tenant's new Twilio configuration cannot be used; keeping its current credentials"
-                );
-                *slot = Slot {
-                    entry: Entry::Ready(tenant.clone()),
-                    digest: old.digest,
-                };
-            }
+            let Some(old) = current.get(id) else { continue };
+            let Entry::Ready(tenant) = &old.entry else {
+                continue;
+            };
+            let reason = match &slot.entry {
+                Entry::Unusable(reason) => reason.clone(),
+                Entry::Ready(new) if key_without_secret(tenant, new) => {
+                    "its api_key_sid changed but its secret did not (a new API key has a secret of its own: write both)".to_owned()
+                }
+                Entry::Ready(_) => continue,
+            };
+            tracing::warn!(
+                tenant = %id,
+                %reason,
+                "the tenant's new Twilio configuration cannot be used; keeping its current credentials"
+            );
+            *slot = Slot {
+                entry: Entry::Ready(tenant.clone()),
+                digest: old.digest,
+            };
         }
         let mut changes = Changes {
             total: loaded.len(),
@@ -269,6 +290,13 @@ impl TenantsFile {
     fn current(&self) -> Arc<Table> {
         self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
+}
+
+/// Whether `new` names another API key than `old` with the same secret.
+fn key_without_secret(old: &Tenant, new: &Tenant) -> bool {
+    let (old, new) = (old.issuer().credentials(), new.issuer().credentials());
+    old.api_key_sid() != new.api_key_sid()
+        && old.secret().expose_secret() == new.secret().expose_secret()
 }
 
 #[async_trait]
