@@ -32,7 +32,7 @@ pub use issuer::{ConfigError, Credentials, MintedToken, TokenIssuer};
 pub use request::IncomingRequest;
 pub use resolver::{IdentityResolver, ResolveError, Resolved};
 pub use resolvers::{JwtBearerResolver, StaticUsers, TrustedHeader};
-pub use service::{ServiceError, TokenService, TokenServiceBuilder};
+pub use service::{BuildError, TokenService, TokenServiceBuilder};
 pub use token::{AccessToken, NotBefore, TokenError};
 
 /// Re-exported so that resolvers can be written without adding the crate.

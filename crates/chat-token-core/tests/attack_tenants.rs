@@ -851,7 +851,7 @@ async fn a_zero_cache_ttl_still_fetches_once_per_burst() {
         .tenant_cache(100, Duration::ZERO)
         .build();
     assert!(
-        matches!(zero, Err(chat_token_core::ServiceError::ZeroTenantTtl)),
+        matches!(zero, Err(chat_token_core::BuildError::ZeroTenantTtl)),
         "a zero tenant lifetime must be refused"
     );
     let source = Source::new(|id| {

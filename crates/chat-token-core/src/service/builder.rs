@@ -23,7 +23,7 @@ pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Why a [`TokenService`] could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ServiceError {
+pub enum BuildError {
     /// The default token is not valid: ttl out of range, no grants, or a bad SID in a
     /// grant.
     #[error(transparent)]
@@ -131,7 +131,7 @@ impl TokenServiceBuilder {
     /// is installed when a request is answered (see
     /// [`METRIC_TOKENS_MINTED`](crate::metrics::METRIC_TOKENS_MINTED) and the other `METRIC_*`
     /// names); `build` describes them to the recorder installed now, so install it first.
-    pub fn build(self) -> Result<TokenService, ServiceError> {
+    pub fn build(self) -> Result<TokenService, BuildError> {
         if !(1..=MAX_TTL).contains(&self.ttl) {
             return Err(TokenError::TtlOutOfRange { ttl: self.ttl }.into());
         }
@@ -150,7 +150,7 @@ impl TokenServiceBuilder {
         }
         crate::metrics::describe();
         if self.tenants.is_some() && self.tenant_ttl.is_zero() {
-            return Err(ServiceError::ZeroTenantTtl);
+            return Err(BuildError::ZeroTenantTtl);
         }
         let strict = self.strict_identity;
         let tenants = self.tenants.map(|source| {

@@ -30,7 +30,7 @@ use tracing::Instrument as _;
 
 mod builder;
 
-pub use builder::{DEFAULT_RESOLVE_TIMEOUT, ServiceError, TokenServiceBuilder};
+pub use builder::{BuildError, DEFAULT_RESOLVE_TIMEOUT, TokenServiceBuilder};
 
 use crate::cors::CorsPolicy;
 use crate::http::{ErrorCode, HttpReply, Rejection, internal, token_body};
@@ -609,22 +609,22 @@ mod tests {
         let err = |b: TokenServiceBuilder| b.build().err();
         assert_eq!(
             err(TokenService::without_resolver(issuer()).ttl(0)),
-            Some(ServiceError::Token(TokenError::TtlOutOfRange { ttl: 0 }))
+            Some(BuildError::Token(TokenError::TtlOutOfRange { ttl: 0 }))
         );
         assert_eq!(
             err(TokenService::without_resolver(issuer()).ttl(MAX_TTL + 1)),
-            Some(ServiceError::Token(TokenError::TtlOutOfRange {
+            Some(BuildError::Token(TokenError::TtlOutOfRange {
                 ttl: MAX_TTL + 1
             }))
         );
         assert_eq!(
             err(TokenService::without_resolver(issuer()).grants([])),
-            Some(ServiceError::Token(TokenError::NoGrants))
+            Some(BuildError::Token(TokenError::NoGrants))
         );
         let bad_sid = crate::ChatGrant::new().with_service_sid("IS1");
         assert!(matches!(
             err(TokenService::without_resolver(issuer()).grants([bad_sid.into()])),
-            Some(ServiceError::Token(TokenError::Sid(_)))
+            Some(BuildError::Token(TokenError::Sid(_)))
         ));
     }
 
