@@ -142,6 +142,31 @@ pub enum SecretFileError {
     Lines,
 }
 
+/// Opens `path` for reading if it is a regular file: opened without waiting (a FIFO or
+/// a device opened for reading may wait for a writer for ever), then checked on what
+/// was opened, so that no swap between a check and the opening slips another kind of
+/// file in. The file and its metadata. It blocks on the file system (a hung network
+/// mount): an async caller runs it on a blocking thread.
+pub fn open_regular(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), SecretFileError> {
+    if path.as_os_str().is_empty() {
+        return Err(SecretFileError::NoPath);
+    }
+    let unreadable = |e: std::io::Error| SecretFileError::Unreadable(e.to_string());
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(unreadable)?;
+    let metadata = file.metadata().map_err(unreadable)?;
+    if !metadata.is_file() {
+        return Err(SecretFileError::NotRegular);
+    }
+    Ok((file, metadata))
+}
+
 /// Reads a file that holds one secret value (an API key secret, a key SID, a login
 /// secret), by the rules every secret file of this project follows: a regular file of
 /// at most [`MAX_SECRET_FILE`] bytes, UTF-8, one line, not empty; one trailing line break
@@ -149,27 +174,14 @@ pub enum SecretFileError {
 /// caller runs it on a blocking thread (`tokio::task::spawn_blocking`).
 pub fn read_secret_file(path: &Path) -> Result<SecretString, SecretFileError> {
     use std::io::Read as _;
-    if path.as_os_str().is_empty() {
-        return Err(SecretFileError::NoPath);
+    let (file, metadata) = open_regular(path)?;
+    if metadata.len() > MAX_SECRET_FILE {
+        return Err(SecretFileError::TooLarge);
     }
-    let unreadable = |e: std::io::Error| SecretFileError::Unreadable(e.to_string());
-    let check = |metadata: std::fs::Metadata| {
-        if !metadata.is_file() {
-            Err(SecretFileError::NotRegular)
-        } else if metadata.len() > MAX_SECRET_FILE {
-            Err(SecretFileError::TooLarge)
-        } else {
-            Ok(())
-        }
-    };
-    // Before opening (opening a FIFO waits for a writer), and again on what was opened.
-    check(std::fs::metadata(path).map_err(unreadable)?)?;
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    check(file.metadata().map_err(unreadable)?)?;
     let mut bytes = Vec::new();
     file.take(MAX_SECRET_FILE + 1)
         .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
+        .map_err(|e| SecretFileError::Unreadable(e.to_string()))?;
     if bytes.len() as u64 > MAX_SECRET_FILE {
         return Err(SecretFileError::TooLarge);
     }
@@ -399,6 +411,66 @@ mod tests {
             }
         );
         assert!(err.to_string().contains("TWILIO_API_SECRET is not set"));
+    }
+
+    /// Opening never waits on a FIFO, even one swapped in for a regular file while
+    /// secret files are being read (a check of the path before the opening would not see
+    /// it): every read ends, refused or with the secret.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_swapped_in_is_never_waited_on() {
+        let dir = std::env::temp_dir().join(format!("chat-token-fifo-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, format!("{SECRET}\n")).unwrap();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flipper = {
+            let (dir, path, done) = (dir.clone(), path.clone(), done.clone());
+            std::thread::spawn(move || {
+                for n in 0..300 {
+                    let aside = dir.join(format!("aside-{n}"));
+                    let made = if n % 2 == 0 {
+                        std::process::Command::new("mkfifo")
+                            .arg(&aside)
+                            .status()
+                            .is_ok_and(|s| s.success())
+                    } else {
+                        std::fs::write(&aside, format!("{SECRET}\n")).is_ok()
+                    };
+                    if made {
+                        let _ = std::fs::rename(&aside, &path);
+                    }
+                }
+                done.store(true, std::sync::atomic::Ordering::Relaxed);
+            })
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = {
+            let (path, done) = (path.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = read_secret_file(&path);
+                    if tx.send(()).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let mut reads = 0;
+        loop {
+            // A read waiting on a FIFO never ends: 30 s is ample for one read.
+            match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+                Ok(()) => reads += 1,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("a read of a secret file did not end: it waits on a FIFO")
+                }
+            }
+        }
+        let _ = (flipper.join(), reader.join());
+        assert!(reads > 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

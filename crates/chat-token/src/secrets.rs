@@ -75,24 +75,14 @@ pub fn digest(parts: &[&[u8]]) -> u64 {
 /// It blocks on the file system: `serve` calls it on a blocking thread.
 pub fn read_text(path: &Path, max: u64) -> Result<(SecretString, std::fs::Metadata)> {
     use std::io::Read as _;
-    let check = |metadata: std::fs::Metadata| {
-        if !metadata.is_file() {
-            bail!("it is not a regular file");
-        }
-        if metadata.len() > max {
-            bail!("it has more than {max} bytes");
-        }
-        Ok(metadata)
-    };
-    let unreadable = |e: std::io::Error| anyhow::anyhow!("it could not be read ({e})");
-    // Before opening (opening a FIFO waits for a writer), and again on what was opened.
-    check(std::fs::metadata(path).map_err(unreadable)?)?;
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    let metadata = check(file.metadata().map_err(unreadable)?)?;
+    let (file, metadata) = chat_token_core::env::open_regular(path)?;
+    if metadata.len() > max {
+        bail!("it has more than {max} bytes");
+    }
     let mut bytes = Vec::new();
     file.take(max + 1)
         .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
+        .map_err(|e| anyhow::anyhow!("it could not be read ({e})"))?;
     if bytes.len() as u64 > max {
         bail!("it has more than {max} bytes");
     }

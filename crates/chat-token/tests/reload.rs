@@ -802,3 +802,72 @@ fn a_tenant_key_changed_without_its_secret_keeps_the_current_credentials() {
     );
     finish(kind, server, client, "tenant key");
 }
+
+/// A directory of the files replaced (deleted and made again, or renamed over), whose
+/// watch went with the old one, is watched again and its files read.
+#[test]
+fn a_replaced_directory_is_watched_again() {
+    let kind = &KINDS[0];
+    let root = TempDir::new("a_replaced_directory_is_watched_again");
+    let mut files = Files::new(&root, "conf", false);
+    let (server, addr, client) = start(kind, &root, &mut files, Change::RenameOver, &[]);
+    let latencies: Latencies = Arc::default();
+    let write_version = |dir: &std::path::Path, n: usize| {
+        std::fs::create_dir_all(dir).expect("directory");
+        for (name, content) in (kind.files)(n) {
+            std::fs::write(dir.join(name), content).expect("write");
+        }
+    };
+    // Deleted and made again.
+    std::fs::remove_dir_all(root.join("conf")).expect("delete the directory");
+    write_version(&root.join("conf"), 2);
+    assert!(
+        eventually(|| (kind.serves)(addr, 2)),
+        "a re-made directory was not followed: {}",
+        server.output()
+    );
+    // Renamed over: the old one aside, a new one in its place.
+    write_version(&root.join("conf.new"), 3);
+    std::fs::rename(root.join("conf"), root.join("conf.old")).expect("aside");
+    std::fs::rename(root.join("conf.new"), root.join("conf")).expect("in place");
+    assert!(
+        eventually(|| (kind.serves)(addr, 3)),
+        "a directory renamed over was not followed: {}",
+        server.output()
+    );
+    // And changes in it from then on.
+    change_to(
+        kind,
+        &server,
+        addr,
+        &mut files,
+        (4, Change::InPlace, false),
+        &latencies,
+    );
+    finish(kind, server, client, "replaced directory");
+}
+
+/// A new key's secret written in steps (the key file renamed in, then the secret
+/// rewritten in place with a pause, so that a part of it may be read first): the whole
+/// secret is served in the end, not refused as a new secret under the same key.
+#[test]
+fn a_new_keys_secret_written_in_steps_is_served_whole() {
+    let kind = &KINDS[1];
+    let root = TempDir::new("a_new_keys_secret_written_in_steps");
+    let mut files = Files::new(&root, "plain", false);
+    let (server, addr, client) = start(kind, &root, &mut files, Change::RenameOver, &[]);
+    files.put(&[("api-key", format!("{}\n", key(2)))], Change::RenameOver);
+    let whole = secret(2);
+    let (head, tail) = whole.split_at(10);
+    let path = files.path("api-secret");
+    std::fs::write(&path, head).expect("the secret's first part");
+    // Longer than the watcher's settling time: the first part is read on its own.
+    std::thread::sleep(Duration::from_millis(800));
+    std::fs::write(&path, format!("{head}{tail}\n")).expect("the whole secret");
+    assert!(
+        eventually(|| (kind.serves)(addr, 2)),
+        "the new key's whole secret was never served: {}",
+        server.output()
+    );
+    finish(kind, server, client, "secret in steps");
+}

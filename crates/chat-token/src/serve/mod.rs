@@ -203,15 +203,22 @@ impl ServeArgs {
     }
 }
 
+/// `filter`, with notify's own warnings about its bookkeeping (a watch on a directory
+/// that a mounted secret's update removed) left out unless `RUST_LOG` names notify.
+fn quiet_notify(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
+    let named = std::env::var("RUST_LOG").is_ok_and(|v| v.contains("notify"));
+    match "notify=error".parse() {
+        Ok(directive) if !named => filter.add_directive(directive),
+        _ => filter,
+    }
+}
+
 /// Runs `chat-token serve` until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            // notify warns of its own bookkeeping (a watch on a directory that a mounted
-            // secret's update removed): no news to an operator.
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,notify=error".into()),
-        )
+        .with_env_filter(quiet_notify(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        ))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -219,7 +226,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         tracing::warn!("{warning}");
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(serve(args))?;
+    let served = runtime.block_on(serve(args));
+    // A file read that hangs (a FIFO swapped in, a hung mount) must not keep the process
+    // from exiting once the connections are closed.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -351,7 +362,9 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<Chosen> {
     }
     if let Some(path) = &args.users_file {
         warn_if_readable_by_others("--users-file", path);
-        let (users, entries, _) = reload::load_users(path)?;
+        let (users, entries, _) = reload::load_users(path, None)?;
+        let users =
+            users.ok_or_else(|| anyhow::anyhow!("--users-file {} was not read", path.display()))?;
         let description = format!("{} static users from {}", users.len(), path.display());
         let users = Arc::new(Swappable::new(users));
         return Ok(Chosen {
@@ -481,6 +494,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tenants,
         policy,
         named_tenants: std::sync::Mutex::new(named_tenants),
+        key_rotated_at: std::sync::Mutex::new(None),
     });
     followed.loaded_at_start();
     reload::follow(followed, args.watch());

@@ -38,6 +38,11 @@ use crate::secrets;
 /// How long the watcher gathers events before it reads the files.
 pub(super) const SETTLE: Duration = Duration::from_millis(250);
 
+/// How long after a new API key SID is served its secret may still change (a secret
+/// file written in steps, the first of them read): the later versions complete the
+/// rotation rather than being refused as a new secret under an old key.
+const ROTATION_WINDOW: Duration = Duration::from_secs(60);
+
 /// The largest users or policy file read, in bytes.
 pub(super) const MAX_CONFIG_FILE: u64 = 16 * 1024 * 1024;
 
@@ -91,6 +96,8 @@ pub(super) struct Followed {
     pub(super) policy: Option<PolicyFile>,
     /// The tenants the users file names (to warn about those the tenants file lacks).
     pub(super) named_tenants: Mutex<BTreeSet<String>>,
+    /// When a reload last served a new API key SID.
+    pub(super) key_rotated_at: Mutex<Option<std::time::Instant>>,
 }
 
 /// `--users-file`: the resolver that serves it, and a digest of each entry served.
@@ -216,19 +223,24 @@ pub(super) fn named_tenants(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Reads a users file: the table and the digest of each entry.
-pub(super) fn load_users(path: &Path) -> Result<(StaticUsers, HashSet<u64>, BTreeSet<String>)> {
+/// Reads a users file: the table (`None` when its entries are those of `served`, which
+/// is then not parsed again), the digest of each entry, and the tenants the entries name.
+pub(super) fn load_users(
+    path: &Path,
+    served: Option<&Mutex<HashSet<u64>>>,
+) -> Result<(Option<StaticUsers>, HashSet<u64>, BTreeSet<String>)> {
     let (text, _) = secrets::read_text(path, MAX_CONFIG_FILE)
         .map_err(|e| anyhow!("--users-file {} cannot be used: {e:#}", path.display()))?;
+    let entries = entry_digests(text.expose_secret());
+    let named = named_tenants(text.expose_secret());
+    if served.is_some_and(|s| *s.lock().unwrap_or_else(|e| e.into_inner()) == entries) {
+        return Ok((None, entries, named));
+    }
     let users: StaticUsers = text
         .expose_secret()
         .parse()
         .map_err(|e| anyhow!("parsing --users-file {}: {e}", path.display()))?;
-    Ok((
-        users,
-        entry_digests(text.expose_secret()),
-        named_tenants(text.expose_secret()),
-    ))
+    Ok((Some(users), entries, named))
 }
 
 /// `SK…1234`: enough of a key SID to tell two apart in a log line.
@@ -349,40 +361,63 @@ impl Followed {
 
     fn reload_credentials(&self) -> Result<Outcome> {
         let current = self.service.issuer();
-        let issuer = self.setup.reload_issuer(&current)?;
-        let (old, new) = (current.credentials(), issuer.credentials());
-        let same_key = old.api_key_sid() == new.api_key_sid();
-        let same_secret = old.secret().expose_secret() == new.secret().expose_secret();
+        let credentials = chat_token_core::Credentials::from_env()?;
+        if credentials.secret_looks_like_auth_token() {
+            bail!("{}", secrets::AUTH_TOKEN_WARNING);
+        }
+        let old = current.credentials();
+        let same_key = old.api_key_sid() == credentials.api_key_sid();
+        let same_secret = old.secret().expose_secret() == credentials.secret().expose_secret();
+        let mut rotated = self
+            .key_rotated_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // A new key's secret written in steps: its later parts complete the rotation.
+        let completing = rotated.is_some_and(|at| at.elapsed() < ROTATION_WINDOW);
         match (same_key, same_secret) {
-            (true, true) => Ok(Outcome::Unchanged),
+            (true, true) => return Ok(Outcome::Unchanged),
             (false, true) => bail!(
                 "the API key SID changed but its secret did not; every Twilio API key has a secret of its own: write the new key's secret to TWILIO_API_SECRET_FILE too"
             ),
-            // A new secret under the same key is refused by `reload_issuer`.
-            _ => {
-                let what = format!(
-                    "API key {} → {}",
-                    short_sid(old.api_key_sid().as_str()),
-                    short_sid(new.api_key_sid().as_str())
-                );
-                self.swap_issuer(issuer);
-                for warning in secrets::environment_warnings() {
-                    tracing::warn!("{warning}");
-                }
-                Ok(Outcome::Reloaded(what))
-            }
+            (true, false) if !completing => bail!(
+                "the API key secret changed but the API key SID did not; a Twilio API key's secret never changes, so a new secret belongs to a new key: update TWILIO_API_KEY_FILE with the new key SID together with TWILIO_API_SECRET_FILE (a key's secret may still be completed within {} s of its SID)",
+                ROTATION_WINDOW.as_secs()
+            ),
+            _ => {}
         }
-    }
-
-    fn swap_issuer(&self, issuer: TokenIssuer) {
+        let what = if same_key {
+            format!(
+                "the secret of API key {} (completing its rotation)",
+                short_sid(old.api_key_sid().as_str())
+            )
+        } else {
+            *rotated = Some(std::time::Instant::now());
+            format!(
+                "API key {} → {}",
+                short_sid(old.api_key_sid().as_str()),
+                short_sid(credentials.api_key_sid().as_str())
+            )
+        };
+        let issuer = TokenIssuer::new(credentials);
+        let issuer = match self.setup.issuer.chat_service_sid() {
+            Some(sid) => issuer.with_chat_service_sid(sid)?,
+            None => issuer,
+        };
         self.service.replace_issuer(issuer);
+        for warning in secrets::environment_warnings() {
+            tracing::warn!("{warning}");
+        }
+        Ok(Outcome::Reloaded(what))
     }
 
     fn reload_users(&self) -> Result<Outcome> {
         let Some(file) = &self.users else {
             return Ok(Outcome::Unchanged);
         };
-        let (users, entries, named) = load_users(&file.path)?;
+        let (users, entries, named) = load_users(&file.path, Some(&file.entries))?;
+        let Some(users) = users else {
+            return Ok(Outcome::Unchanged);
+        };
         let mut current = file.entries.lock().unwrap_or_else(|e| e.into_inner());
         if *current == entries {
             return Ok(Outcome::Unchanged);
@@ -494,13 +529,26 @@ fn credential_files() -> Vec<PathBuf> {
         .collect()
 }
 
+/// How often the watched directories are checked for having been replaced (deleted and
+/// made again, or renamed over): a replaced directory's watch is gone with it.
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// What the watcher has seen since the last reload: the kinds of file that changed, and
+/// whether events were lost (the kernel's queue overflowed), so that every file is read.
+#[derive(Default)]
+struct Pending {
+    kinds: Mutex<BTreeSet<Kind>>,
+    everything: std::sync::atomic::AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
 /// Runs every reload: on `SIGHUP` (every file) and, with `watch`, on a change in a
 /// directory that holds a followed file (the files of that directory), one reload at a
 /// time, each on a blocking thread.
 pub(super) fn follow(followed: Arc<Followed>, watch: bool) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
+    let pending = Arc::new(Pending::default());
     let watcher = if watch && !followed.kinds().is_empty() {
-        match Watcher::start(&followed, tx) {
+        match Watcher::start(&followed, pending.clone()) {
             Ok(watcher) => Some(watcher),
             Err(err) => {
                 tracing::warn!(error = %format!("{err:#}"), "cannot watch the files for changes; they are read again on SIGHUP only");
@@ -511,7 +559,6 @@ pub(super) fn follow(followed: Arc<Followed>, watch: bool) {
         if !watch && !followed.kinds().is_empty() {
             tracing::info!("--no-watch: the files are read again on SIGHUP only");
         }
-        drop(tx);
         None
     };
     tokio::spawn(async move {
@@ -524,6 +571,8 @@ pub(super) fn follow(followed: Arc<Followed>, watch: bool) {
                 None
             }
         };
+        let mut recheck = tokio::time::interval(RECHECK);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             #[cfg(unix)]
             let signal = async {
@@ -534,17 +583,31 @@ pub(super) fn follow(followed: Arc<Followed>, watch: bool) {
             };
             #[cfg(not(unix))]
             let signal = std::future::pending::<Option<()>>();
+            let changed = async {
+                match &watcher {
+                    Some(_) => pending.wake.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             let (kinds, trigger) = tokio::select! {
                 Some(()) = signal => (followed.kinds().into_iter().collect::<BTreeSet<_>>(), Trigger::Signal),
-                Some(path) = rx.recv() => {
+                () = changed => {
                     // Let the writer finish, and gather what else changed meanwhile.
                     tokio::time::sleep(SETTLE).await;
-                    let mut paths = vec![path];
-                    while let Ok(path) = rx.try_recv() {
-                        paths.push(path);
+                    let mut kinds = std::mem::take(
+                        &mut *pending.kinds.lock().unwrap_or_else(|e| e.into_inner()),
+                    );
+                    if pending.everything.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                        kinds.extend(followed.kinds());
                     }
-                    let kinds = match &watcher {
-                        Some(watcher) => watcher.kinds_of(&paths),
+                    if kinds.is_empty() {
+                        continue;
+                    }
+                    (kinds, Trigger::Change)
+                }
+                _ = recheck.tick(), if watcher.is_some() => {
+                    let kinds = match &mut watcher {
+                        Some(watcher) => watcher.rewatch_replaced(),
                         None => BTreeSet::new(),
                     };
                     if kinds.is_empty() {
@@ -552,7 +615,6 @@ pub(super) fn follow(followed: Arc<Followed>, watch: bool) {
                     }
                     (kinds, Trigger::Change)
                 }
-                else => break,
             };
             let reading = followed.clone();
             let done = tokio::task::spawn_blocking(move || reading.reload(&kinds, trigger)).await;
@@ -567,22 +629,55 @@ pub(super) fn follow(followed: Arc<Followed>, watch: bool) {
     });
 }
 
-/// The file-system watcher: which directories it watches, and which kinds of file each
-/// name in them belongs to.
+/// Which names in each watched directory belong to which kinds of file.
+type Names = HashMap<PathBuf, HashMap<OsString, BTreeSet<Kind>>>;
+
+/// The file-system watcher: which directories it watches (and which directory each is,
+/// to tell when one was replaced), and which kinds of file each name in them belongs to.
 struct Watcher {
     inner: notify::RecommendedWatcher,
-    /// Directory → (file name → kinds).
-    directories: HashMap<PathBuf, HashMap<OsString, BTreeSet<Kind>>>,
+    names: Arc<std::sync::RwLock<Names>>,
+    identities: HashMap<PathBuf, Option<(u64, u64)>>,
+}
+
+/// The device and inode of the directory at `dir` (through symlinks), if it exists.
+fn identity(dir: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(dir).ok().map(|_| (0, 0))
+    }
 }
 
 impl Watcher {
-    /// Watches the directory of every followed file; each event's paths go to `tx`.
-    fn start(followed: &Followed, tx: tokio::sync::mpsc::UnboundedSender<PathBuf>) -> Result<Self> {
+    /// Watches the directory of every followed file; the kinds of file each event may
+    /// have changed go to `pending`.
+    fn start(followed: &Followed, pending: Arc<Pending>) -> Result<Self> {
+        let names: Arc<std::sync::RwLock<Names>> = Arc::default();
+        let seen = names.clone();
         let inner =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+                Ok(event) if event.paths.is_empty() || event.need_rescan() => {
+                    pending
+                        .everything
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    pending.wake.notify_one();
+                }
                 Ok(event) if changes_content(&event.kind) => {
-                    for path in event.paths {
-                        let _ = tx.send(path);
+                    let names = seen.read().unwrap_or_else(|e| e.into_inner());
+                    let kinds = kinds_of(&names, &event.paths);
+                    drop(names);
+                    if !kinds.is_empty() {
+                        pending
+                            .kinds
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .extend(kinds);
+                        pending.wake.notify_one();
                     }
                 }
                 Ok(_) => {}
@@ -591,14 +686,15 @@ impl Watcher {
             .map_err(|e| anyhow!("starting the file watcher: {e}"))?;
         let mut watcher = Self {
             inner,
-            directories: HashMap::new(),
+            names,
+            identities: HashMap::new(),
         };
         watcher.follow_new_directories(followed);
-        if watcher.directories.is_empty() {
+        if watcher.identities.is_empty() {
             bail!("no directory of the followed files could be watched");
         }
         tracing::info!(
-            directories = watcher.directories.len(),
+            directories = watcher.identities.len(),
             "watching the files for changes"
         );
         Ok(watcher)
@@ -609,6 +705,7 @@ impl Watcher {
     /// update), and notes which names in them belong to which kind.
     fn follow_new_directories(&mut self, followed: &Followed) {
         use notify::Watcher as _;
+        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
         for kind in followed.kinds() {
             // The path as given; every symlink on the way to it, as a name in its own
             // directory (a mounted secret's `..data`, a directory swapped by a symlink
@@ -624,7 +721,7 @@ impl Watcher {
                 let (Some(dir), Some(name)) = (directory_of(&file), file.file_name()) else {
                     continue;
                 };
-                if !self.directories.contains_key(&dir) {
+                if !self.identities.contains_key(&dir) {
                     if let Err(err) = self.inner.watch(&dir, notify::RecursiveMode::NonRecursive) {
                         tracing::warn!(
                             directory = %dir.display(),
@@ -633,35 +730,73 @@ impl Watcher {
                         );
                         continue;
                     }
-                    self.directories.insert(dir.clone(), HashMap::new());
+                    self.identities.insert(dir.clone(), identity(&dir));
                 }
-                if let Some(names) = self.directories.get_mut(&dir) {
-                    names.entry(name.to_owned()).or_default().insert(kind);
-                }
+                names
+                    .entry(dir)
+                    .or_default()
+                    .entry(name.to_owned())
+                    .or_default()
+                    .insert(kind);
             }
         }
     }
 
-    /// The kinds of file that changed, from the paths of the events: a followed file
-    /// itself, or a name beginning with `..` (a mounted secret's `..data` swap), which
-    /// may change every file of its directory.
-    fn kinds_of(&self, paths: &[PathBuf]) -> BTreeSet<Kind> {
+    /// Watches again each directory that was replaced since it was watched (deleted and
+    /// made again, renamed over, made where there was none), whose watch went with the
+    /// old one: the kinds of file in them, which may have changed unseen.
+    fn rewatch_replaced(&mut self) -> BTreeSet<Kind> {
+        use notify::Watcher as _;
         let mut kinds = BTreeSet::new();
-        for path in paths {
-            let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        let names = self.names.read().unwrap_or_else(|e| e.into_inner());
+        for (dir, known) in &mut self.identities {
+            let now = identity(dir);
+            if now == *known {
                 continue;
-            };
-            let Some(names) = self.directories.get(dir) else {
+            }
+            // A directory that is gone took its watch with it; one renamed aside keeps
+            // its watch, which must go before the new one at this path is watched.
+            if now.is_some() && known.is_some() {
+                let _ = self.inner.unwatch(dir);
+            }
+            if now.is_some()
+                && let Err(err) = self.inner.watch(dir, notify::RecursiveMode::NonRecursive)
+            {
+                tracing::warn!(directory = %dir.display(), error = %err, "cannot watch this directory again");
                 continue;
-            };
-            if name.to_string_lossy().starts_with("..") {
-                kinds.extend(names.values().flatten().copied());
-            } else if let Some(of_name) = names.get(name) {
-                kinds.extend(of_name.iter().copied());
+            }
+            *known = now;
+            if now.is_some() {
+                kinds.extend(
+                    names
+                        .get(dir)
+                        .into_iter()
+                        .flat_map(|n| n.values().flatten()),
+                );
             }
         }
         kinds
     }
+}
+
+/// The kinds of file that changed, from the paths of an event: a followed file itself,
+/// or a mounted secret's `..data` swap, which may change every file of its directory.
+fn kinds_of(names: &Names, paths: &[PathBuf]) -> BTreeSet<Kind> {
+    let mut kinds = BTreeSet::new();
+    for path in paths {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            continue;
+        };
+        let Some(of_dir) = names.get(dir) else {
+            continue;
+        };
+        if name.to_string_lossy().starts_with("..data") {
+            kinds.extend(of_dir.values().flatten().copied());
+        } else if let Some(of_name) = of_dir.get(name) {
+            kinds.extend(of_name.iter().copied());
+        }
+    }
+    kinds
 }
 
 /// Whether an event of this kind may have changed what a file holds: a file created,
@@ -785,6 +920,7 @@ mod tests {
             tenants: Some(tenants),
             policy: None,
             named_tenants: Mutex::new(BTreeSet::new()),
+            key_rotated_at: Mutex::new(None),
         };
         // Tenant t0 gets a new key; the 9,999 others are as they were.
         write(tenants_file(COUNT, 'c'));

@@ -439,10 +439,15 @@ fn tenant_entry(
             "tenant {id} has an inline api_secret, but the file can be read by other users; make it private to its owner (chmod 600), or use api_secret_file or api_secret_env"
         );
     }
+    // Only a variable's name: a secret written here by mistake is never echoed.
     if let Some(var) = &raw.api_secret_env
-        && (var.is_empty() || var.contains(['=', '\0']))
+        && !(var.len() <= 128
+            && var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
     {
-        bail!("tenant {id}: api_secret_env must name an environment variable (not empty, no '=')");
+        bail!(
+            "tenant {id}: api_secret_env must name an environment variable (letters, digits and _, not starting with a digit, at most 128)"
+        );
     }
     if raw
         .api_secret_file
