@@ -120,7 +120,12 @@ fn snapshot(
 /// Turns the core's reply into an axum response, as it is.
 pub(crate) fn render(reply: HttpReply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, reply.body).into_response();
+    // An empty body (a preflight's 204) gets no content type of axum's own.
+    let mut response = if reply.body.is_empty() {
+        status.into_response()
+    } else {
+        (status, reply.body).into_response()
+    };
     let headers = response.headers_mut();
     for (name, value) in reply.headers {
         let value = match value {

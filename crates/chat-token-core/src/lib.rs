@@ -43,13 +43,14 @@ pub use secrecy::SecretString;
 pub mod prelude {
     //! The everyday items in one line, `use chat_token_core::prelude::*;`: the service
     //! ([`TokenService`], [`TokenIssuer`], [`Credentials`], [`EnvSetup`],
-    //! [`SecretString`]), the token and its grants ([`AccessToken`], [`ChatGrant`],
+    //! [`SecretString`], [`CorsPolicy`]), the token and its grants ([`AccessToken`], [`ChatGrant`],
     //! [`VideoGrant`], [`VoiceGrant`], [`SyncGrant`], [`Grant`]), and what a resolver
     //! needs ([`IdentityResolver`], [`IncomingRequest`], [`Resolved`], [`ResolveError`],
     //! the ready [`StaticUsers`], [`TrustedHeader`] and [`JwtBearerResolver`], and the
     //! [`async_trait`](macro@async_trait) attribute). Each adapter's prelude is this one and the adapter's
     //! own routes and extractors.
 
+    pub use crate::cors::CorsPolicy;
     pub use crate::env::EnvSetup;
     pub use crate::{
         AccessToken, ChatGrant, Credentials, Grant, IdentityResolver, IncomingRequest,

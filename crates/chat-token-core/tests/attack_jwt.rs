@@ -1949,6 +1949,36 @@ async fn verdict_rules_hold_on_both_sides() {
             true,
         ),
         (
+            "nested members once".into(),
+            es_raw(
+                header,
+                &format!(
+                    "{{\"realm_access\":{{\"roles\":[\"user\"]}},{}}}",
+                    fields(&c)
+                ),
+            ),
+            true,
+        ),
+        (
+            "a nested member repeated".into(),
+            es_raw(
+                header,
+                &format!(
+                    "{{\"realm_access\":{{\"roles\":[\"banned\"],\"roles\":[\"user\"]}},{}}}",
+                    fields(&c)
+                ),
+            ),
+            false,
+        ),
+        (
+            "a member repeated in an object in an array".into(),
+            es_raw(
+                header,
+                &format!("{{\"orgs\":[{{\"id\":1,\"id\":2}}],{}}}", fields(&c)),
+            ),
+            false,
+        ),
+        (
             "lone surrogate in a claim".into(),
             es_raw(header, &format!("{{\"name\":\"\\ud800\",{}}}", fields(&c))),
             false,
@@ -1966,6 +1996,10 @@ async fn verdict_rules_hold_on_both_sides() {
         (json!(123), false),
         (json!(["user-123"]), false),
         (json!(null), false),
+        (json!("user\u{200b}123"), false),
+        (json!("user\u{202e}123"), false),
+        (json!("user\n123"), false),
+        (json!("user\u{0}123"), false),
     ] {
         let (resolver, token) = with_sub(sub.clone());
         let cases = [(format!("sub = {sub}"), token, accept)];

@@ -298,29 +298,34 @@ fn an_idle_connection_is_closed_after_the_header_read_timeout() {
 
 #[test]
 fn connections_over_the_limit_wait_until_one_closes() {
+    // Development mode: /console/inspect waits for a body that never comes, so these
+    // connections are busy with a request (they are never evicted).
     let server = serve(
         &["--max-connections", "2", "--header-read-timeout", "60"],
-        &with_users(),
+        &[],
+    );
+    let busy_request = format!(
+        "POST /console/inspect HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000\r\n\r\neyJ",
+        server.addr
     );
     let healthz = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr);
-    // Two kept-alive connections, each answered once: both hold a slot.
     let mut held: Vec<TcpStream> = (0..2)
         .map(|_| {
             let mut c = TcpStream::connect(server.addr).expect("connect");
-            c.write_all(healthz.as_bytes()).expect("write");
-            let answer = read_until(&mut c, r#"{"status":"ok"}"#, Duration::from_secs(20));
-            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            c.write_all(busy_request.as_bytes()).expect("write");
             c
         })
         .collect();
+    // Both are accepted and busy before the third comes.
+    std::thread::sleep(Duration::from_millis(500));
     let mut third = TcpStream::connect(server.addr).expect("connect");
     third
         .write_all(healthz.as_bytes())
         .expect("write to the third connection");
-    let early = read_until(&mut third, "HTTP/1.1", Duration::from_millis(1500));
+    let early = read_until(&mut third, "HTTP/1.1", Duration::from_millis(2500));
     assert_eq!(
         early, "",
-        "the third connection was served over the limit of 2"
+        "the third connection was served over the limit of 2 while both were busy"
     );
     drop(held.remove(0));
     let answer = read_until(&mut third, r#"{"status":"ok"}"#, Duration::from_secs(20));
@@ -329,6 +334,38 @@ fn connections_over_the_limit_wait_until_one_closes() {
         "the waiting connection was not served once a slot was free: {answer:?}"
     );
     assert!(server.log_text().contains("connection limit reached"));
+}
+
+#[test]
+fn idle_connections_give_their_slots_up_when_every_slot_is_taken() {
+    let server = serve(
+        &["--max-connections", "2", "--header-read-timeout", "60"],
+        &with_users(),
+    );
+    let healthz = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr);
+    // Two kept-alive connections, each answered once, then idle: both hold a slot.
+    let mut idle: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut c = TcpStream::connect(server.addr).expect("connect");
+            c.write_all(healthz.as_bytes()).expect("write");
+            let answer = read_until(&mut c, r#"{"status":"ok"}"#, Duration::from_secs(20));
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            c
+        })
+        .collect();
+    // A third is served without either idle client closing (60 s of header-read time
+    // would otherwise keep them): an idle one gives its slot up.
+    let mut third = TcpStream::connect(server.addr).expect("connect");
+    third.write_all(healthz.as_bytes()).expect("write");
+    let answer = read_until(&mut third, r#"{"status":"ok"}"#, Duration::from_secs(20));
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "a new client was kept out by idle connections: {answer:?}"
+    );
+    assert!(
+        idle.iter_mut().any(closed_by_server),
+        "no idle connection was closed to make room"
+    );
 }
 
 #[test]
@@ -641,24 +678,18 @@ fn rss_kib(pid: u32) -> Option<u64> {
 }
 
 /// Clients that pipeline requests and never read the answers (2× the connection cap,
-/// reconnecting whenever closed) must not keep a normal client from being answered: a
-/// connection whose answers are not taken is closed after `--write-timeout`, and the
-/// answers queued for it are bounded.
+/// reconnecting whenever closed), and as many that hold a kept-alive connection with a
+/// request every 9 s, must not keep a normal client from being answered within the
+/// header-read timeout, with the default settings: while every slot is taken, a
+/// connection idle or with answers stuck unread for a second gives its slot up (and one
+/// whose answers are not taken is closed after `--write-timeout` in any case); the
+/// answers queued for each are bounded.
 #[test]
 fn clients_that_never_read_their_answers_do_not_hold_the_connections() {
     const CAP: usize = 4;
     const HEADER_READ: u64 = 10;
-    let server = serve(
-        &[
-            "--max-connections",
-            &CAP.to_string(),
-            "--header-read-timeout",
-            &HEADER_READ.to_string(),
-            "--write-timeout",
-            "1",
-        ],
-        &with_users(),
-    );
+    // The default timeouts: 10 s to read a head, 10 s of answers not taken.
+    let server = serve(&["--max-connections", &CAP.to_string()], &with_users());
     let addr = server.addr;
     let pid = server.process.child.id();
     let rss_before = rss_kib(pid);
@@ -699,6 +730,39 @@ fn clients_that_never_read_their_answers_do_not_hold_the_connections() {
             })
         })
         .collect();
+    // And as many clients that keep a connection alive with a request every 9 s, just
+    // inside the header-read timeout.
+    let holders: Vec<_> = (0..CAP)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let end = Instant::now() + Duration::from_secs(60);
+                let healthz = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < end {
+                    let Ok(mut held) = TcpStream::connect(addr) else {
+                        std::thread::sleep(Duration::from_millis(50));
+                        continue;
+                    };
+                    loop {
+                        if held.write_all(healthz.as_bytes()).is_err() {
+                            break;
+                        }
+                        let answer =
+                            read_until(&mut held, r#"{"status":"ok"}"#, Duration::from_secs(20));
+                        if answer.is_empty() {
+                            break;
+                        }
+                        for _ in 0..90 {
+                            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
     // Let the attackers fill every slot, then ask as a normal client, several times.
     std::thread::sleep(Duration::from_secs(2));
     let mut waits = Vec::new();
@@ -719,6 +783,9 @@ fn clients_that_never_read_their_answers_do_not_hold_the_connections() {
         std::thread::sleep(Duration::from_millis(500));
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for holder in holders {
+        holder.join().expect("holder");
+    }
     let connections: usize = attackers
         .into_iter()
         .map(|a| a.join().expect("attacker"))

@@ -272,9 +272,79 @@ impl<'t> Compact<'t> {
     }
 }
 
-/// A payload object whose member names are all different: with a repeated name, parsers
-/// that keep the first and those that keep the last would read different claims.
+/// A payload object whose member names are all different, at every depth: with a
+/// repeated name, parsers that keep the first and those that keep the last would read
+/// different claims (a role inside `realm_access`, say).
 struct UniqueClaims(Map<String, Value>);
+
+/// A JSON value whose objects, at every depth, name each member once.
+struct UniqueValue(Value);
+
+impl<'de> Deserialize<'de> for UniqueValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<UniqueValue, E> {
+                Ok(UniqueValue(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<UniqueValue, E> {
+                Ok(UniqueValue(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<UniqueValue, E> {
+                Ok(UniqueValue(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<UniqueValue, E> {
+                Ok(UniqueValue(Value::from(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<UniqueValue, E> {
+                Ok(UniqueValue(Value::String(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<UniqueValue, E> {
+                Ok(UniqueValue(Value::String(v)))
+            }
+            fn visit_unit<E>(self) -> Result<UniqueValue, E> {
+                Ok(UniqueValue(Value::Null))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<UniqueValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(UniqueValue(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(UniqueValue(Value::Array(items)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<UniqueValue, A::Error> {
+                unique_members(map).map(|members| UniqueValue(Value::Object(members)))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The members of a JSON object, each name once (else an error naming it).
+fn unique_members<'de, A: serde::de::MapAccess<'de>>(
+    mut map: A,
+) -> Result<Map<String, Value>, A::Error> {
+    let mut members = Map::new();
+    while let Some((name, UniqueValue(value))) = map.next_entry::<String, UniqueValue>()? {
+        if members.contains_key(&name) {
+            return Err(serde::de::Error::custom(format!(
+                "the member {name:?} appears twice"
+            )));
+        }
+        members.insert(name, value);
+    }
+    Ok(members)
+}
 
 impl<'de> Deserialize<'de> for UniqueClaims {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -286,18 +356,9 @@ impl<'de> Deserialize<'de> for UniqueClaims {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
+                map: A,
             ) -> Result<UniqueClaims, A::Error> {
-                let mut claims = Map::new();
-                while let Some((name, value)) = map.next_entry::<String, Value>()? {
-                    if claims.contains_key(&name) {
-                        return Err(serde::de::Error::custom(format!(
-                            "the claim {name:?} appears twice"
-                        )));
-                    }
-                    claims.insert(name, value);
-                }
-                Ok(UniqueClaims(claims))
+                unique_members(map).map(UniqueClaims)
             }
         }
         deserializer.deserialize_map(Visitor)

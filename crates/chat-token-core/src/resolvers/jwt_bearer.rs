@@ -454,6 +454,17 @@ impl JwtBearerResolver {
                 )));
             }
         };
+        // A claim Twilio cannot take as an identity (control or invisible characters) is
+        // the token's fault, not this service's: 401, not 500.
+        if crate::identity::IdentityRules::default()
+            .check(&identity)
+            .is_err()
+        {
+            return Err(ResolveError::invalid(format!(
+                "the bearer token's {} claim is not a valid Twilio identity (control or invisible characters)",
+                self.identity_claim
+            )));
+        }
         let key = match &self.keys {
             Keys::Shared(_) => None,
             Keys::Jwks(_) => Some((compact.header.kid.clone(), key)),

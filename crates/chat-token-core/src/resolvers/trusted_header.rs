@@ -199,6 +199,16 @@ impl IdentityResolver for TrustedHeader {
         }
         let identity = single_value(req, &self.header, "user")?
             .ok_or_else(|| ResolveError::missing("the authenticating proxy sent no user header"))?;
+        // A user name Twilio cannot take (control or invisible characters) is the
+        // caller's, not a fault of this service: 401, not 500.
+        if crate::identity::IdentityRules::default()
+            .check(&identity)
+            .is_err()
+        {
+            return Err(ResolveError::invalid(
+                "the proxy's user header is not a valid Twilio identity (control or invisible characters)",
+            ));
+        }
         let resolved = Resolved::new(identity);
         let tenant = match &self.tenant_header {
             Some(name) => single_value(req, name, "tenant")?,
@@ -252,6 +262,16 @@ mod tests {
         ));
         let no_peer = IncomingRequest::new("GET", "/").with_header("x-forwarded-user", "alice");
         assert!(resolver.resolve(&no_peer).await.is_err());
+        // A user name Twilio cannot take is the caller's fault: 401, never a 500.
+        for odd in ["ali\u{200b}ce", "ali\u{202e}ce", "ali\u{2028}ce"] {
+            assert!(
+                matches!(
+                    resolver.resolve(&from("10.0.0.1:4000", Some(odd))).await,
+                    Err(ResolveError::InvalidCredentials(_))
+                ),
+                "{odd:?}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -215,7 +215,7 @@ impl TokenService {
                 tracing::warn!(
                     timeout_ms = policy.resolve_timeout.as_millis() as u64,
                     path = req.path(),
-                    "identity resolver timed out; answering 503"
+                    "identifying the caller timed out; answering 503"
                 );
                 return Err(Rejection::from(ResolveError::unavailable("timed out")));
             }
@@ -225,7 +225,7 @@ impl TokenService {
                     .map(|s| (*s).to_owned())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a non-string payload".to_owned());
-                tracing::error!(panic = %what, path = req.path(), "identity resolver panicked; answering 500");
+                tracing::error!(panic = %what, path = req.path(), "identifying the caller panicked; answering 500");
                 return Err(internal());
             }
             Ok(Ok(result)) => result,
@@ -237,7 +237,7 @@ impl TokenService {
                     voice: false,
                 };
                 if let Err(err) = rules.check(resolved.identity()) {
-                    tracing::error!(error = %err, "identity resolver returned an invalid identity; answering 500");
+                    tracing::error!(error = %err, "the identification gave an invalid identity; answering 500");
                     return Err(internal());
                 }
                 Ok(resolved)
@@ -245,10 +245,10 @@ impl TokenService {
             Err(err) => {
                 match &err {
                     ResolveError::Unavailable { message, .. } => {
-                        tracing::warn!(reason = %message, "identity backend unavailable; answering 503");
+                        tracing::warn!(reason = %message, "the identification's backend is unavailable; answering 503");
                     }
                     ResolveError::Internal(message) => {
-                        tracing::error!(reason = %message, "identity resolver failed; answering 500");
+                        tracing::error!(reason = %message, "identifying the caller failed; answering 500");
                     }
                     other => tracing::debug!(outcome = %other, "request not authenticated"),
                 }

@@ -1,6 +1,7 @@
 //! The accept loop: every connection bounded (header-read timeout, request timeout, a
 //! write timeout and a bounded buffer for answers a client does not read, a connection
-//! cap), and a graceful stop on SIGINT or SIGTERM.
+//! cap whose idle and stuck connections make room for new ones), and a graceful stop on
+//! SIGINT or SIGTERM.
 
 use std::future::Future as _;
 use std::io;
@@ -16,7 +17,6 @@ use axum::response::{IntoResponse as _, Response};
 use chat_token_axum::TokenRejection;
 use chat_token_core::http::{ErrorCode, Rejection};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -49,19 +49,99 @@ impl Limits {
     }
 }
 
+/// How long a connection must have been idle (no request in flight, nothing being
+/// written), or its answers stuck unread, before it gives its slot up to a new connection
+/// when every slot is taken.
+const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
+
+/// How often, while every slot is taken, connections are looked at for one to evict.
+const EVICTION_ROUND: Duration = Duration::from_millis(200);
+
+/// What the accept loop knows of one open connection.
+struct Conn {
+    /// When it was accepted, for the clock below.
+    born: Instant,
+    /// Whether a request is being answered.
+    busy: std::sync::atomic::AtomicBool,
+    /// Milliseconds since `born` at which it last became idle.
+    idle_since: std::sync::atomic::AtomicU64,
+    /// Milliseconds since `born` at which its pending write began, or `u64::MAX` when no
+    /// write is pending.
+    stalled_since: std::sync::atomic::AtomicU64,
+    /// Set when the accept loop wants its slot: 1 it is idle, 2 its answers are stuck.
+    evict: std::sync::atomic::AtomicU8,
+    wake: tokio::sync::Notify,
+}
+
+impl Conn {
+    fn new() -> Self {
+        Self {
+            born: Instant::now(),
+            busy: std::sync::atomic::AtomicBool::new(false),
+            idle_since: std::sync::atomic::AtomicU64::new(0),
+            stalled_since: std::sync::atomic::AtomicU64::new(u64::MAX),
+            evict: std::sync::atomic::AtomicU8::new(0),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// How it may be evicted now: 2 when its answers have been stuck unread for
+    /// [`EVICTABLE_AFTER`], 1 when it has been idle that long, 0 otherwise.
+    fn evictable(&self) -> u8 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.now_ms();
+        let after = u64::try_from(EVICTABLE_AFTER.as_millis()).unwrap_or(u64::MAX);
+        let stalled = self.stalled_since.load(Relaxed);
+        if stalled != u64::MAX && now.saturating_sub(stalled) >= after {
+            return 2;
+        }
+        let idle = !self.busy.load(Relaxed) && stalled == u64::MAX;
+        if idle && now.saturating_sub(self.idle_since.load(Relaxed)) >= after {
+            return 1;
+        }
+        0
+    }
+}
+
+/// The open connections, by number.
+type Conns = Arc<std::sync::Mutex<std::collections::HashMap<u64, Arc<Conn>>>>;
+
+/// Asks every connection that has been idle, or whose answers have been stuck unread,
+/// for [`EVICTABLE_AFTER`] to give its slot up (a client that holds a kept-alive
+/// connection without using it, or that sends requests and never reads, must not keep
+/// a new client out while every slot is taken).
+fn evict(conns: &Conns) {
+    let conns = conns.lock().unwrap_or_else(|e| e.into_inner());
+    for conn in conns.values() {
+        let how = conn.evictable();
+        if how > conn.evict.load(std::sync::atomic::Ordering::Relaxed) {
+            conn.evict.store(how, std::sync::atomic::Ordering::Relaxed);
+            conn.wake.notify_one();
+        }
+    }
+}
+
 /// Accepts connections until SIGINT or SIGTERM, each on its own task, at most
 /// `limits.max_connections` at once; then lets open requests finish (for at most the
-/// longer of the two timeouts, and a second).
+/// longer of the two timeouts, and a second). While every slot is taken, connections
+/// idle or stuck for [`EVICTABLE_AFTER`] are closed to make room.
 pub(super) async fn accept_loop(listener: TcpListener, app: Router, limits: Limits) {
+    use std::sync::atomic::Ordering::Relaxed;
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read)
         .max_buf_size(CONNECTION_BUFFER);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    let conns: Conns = Arc::default();
+    let (stopping, _) = tokio::sync::watch::channel(false);
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     let mut warned_full: Option<Instant> = None;
+    let mut next = 0u64;
     loop {
         let slot = match Arc::clone(&slots).try_acquire_owned() {
             Ok(slot) => slot,
@@ -69,13 +149,17 @@ pub(super) async fn accept_loop(listener: TcpListener, app: Router, limits: Limi
                 if warned_full.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
                     tracing::warn!(
                         max_connections = limits.max_connections,
-                        "connection limit reached: new connections wait until one closes"
+                        "connection limit reached: new connections wait until one closes (idle and stuck ones are closed to make room)"
                     );
                     warned_full = Some(Instant::now());
                 }
-                let acquired = tokio::select! {
-                    slot = Arc::clone(&slots).acquire_owned() => slot.ok(),
-                    () = &mut shutdown => None,
+                let acquired = loop {
+                    evict(&conns);
+                    tokio::select! {
+                        slot = Arc::clone(&slots).acquire_owned() => break slot.ok(),
+                        () = tokio::time::sleep(EVICTION_ROUND) => {}
+                        () = &mut shutdown => break None,
+                    }
                 };
                 match acquired {
                     Some(slot) => slot,
@@ -105,27 +189,71 @@ pub(super) async fn accept_loop(listener: TcpListener, app: Router, limits: Limi
             }
         };
         let _ = stream.set_nodelay(true);
+        // Kernel buffers of a fixed, small size: a client that sends and never reads
+        // holds this much of the host's memory, not what autotuning would grow to.
+        let socket = socket2::SockRef::from(&stream);
+        let _ = socket.set_recv_buffer_size(CONNECTION_BUFFER);
+        let _ = socket.set_send_buffer_size(CONNECTION_BUFFER);
+        let conn = Arc::new(Conn::new());
+        next += 1;
+        let id = next;
+        conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, conn.clone());
         let router = app.clone();
+        let tracked = conn.clone();
         let service =
             hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
                 // What `into_make_service_with_connect_info` did: the trusted-header resolver
                 // needs the peer's address.
                 request.extensions_mut().insert(ConnectInfo(peer));
-                tower_service::Service::call(&mut router.clone(), request)
+                tracked.busy.store(true, Relaxed);
+                let answered = tower_service::Service::call(&mut router.clone(), request);
+                let tracked = tracked.clone();
+                async move {
+                    let response = answered.await;
+                    tracked.idle_since.store(tracked.now_ms(), Relaxed);
+                    tracked.busy.store(false, Relaxed);
+                    response
+                }
             });
-        let stream = WriteDeadline::new(stream, limits.write);
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let stream = WriteDeadline::new(stream, limits.write, conn.clone());
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let (conns, mut stopping) = (conns.clone(), stopping.subscribe());
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%peer, error = %err, "connection closed on an error");
+            tokio::pin!(connection);
+            let mut closing = false;
+            loop {
+                tokio::select! {
+                    done = connection.as_mut() => {
+                        if let Err(err) = done {
+                            tracing::debug!(%peer, error = %err, "connection closed on an error");
+                        }
+                        break;
+                    }
+                    // Nothing is cut: an idle connection has nothing in flight and its
+                    // last answer was written a second ago; a stuck one is not reading.
+                    () = conn.wake.notified() => {
+                        tracing::debug!(%peer, stuck = conn.evict.load(Relaxed) == 2, "every slot taken: an idle or stuck connection is closed");
+                        break;
+                    }
+                    Ok(()) = stopping.changed(), if !closing => {
+                        connection.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                }
             }
+            conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             drop(slot);
         });
     }
     drop(listener);
+    let _ = stopping.send(true);
     let grace = limits.header_read.max(limits.request) + Duration::from_secs(1);
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        _ = slots.acquire_many(all) => {}
         () = tokio::time::sleep(grace) => {
             tracing::warn!("connections still open {} s after the signal are closed", grace.as_secs());
         }
@@ -140,14 +268,18 @@ struct WriteDeadline {
     stream: TcpStream,
     limit: Duration,
     stalled: Option<Pin<Box<Sleep>>>,
+    /// Where the accept loop sees the stall, to evict the connection when every slot is
+    /// taken.
+    conn: Arc<Conn>,
 }
 
 impl WriteDeadline {
-    fn new(stream: TcpStream, limit: Duration) -> Self {
+    fn new(stream: TcpStream, limit: Duration, conn: Arc<Conn>) -> Self {
         Self {
             stream,
             limit,
             stalled: None,
+            conn,
         }
     }
 
@@ -158,9 +290,15 @@ impl WriteDeadline {
         cx: &mut Context<'_>,
         polled: Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
+        use std::sync::atomic::Ordering::Relaxed;
         if polled.is_ready() {
-            self.stalled = None;
+            if self.stalled.take().is_some() {
+                self.conn.stalled_since.store(u64::MAX, Relaxed);
+            }
             return polled;
+        }
+        if self.stalled.is_none() {
+            self.conn.stalled_since.store(self.conn.now_ms(), Relaxed);
         }
         let limit = self.limit;
         let timer = self
