@@ -202,7 +202,7 @@ impl IdentityResolver for TrustedHeader {
         // A user name Twilio cannot take (control or invisible characters) is the
         // caller's, not a fault of this service: 401, not 500.
         if crate::identity::IdentityRules::default()
-            .check(&identity)
+            .check(identity)
             .is_err()
         {
             return Err(ResolveError::invalid(
