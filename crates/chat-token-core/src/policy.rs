@@ -20,6 +20,11 @@
 //! claims a user has no roles, and only identity rules apply. The role claim is a top-level claim, or a dotted path into
 //! nested objects (`realm_access.roles`).
 //!
+//! The role claim is a string or an array of strings; any other shape (an object, a
+//! nested array, a number, `null`) names no role, so no role rule, a `deny` among them,
+//! applies to it: keep deny rules for roles your identity provider writes that way, or
+//! use identity rules.
+//!
 //! Every rule that matches the user applies: the rule for the identity and the rule of
 //! each of the user's roles (the role claim may be a string or an array). They combine
 //! so that no order of roles can loosen a refusal:
