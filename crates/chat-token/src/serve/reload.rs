@@ -529,8 +529,8 @@ fn credential_files() -> Vec<PathBuf> {
         .collect()
 }
 
-/// How often the watched directories are checked for having been replaced (deleted and
-/// made again, or renamed over): a replaced directory's watch is gone with it.
+/// How often the watched directories are watched again (a replaced directory's watch is
+/// gone with it) and the files compared with what they were, behind the events.
 const RECHECK: Duration = Duration::from_secs(2);
 
 /// What the watcher has seen since the last reload: the kinds of file that changed, and
@@ -607,7 +607,7 @@ pub(super) fn follow(followed: Arc<Followed>, watch: bool) {
                 }
                 _ = recheck.tick(), if watcher.is_some() => {
                     let kinds = match &mut watcher {
-                        Some(watcher) => watcher.rewatch_replaced(),
+                        Some(watcher) => watcher.recheck(&followed),
                         None => BTreeSet::new(),
                     };
                     if kinds.is_empty() {
@@ -624,6 +624,7 @@ pub(super) fn follow(followed: Arc<Followed>, watch: bool) {
             // The tenants file may name new secret files, in new directories.
             if let Some(watcher) = &mut watcher {
                 watcher.follow_new_directories(&followed);
+                watcher.note_files(&followed);
             }
         }
     });
@@ -638,6 +639,8 @@ struct Watcher {
     inner: notify::RecommendedWatcher,
     names: Arc<std::sync::RwLock<Names>>,
     identities: HashMap<PathBuf, Option<(u64, u64)>>,
+    /// What each kind's files were when last looked at.
+    fingerprints: HashMap<Kind, u64>,
 }
 
 /// The device and inode of the directory at `dir` (through symlinks), if it exists.
@@ -688,8 +691,10 @@ impl Watcher {
             inner,
             names,
             identities: HashMap::new(),
+            fingerprints: HashMap::new(),
         };
         watcher.follow_new_directories(followed);
+        watcher.note_files(followed);
         if watcher.identities.is_empty() {
             bail!("no directory of the followed files could be watched");
         }
@@ -742,31 +747,32 @@ impl Watcher {
         }
     }
 
-    /// Watches again each directory that was replaced since it was watched (deleted and
-    /// made again, renamed over, made where there was none), whose watch went with the
-    /// old one: the kinds of file in them, which may have changed unseen.
-    fn rewatch_replaced(&mut self) -> BTreeSet<Kind> {
+    /// The periodic check behind the events: watches each directory again (a directory
+    /// replaced since it was watched lost its watch with the old one, and a watch may be
+    /// dropped by a late event of the old one), and compares each kind's files with what
+    /// they were (device, inode, size, times), which also catches a change whose event
+    /// was missed (a network file system that sends none). The kinds that changed.
+    fn recheck(&mut self, followed: &Followed) -> BTreeSet<Kind> {
         use notify::Watcher as _;
         let mut kinds = BTreeSet::new();
         let names = self.names.read().unwrap_or_else(|e| e.into_inner());
         for (dir, known) in &mut self.identities {
             let now = identity(dir);
-            if now == *known {
+            if now.is_none() {
+                *known = None;
                 continue;
             }
-            // A directory that is gone took its watch with it; one renamed aside keeps
-            // its watch, which must go before the new one at this path is watched.
-            if now.is_some() && known.is_some() {
+            if now != *known && known.is_some() {
+                // Renamed aside, the old directory keeps its watch: it goes first.
                 let _ = self.inner.unwatch(dir);
             }
-            if now.is_some()
-                && let Err(err) = self.inner.watch(dir, notify::RecursiveMode::NonRecursive)
-            {
-                tracing::warn!(directory = %dir.display(), error = %err, "cannot watch this directory again");
+            // Watching a directory watched already changes nothing.
+            if let Err(err) = self.inner.watch(dir, notify::RecursiveMode::NonRecursive) {
+                tracing::debug!(directory = %dir.display(), error = %err, "cannot watch this directory");
                 continue;
             }
-            *known = now;
-            if now.is_some() {
+            if now != *known {
+                *known = now;
                 kinds.extend(
                     names
                         .get(dir)
@@ -775,8 +781,57 @@ impl Watcher {
                 );
             }
         }
+        drop(names);
+        for kind in followed.kinds() {
+            let now = fingerprint(&followed.files(kind));
+            if self.fingerprints.insert(kind, now) != Some(now) {
+                kinds.insert(kind);
+            }
+        }
         kinds
     }
+
+    /// Notes what each kind's files are now, after a reload read them.
+    fn note_files(&mut self, followed: &Followed) {
+        for kind in followed.kinds() {
+            self.fingerprints
+                .insert(kind, fingerprint(&followed.files(kind)));
+        }
+    }
+}
+
+/// A digest of what `files` are on disk (through symlinks): device, inode, size, and
+/// modification and change times, or that one is missing.
+fn fingerprint(files: &[PathBuf]) -> u64 {
+    let mut parts: Vec<Vec<u8>> = Vec::with_capacity(files.len());
+    for file in files {
+        let mut part = file.as_os_str().as_encoded_bytes().to_vec();
+        #[cfg(unix)]
+        if let Ok(m) = std::fs::metadata(file) {
+            use std::os::unix::fs::MetadataExt as _;
+            for n in [
+                m.dev(),
+                m.ino(),
+                m.size(),
+                m.mtime() as u64,
+                m.mtime_nsec() as u64,
+                m.ctime() as u64,
+                m.ctime_nsec() as u64,
+            ] {
+                part.extend_from_slice(&n.to_le_bytes());
+            }
+        }
+        #[cfg(not(unix))]
+        if let Ok(m) = std::fs::metadata(file) {
+            part.extend_from_slice(&m.len().to_le_bytes());
+            if let Ok(t) = m.modified().map(|t| format!("{t:?}")) {
+                part.extend_from_slice(t.as_bytes());
+            }
+        }
+        parts.push(part);
+    }
+    let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    secrets::digest(&parts)
 }
 
 /// The kinds of file that changed, from the paths of an event: a followed file itself,
