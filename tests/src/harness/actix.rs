@@ -99,16 +99,17 @@ async fn hand_written_resolver(
 }
 
 /// Serves the app `make` builds, on a free loopback port, on a thread of its own.
-fn serve_app<F, T>(make: F) -> Server
+fn serve_app<F, T, B>(make: F) -> Server
 where
     F: Fn() -> App<T> + Send + Clone + 'static,
     T: actix_web::dev::ServiceFactory<
             actix_web::dev::ServiceRequest,
             Config = (),
-            Response = actix_web::dev::ServiceResponse<actix_web::body::BoxBody>,
+            Response = actix_web::dev::ServiceResponse<B>,
             Error = actix_web::Error,
             InitError = (),
         > + 'static,
+    B: actix_web::body::MessageBody + 'static,
 {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -168,57 +169,33 @@ async fn app_page(session: Session) -> HttpResponse {
 /// The suite's app, or with `login`'s key the existing app with actix-session's
 /// `CookieSessionStore`, its own login and pages.
 fn serve(service: TokenService, login_key: Option<Key>) -> Server {
-    {
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-                let addr = listener.local_addr().expect("addr");
-                let server = HttpServer::new(move || {
-                    let enabled = login_key.is_some();
-                    let key = login_key.clone().unwrap_or_else(Key::generate);
-                    let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key)
-                        .cookie_secure(false)
-                        .build();
-                    let app = App::new().app_data(web::Data::new(service.clone()));
-                    let app = if enabled {
-                        app.route("/login", web::post().to(login))
-                            .route("/logout", web::post().to(logout))
-                            .route("/app", web::get().to(app_page))
-                            .configure(chat_token_actix::configure_with(from_session))
-                            .configure(chat_token_actix::configure_with_at(
-                                "/token-broken",
-                                |_: BrokenLogin| async { Ok(Resolved::new("never")) },
-                            ))
-                    } else {
-                        app.configure(chat_token_actix::configure)
-                            .route("/me", web::get().to(me))
-                            .route(
-                                "/",
-                                web::get().to(|| async {
-                                    HttpResponse::Ok().json(serde_json::json!({"app": "ok"}))
-                                }),
-                            )
-                    };
-                    app.wrap(actix_web::middleware::Condition::new(enabled, sessions))
-                })
-                .workers(2)
-                .disable_signals()
-                .listen(listener)
-                .expect("listen")
-                .run();
-                let handle = server.handle();
-                addr_tx.send(addr).expect("send addr");
-                actix_web::rt::spawn(async move {
-                    let _ = stop_rx.await;
-                    handle.stop(false).await;
-                });
-                let _ = server.await;
-            });
-        });
-        Server::new(addr_rx.recv().expect("server address"), stop_tx, thread)
-    }
+    serve_app(move || {
+        let enabled = login_key.is_some();
+        let key = login_key.clone().unwrap_or_else(Key::generate);
+        let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key)
+            .cookie_secure(false)
+            .build();
+        let app = App::new().app_data(web::Data::new(service.clone()));
+        let app = if enabled {
+            app.route("/login", web::post().to(login))
+                .route("/logout", web::post().to(logout))
+                .route("/app", web::get().to(app_page))
+                .configure(chat_token_actix::configure_with(from_session))
+                .configure(chat_token_actix::configure_with_at(
+                    "/token-broken",
+                    |_: BrokenLogin| async { Ok(Resolved::new("never")) },
+                ))
+        } else {
+            app.configure(chat_token_actix::configure)
+                .route("/me", web::get().to(me))
+                .route(
+                    "/",
+                    web::get()
+                        .to(|| async { HttpResponse::Ok().json(serde_json::json!({"app": "ok"})) }),
+                )
+        };
+        app.wrap(actix_web::middleware::Condition::new(enabled, sessions))
+    })
 }
 
 /// A login extractor that always fails with 500, as a session middleware that is
