@@ -679,11 +679,11 @@ fn rss_kib(pid: u32) -> Option<u64> {
 
 /// Clients that pipeline requests and never read the answers (2× the connection cap,
 /// reconnecting whenever closed), and as many that hold a kept-alive connection with a
-/// request every 9 s, must not keep a normal client from being answered within the
+/// request every 0.9 s, must not keep a normal client from being answered within the
 /// header-read timeout, with the default settings: while every slot is taken, a
-/// connection idle or with answers stuck unread for a second gives its slot up (and one
-/// whose answers are not taken is closed after `--write-timeout` in any case); the
-/// answers queued for each are bounded.
+/// connection idle or with answers stuck unread for a second gives its slot up, and a
+/// kept-alive one closes after its answer (one whose answers are not taken is closed
+/// after `--write-timeout` in any case); the answers queued for each are bounded.
 #[test]
 fn clients_that_never_read_their_answers_do_not_hold_the_connections() {
     const CAP: usize = 4;
@@ -730,8 +730,8 @@ fn clients_that_never_read_their_answers_do_not_hold_the_connections() {
             })
         })
         .collect();
-    // And as many clients that keep a connection alive with a request every 9 s, just
-    // inside the header-read timeout.
+    // And as many clients that keep a connection alive with a request every 0.9 s, so
+    // that it is never idle for long.
     let holders: Vec<_> = (0..CAP)
         .map(|_| {
             let stop = stop.clone();
@@ -752,7 +752,7 @@ fn clients_that_never_read_their_answers_do_not_hold_the_connections() {
                         if answer.is_empty() {
                             break;
                         }
-                        for _ in 0..90 {
+                        for _ in 0..9 {
                             if stop.load(std::sync::atomic::Ordering::SeqCst) {
                                 return;
                             }

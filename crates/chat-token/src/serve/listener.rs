@@ -57,18 +57,25 @@ const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
 /// How often, while every slot is taken, connections are looked at for one to evict.
 const EVICTION_ROUND: Duration = Duration::from_millis(200);
 
+/// Eviction: keep-alive ends, the connection closes after the answer in flight.
+const CLOSE_AFTER: u8 = 1;
+/// Eviction: the connection closes at once (idle, or its answers stuck unread).
+const CLOSE_NOW: u8 = 2;
+
 /// What the accept loop knows of one open connection.
 struct Conn {
     /// When it was accepted, for the clock below.
     born: Instant,
     /// Whether a request is being answered.
     busy: std::sync::atomic::AtomicBool,
+    /// Whether an answer was given on it.
+    served: std::sync::atomic::AtomicBool,
     /// Milliseconds since `born` at which it last became idle.
     idle_since: std::sync::atomic::AtomicU64,
     /// Milliseconds since `born` at which its pending write began, or `u64::MAX` when no
     /// write is pending.
     stalled_since: std::sync::atomic::AtomicU64,
-    /// Set when the accept loop wants its slot: 1 it is idle, 2 its answers are stuck.
+    /// Set when the accept loop wants its slot: [`CLOSE_AFTER`] or [`CLOSE_NOW`].
     evict: std::sync::atomic::AtomicU8,
     wake: tokio::sync::Notify,
 }
@@ -78,6 +85,7 @@ impl Conn {
         Self {
             born: Instant::now(),
             busy: std::sync::atomic::AtomicBool::new(false),
+            served: std::sync::atomic::AtomicBool::new(false),
             idle_since: std::sync::atomic::AtomicU64::new(0),
             stalled_since: std::sync::atomic::AtomicU64::new(u64::MAX),
             evict: std::sync::atomic::AtomicU8::new(0),
@@ -89,19 +97,25 @@ impl Conn {
         u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
     }
 
-    /// How it may be evicted now: 2 when its answers have been stuck unread for
-    /// [`EVICTABLE_AFTER`], 1 when it has been idle that long, 0 otherwise.
+    /// How it may be evicted now: [`CLOSE_NOW`] when its answers have been stuck unread
+    /// for [`EVICTABLE_AFTER`], or when it has been idle that long; [`CLOSE_AFTER`] when it
+    /// has been answered before (a kept-alive connection: it closes after the answer in
+    /// flight, if any, and its client queues again like everyone else); 0 otherwise (a
+    /// new connection whose first request has not come yet, for a second).
     fn evictable(&self) -> u8 {
         use std::sync::atomic::Ordering::Relaxed;
         let now = self.now_ms();
         let after = u64::try_from(EVICTABLE_AFTER.as_millis()).unwrap_or(u64::MAX);
         let stalled = self.stalled_since.load(Relaxed);
         if stalled != u64::MAX && now.saturating_sub(stalled) >= after {
-            return 2;
+            return CLOSE_NOW;
         }
         let idle = !self.busy.load(Relaxed) && stalled == u64::MAX;
         if idle && now.saturating_sub(self.idle_since.load(Relaxed)) >= after {
-            return 1;
+            return CLOSE_NOW;
+        }
+        if self.served.load(Relaxed) {
+            return CLOSE_AFTER;
         }
         0
     }
@@ -111,9 +125,10 @@ impl Conn {
 type Conns = Arc<std::sync::Mutex<std::collections::HashMap<u64, Arc<Conn>>>>;
 
 /// Asks every connection that has been idle, or whose answers have been stuck unread,
-/// for [`EVICTABLE_AFTER`] to give its slot up (a client that holds a kept-alive
-/// connection without using it, or that sends requests and never reads, must not keep
-/// a new client out while every slot is taken).
+/// for [`EVICTABLE_AFTER`] to give its slot up at once, and every kept-alive one to close
+/// after the answer in flight (a client that holds a kept-alive connection, busy or not,
+/// or that sends requests and never reads, must not keep a new client out while every
+/// slot is taken: it queues again behind the clients that wait).
 fn evict(conns: &Conns) {
     let conns = conns.lock().unwrap_or_else(|e| e.into_inner());
     for conn in conns.values() {
@@ -128,7 +143,8 @@ fn evict(conns: &Conns) {
 /// Accepts connections until SIGINT or SIGTERM, each on its own task, at most
 /// `limits.max_connections` at once; then lets open requests finish (for at most the
 /// longer of the two timeouts, and a second). While every slot is taken, connections
-/// idle or stuck for [`EVICTABLE_AFTER`] are closed to make room.
+/// idle or stuck for [`EVICTABLE_AFTER`] are closed to make room, and kept-alive ones
+/// close after their answer.
 pub(super) async fn accept_loop(listener: TcpListener, app: Router, limits: Limits) {
     use std::sync::atomic::Ordering::Relaxed;
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -214,6 +230,7 @@ pub(super) async fn accept_loop(listener: TcpListener, app: Router, limits: Limi
                 async move {
                     let response = answered.await;
                     tracked.idle_since.store(tracked.now_ms(), Relaxed);
+                    tracked.served.store(true, Relaxed);
                     tracked.busy.store(false, Relaxed);
                     response
                 }
@@ -233,10 +250,17 @@ pub(super) async fn accept_loop(listener: TcpListener, app: Router, limits: Limi
                         break;
                     }
                     // Nothing is cut: an idle connection has nothing in flight and its
-                    // last answer was written a second ago; a stuck one is not reading.
+                    // last answer was written a second ago; a stuck one is not reading;
+                    // a kept-alive one closes after the answer in flight.
                     () = conn.wake.notified() => {
-                        tracing::debug!(%peer, stuck = conn.evict.load(Relaxed) == 2, "every slot taken: an idle or stuck connection is closed");
-                        break;
+                        if conn.evict.load(Relaxed) == CLOSE_NOW {
+                            tracing::debug!(%peer, "every slot taken: an idle or stuck connection is closed");
+                            break;
+                        }
+                        if !closing {
+                            connection.as_mut().graceful_shutdown();
+                            closing = true;
+                        }
                     }
                     Ok(()) = stopping.changed(), if !closing => {
                         connection.as_mut().graceful_shutdown();
