@@ -203,6 +203,24 @@ impl ServeArgs {
     }
 }
 
+/// How many connections the kernel holds for `serve` while every slot is taken: beyond
+/// it, new clients' connection attempts are dropped and retried after seconds.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// A listener on `addr` with a backlog of [`LISTEN_BACKLOG`] (the standard library's is
+/// 128).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// `filter`, with notify's own warnings about its bookkeeping (a watch on a directory
 /// that a mounted secret's update removed) left out unless `RUST_LOG` names notify.
 fn quiet_notify(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
@@ -516,9 +534,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         // would otherwise reach the console and the demo users' tokens.
         app = app.layer(middleware::from_fn(loopback_host_only));
     }
-    let listener = TcpListener::bind(args.bind)
-        .await
-        .with_context(|| format!("binding {}", args.bind))?;
+    let listener = listen(args.bind).with_context(|| format!("binding {}", args.bind))?;
     let addr = listener.local_addr()?;
     if args.tenants_file.is_none() {
         setup.warn();
