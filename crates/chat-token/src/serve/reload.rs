@@ -711,6 +711,7 @@ impl Watcher {
     fn follow_new_directories(&mut self, followed: &Followed) {
         use notify::Watcher as _;
         let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+        let mut wanted: HashSet<PathBuf> = HashSet::new();
         for kind in followed.kinds() {
             // The path as given; every symlink on the way to it, as a name in its own
             // directory (a mounted secret's `..data`, a directory swapped by a symlink
@@ -726,6 +727,7 @@ impl Watcher {
                 let (Some(dir), Some(name)) = (directory_of(&file), file.file_name()) else {
                     continue;
                 };
+                wanted.insert(dir.clone());
                 if !self.identities.contains_key(&dir) {
                     if let Err(err) = self.inner.watch(&dir, notify::RecursiveMode::NonRecursive) {
                         tracing::warn!(
@@ -743,6 +745,21 @@ impl Watcher {
                     .entry(name.to_owned())
                     .or_default()
                     .insert(kind);
+            }
+        }
+        // Directories no file leads to any more (a mounted secret's previous version, a
+        // release switched away from): not watched, not remembered.
+        let unwanted: Vec<PathBuf> = self
+            .identities
+            .keys()
+            .filter(|dir| !wanted.contains(*dir))
+            .cloned()
+            .collect();
+        for dir in unwanted {
+            self.identities.remove(&dir);
+            names.remove(&dir);
+            if identity(&dir).is_some() {
+                let _ = self.inner.unwatch(&dir);
             }
         }
     }
