@@ -43,6 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         async move {
                             HttpResponse::Ok()
                                 .content_type("application/json")
+                                .insert_header(("cache-control", "no-store"))
                                 .body(control)
                         }
                     }

@@ -34,7 +34,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/", get(index))
         .route(
             "/control",
-            get(move || async move { ([("content-type", "application/json")], control) }),
+            get(move || async move {
+                (
+                    [
+                        (header::CONTENT_TYPE, "application/json"),
+                        (header::CACHE_CONTROL, "no-store"),
+                    ],
+                    control,
+                )
+            }),
         )
         .route("/me", get(me))
         .merge(chat_token_axum::router()) // GET|POST /token

@@ -13,26 +13,30 @@ fn index() -> Json<Value> {
     Json(json!({ "app": "rocket example" }))
 }
 
-/// A static body of token-response size (the benchmark's control route).
+/// A static body of token-response size, with the token route's headers (the
+/// benchmark's control route).
 #[rocket::get("/control")]
-fn control(body: &rocket::State<Control>) -> (rocket::http::ContentType, String) {
-    (rocket::http::ContentType::JSON, body.0.clone())
+fn control(body: &rocket::State<Control>) -> NoStore<(rocket::http::ContentType, String)> {
+    NoStore {
+        body: (rocket::http::ContentType::JSON, body.0.clone()),
+        cache_control: rocket::http::Header::new("Cache-Control", "no-store"),
+    }
 }
 
 /// The control route's body, made once at start-up.
 struct Control(String);
 
-/// A JSON answer no cache may keep.
+/// An answer no cache may keep.
 #[derive(rocket::Responder)]
-struct NoStore {
-    body: Json<Value>,
+struct NoStore<T> {
+    body: T,
     cache_control: rocket::http::Header<'static>,
 }
 
 /// An app route protected by the same resolver as the token route; its answer is about
 /// one user, so no cache may keep it.
 #[rocket::get("/me")]
-fn me(user: ResolvedIdentity) -> NoStore {
+fn me(user: ResolvedIdentity) -> NoStore<Json<Value>> {
     NoStore {
         body: Json(json!({ "identity": user.0.identity() })),
         cache_control: rocket::http::Header::new("Cache-Control", "no-store"),

@@ -10,7 +10,8 @@
 //! 3. HTTP: each adapter's example in release mode, `/token` against its `/control`
 //!    route (a static body of the same size), loaded by wrk over keep-alive on loopback,
 //!    server pinned to core 0 and wrk to core 1, 16 and 64 connections, 5 runs each,
-//!    medians of requests/s and p99 latency;
+//!    medians of requests/s and p99 latency; and the server's own CPU time per request
+//!    on each route (user + system from `/proc`, 9 interleaved 3 s runs, medians);
 //! 4. memory: each server's RSS after 5 s and after 60 s of load;
 //! 5. identification: `chat-token serve` with identity-provider JWTs (RS256, ES256;
 //!    distinct and repeated tokens) beside a static user, PyJWT and `openssl speed`, and
@@ -170,13 +171,7 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
     let tenants_at = report.len();
 
     // 3 and 4. HTTP
-    run_cmd(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "chat-token-examples",
-        "--examples",
-    ]))?;
+    build_examples()?;
     let _ = writeln!(
         report,
         "## HTTP: `/token` against a static route of the same size\n\n\
@@ -216,6 +211,9 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
             (late as f64 - early as f64) * 100.0 / early as f64
         );
     }
+    report.push('\n');
+    let (runs, secs) = if quick { (2, 1) } else { (CPU_RUNS, CPU_SECS) };
+    report.push_str(&cpu_section(root, runs, secs)?);
     let _ = writeln!(
         report,
         "\n## Memory under load\n\nRSS of the example server while wrk loads `/token` with 64 connections.\n\n\
@@ -508,6 +506,19 @@ impl Drop for Server {
 
 /// One wrk run: (requests/s, p99 in ms).
 fn wrk(addr: SocketAddr, path: &str, conns: u32, secs: u32) -> Result<(f64, f64)> {
+    let run = wrk_run(addr, path, conns, secs)?;
+    Ok((run.rps, run.p99_ms))
+}
+
+/// What one wrk run reports.
+struct WrkRun {
+    rps: f64,
+    p99_ms: f64,
+    requests: u64,
+}
+
+/// One wrk run, pinned to core 1.
+fn wrk_run(addr: SocketAddr, path: &str, conns: u32, secs: u32) -> Result<WrkRun> {
     let text = output(Command::new("taskset").args([
         "-c".to_string(),
         "1".into(),
@@ -534,7 +545,17 @@ fn wrk(addr: SocketAddr, path: &str, conns: u32, secs: u32) -> Result<(f64, f64)
         .find_map(|l| l.strip_prefix("99%"))
         .map(|v| parse_latency(v.trim()))
         .with_context(|| format!("no 99% latency in wrk output:\n{text}"))??;
-    Ok((rps, p99))
+    // "  123456 requests in 3.00s, 45.67MB read"
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.trim().parse().ok())
+        .with_context(|| format!("no request count in wrk output:\n{text}"))?;
+    Ok(WrkRun {
+        rps,
+        p99_ms: p99,
+        requests,
+    })
 }
 
 fn parse_latency(v: &str) -> Result<f64> {
@@ -552,14 +573,123 @@ fn parse_latency(v: &str) -> Result<f64> {
 }
 
 fn medians(runs: &[(f64, f64)]) -> (f64, f64) {
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     (
         median(runs.iter().map(|r| r.0).collect()),
         median(runs.iter().map(|r| r.1).collect()),
     )
+}
+
+/// `cargo xtask bench-cpu`: only the server-CPU-time section, printed, not written.
+pub fn cpu(root: &Path, quick: bool) -> Result<()> {
+    ensure_wrk()?;
+    build_examples()?;
+    let (runs, secs) = if quick { (2, 1) } else { (CPU_RUNS, CPU_SECS) };
+    println!("{}", cpu_section(root, runs, secs)?);
+    Ok(())
+}
+
+/// The adapters' examples, in release mode.
+fn build_examples() -> Result<()> {
+    run_cmd(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "chat-token-examples",
+        "--examples",
+    ]))
+}
+
+/// The runs and length of the CPU-time measurement.
+const CPU_RUNS: usize = 9;
+const CPU_SECS: u32 = 3;
+
+/// The "server CPU time per request" section: for each adapter's example, the server's
+/// own CPU time (user + system, every thread, from `/proc/<pid>/stat`) per request on
+/// `/token` and on `/control`, `runs` interleaved wrk runs of `secs` s each (the order
+/// alternating), 16 keep-alive connections, medians. Unlike throughput, it does not
+/// count time the server was not scheduled, nor wrk's share of the machine.
+pub fn cpu_section(root: &Path, runs: usize, secs: u32) -> Result<String> {
+    let tick_us = 1e6 / clock_ticks()?;
+    let mut out = format!(
+        "## HTTP: server CPU time per request\n\n\
+         What `/token` costs the server over `/control` (a static body of the same size), \
+         measured as the server's own CPU time (user + system, all threads, from `/proc`) \
+         divided by the requests answered: the server pinned to core 0, wrk pinned to core \
+         1 with 16 keep-alive connections, {runs} runs of {secs} s on each route, \
+         interleaved (the order alternating), medians. Steadier than throughput on a \
+         shared machine: time the server is not scheduled does not count.\n\n\
+         | adapter | `/token` CPU per request | `/control` CPU per request | difference | target |\n\
+         |---|---|---|---|---|\n"
+    );
+    for example in ["axum", "actix", "rocket"] {
+        let server = Server::start(root, example)?;
+        // A first run warms the connection pools and allocator; it is not counted.
+        wrk_run(server.addr, "/token", 16, 1)?;
+        let (mut token, mut control) = (Vec::new(), Vec::new());
+        for run in 0..runs {
+            let order = if run % 2 == 0 {
+                ["/token", "/control"]
+            } else {
+                ["/control", "/token"]
+            };
+            for path in order {
+                let before = cpu_ticks(server.child.id())?;
+                let done = wrk_run(server.addr, path, 16, secs)?;
+                let used = cpu_ticks(server.child.id())? - before;
+                let per_request = used as f64 * tick_us / done.requests.max(1) as f64;
+                if path == "/token" {
+                    token.push(per_request);
+                } else {
+                    control.push(per_request);
+                }
+            }
+        }
+        let (token, control) = (median(token), median(control));
+        let diff = token - control;
+        let _ = writeln!(
+            out,
+            "| {example} | {token:.2} µs | {control:.2} µs | {diff:+.2} µs | at most +{CPU_TARGET_US:.1} µs: {} |",
+            if diff <= CPU_TARGET_US {
+                "met"
+            } else {
+                "not met"
+            }
+        );
+    }
+    Ok(out)
+}
+
+/// What `/token` may cost over `/control`, in server CPU µs per request.
+const CPU_TARGET_US: f64 = 1.0;
+
+/// The median of `v` (the upper one of an even count).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Clock ticks per second, the unit of `/proc/<pid>/stat`'s times.
+fn clock_ticks() -> Result<f64> {
+    output(Command::new("getconf").arg("CLK_TCK"))?
+        .trim()
+        .parse()
+        .context("getconf CLK_TCK")
+}
+
+/// User + system CPU time of process `pid` and all its threads so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces; the fields after it do not. utime and stime
+    // are fields 14 and 15, the 12th and 13th after the name.
+    let after = stat.rsplit_once(')').context("/proc stat")?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| -> Result<u64> {
+        fields
+            .get(i)
+            .and_then(|v| v.parse().ok())
+            .context("utime/stime in /proc stat")
+    };
+    Ok(field(11)? + field(12)?)
 }
 
 /// RSS after 5 s and after `secs` s of 64-connection load on `/token`.

@@ -11,6 +11,8 @@
 //!   for byte, for N generated cases.
 //! - `bench [--quick]`: measures minting, the helpers, HTTP and memory side by side and
 //!   writes `BENCHMARKS.md`.
+//! - `bench-cpu [--quick]`: only the server CPU time per request of `bench` (`/token`
+//!   against `/control` on each adapter), printed, not written.
 //! - `bench-identity [--quick]`: only the identification part of `bench` (IdP JWTs,
 //!   static users tables), printed, not written.
 //! - `soak [--secs N]`: each adapter under mixed good and failing traffic; reports
@@ -59,6 +61,7 @@ fn main() -> Result<()> {
         Some("browser") => browser::run(&root),
         Some("soak") => soak::run(&root, flag(&args, "--secs")?.unwrap_or(60)),
         Some("bench") => bench::run(&root, args.iter().any(|a| a == "--quick")),
+        Some("bench-cpu") => bench::cpu(&root, args.iter().any(|a| a == "--quick")),
         Some("bench-identity") => {
             let quick = args.iter().any(|a| a == "--quick");
             let section =
@@ -73,7 +76,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | unused-deps | module-cycles | browser | package | msrv | bench [--quick] | bench-identity [--quick] | soak [--secs N]>"
+                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | unused-deps | module-cycles | browser | package | msrv | bench [--quick] | bench-cpu [--quick] | bench-identity [--quick] | soak [--secs N]>"
             );
             std::process::exit(2);
         }
