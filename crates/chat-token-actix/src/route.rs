@@ -39,7 +39,7 @@ pub fn configure_at(path: &str) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
 
 /// The token endpoint as a handler, for apps that route it by hand.
 pub async fn token_endpoint(req: HttpRequest) -> HttpResponse {
-    let Some(service) = service(&req) else {
+    let Some(service) = req.app_data::<web::Data<TokenService>>() else {
         return render(Rejection::not_configured(HOW_TO_REGISTER).reply());
     };
     render(service.handle(&incoming_request(&req)).await)

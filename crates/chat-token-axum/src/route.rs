@@ -119,14 +119,18 @@ fn snapshot(
 
 /// Turns the core's reply into an axum response, as it is.
 pub(crate) fn render(reply: HttpReply) -> Response {
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    // An empty body (a preflight's 204) gets no content type of axum's own.
-    let mut response = if reply.body.is_empty() {
-        status.into_response()
+    // The body's buffer becomes the response's as it is; the reply's headers are the
+    // only ones (no content type of axum's own, none on a preflight's empty 204).
+    let body = if reply.body.is_empty() {
+        axum::body::Body::empty()
     } else {
-        (status, reply.body).into_response()
+        axum::body::Body::from(reply.body)
     };
+    let mut response = Response::new(body);
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
+    headers.reserve(reply.headers.len());
     for (name, value) in reply.headers {
         let value = match value {
             Cow::Borrowed(v) => Ok(HeaderValue::from_static(v)),

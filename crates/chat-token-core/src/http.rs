@@ -226,9 +226,17 @@ pub(crate) fn internal() -> Rejection {
     )
 }
 
-/// `{"identity":...,"token":...,"expires_in":...,"expires_at":...}`, written in one buffer.
+/// `{"identity":...,"token":...,"expires_in":...,"expires_at":...}`, written in one buffer
+/// of exactly its size (unless the identity needs escapes), which the adapters hand to
+/// their framework's body without copying it or allocating again.
 pub(crate) fn token_body(identity: &str, minted: &MintedToken) -> String {
-    let mut out = Vec::with_capacity(80 + identity.len() + minted.jwt().len());
+    let digits = |n: u64| n.checked_ilog10().unwrap_or(0) as usize + 1;
+    let size = r#"{"identity":"","token":"","expires_in":,"expires_at":}"#.len()
+        + identity.len()
+        + minted.jwt().len()
+        + digits(minted.expires_in())
+        + digits(minted.expires_at());
+    let mut out = Vec::with_capacity(size);
     out.extend_from_slice(b"{\"identity\":");
     crate::json::write_str(&mut out, identity);
     out.extend_from_slice(b",\"token\":\"");
@@ -241,4 +249,53 @@ pub(crate) fn token_body(identity: &str, minted: &MintedToken) -> String {
     out.push(b'}');
     // Only ASCII and whole UTF-8 sequences were written.
     String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grants::ChatGrant;
+    use crate::issuer::{Credentials, TokenIssuer};
+    use crate::token::AccessToken;
+
+    #[test]
+    fn the_token_body_fills_its_buffer_exactly() {
+        let issuer = TokenIssuer::new(
+            Credentials::try_new(
+                "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+                "not-a-real-secret-for-tests",
+            )
+            .unwrap(),
+        );
+        for (identity, ttl) in [("alice", 3600), ("bob@example.com", 60), ("c", 86_400)] {
+            let minted = issuer
+                .mint(
+                    &AccessToken::new()
+                        .with_identity(identity)
+                        .with_ttl(ttl)
+                        .with_grant(ChatGrant::new()),
+                )
+                .unwrap();
+            let body = token_body(identity, &minted);
+            let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(parsed["identity"], identity);
+            assert_eq!(parsed["token"], minted.jwt());
+            assert_eq!(parsed["expires_in"], ttl);
+            assert_eq!(parsed["expires_at"], minted.expires_at());
+            // The frameworks take a full buffer as their body without allocating again.
+            assert_eq!(body.len(), body.capacity(), "{body}");
+        }
+        // An identity with escapes still gives the whole body.
+        let minted = issuer
+            .mint(
+                &AccessToken::new()
+                    .with_identity("o\"neil")
+                    .with_grant(ChatGrant::new()),
+            )
+            .unwrap();
+        let parsed: serde_json::Value =
+            serde_json::from_str(&token_body("o\"neil", &minted)).unwrap();
+        assert_eq!(parsed["identity"], "o\"neil");
+    }
 }

@@ -27,18 +27,17 @@ pub const MAX_BEARER_LEN: usize = 4096;
 /// ```
 ///
 /// Header names are kept in lower case; values are kept as raw bytes, since a client may
-/// send bytes that are not UTF-8. All names and values share one buffer, so that a
-/// snapshot costs a couple of allocations however many headers the request has.
+/// send bytes that are not UTF-8. The path and every header share one buffer, so that a
+/// snapshot costs one allocation however many headers the request has.
 #[derive(Clone, Default)]
 pub struct IncomingRequest {
     method: Cow<'static, str>,
-    path: String,
+    /// The path, then each header as its name's length and its value's length (4 bytes
+    /// each, native order), its lower-case name and its value.
+    bytes: Vec<u8>,
+    /// Where the path ends (and the headers start) in `bytes`.
+    path_end: usize,
     query: Option<String>,
-    /// Every header name and value, back to back.
-    header_bytes: Vec<u8>,
-    /// For each header: where its name ends and where its value ends in `header_bytes`
-    /// (each starts where the previous part ends).
-    header_ends: Vec<(usize, usize)>,
     peer: Option<SocketAddr>,
 }
 
@@ -51,17 +50,21 @@ impl std::fmt::Debug for IncomingRequest {
             .collect();
         f.debug_struct("IncomingRequest")
             .field("method", &self.method)
-            .field("path", &self.path)
+            .field("path", &self.path())
             .field("header_names", &names)
             .field("peer", &self.peer)
             .finish_non_exhaustive()
     }
 }
 
+/// The room reserved for headers when a request is made: what a browser's usual headers
+/// take, so that most requests fill their buffer without growing it.
+const HEADER_ROOM: usize = 512;
+
 impl IncomingRequest {
     /// A request with this method and path, no headers. Methods are case-sensitive
     /// (`GET`, not `get`), as in HTTP.
-    pub fn new(method: impl AsRef<str>, path: impl Into<String>) -> Self {
+    pub fn new(method: impl AsRef<str>, path: impl AsRef<str>) -> Self {
         let method = method.as_ref();
         // The usual methods cost no allocation.
         let method = match method {
@@ -71,10 +74,15 @@ impl IncomingRequest {
             "OPTIONS" => Cow::Borrowed("OPTIONS"),
             other => Cow::Owned(other.to_owned()),
         };
+        let path = path.as_ref().as_bytes();
+        let mut bytes = Vec::with_capacity(path.len() + HEADER_ROOM);
+        bytes.extend_from_slice(path);
         Self {
             method,
-            path: path.into(),
-            ..Self::default()
+            bytes,
+            path_end: path.len(),
+            query: None,
+            peer: None,
         }
     }
 
@@ -90,26 +98,31 @@ impl IncomingRequest {
         self
     }
 
-    /// Adds a header in place (for adapters copying many headers).
+    /// Adds a header in place (for adapters copying many headers). A name or value of
+    /// 4 GiB or more (which no HTTP server accepts) is not added.
     pub fn push_header(&mut self, name: &str, value: &[u8]) {
-        if self.header_ends.is_empty() {
-            self.header_bytes.reserve(256);
-        }
-        self.header_bytes
+        let (Ok(name_len), Ok(value_len)) = (u32::try_from(name.len()), u32::try_from(value.len()))
+        else {
+            return;
+        };
+        self.bytes.reserve(8 + name.len() + value.len());
+        self.bytes.extend_from_slice(&name_len.to_ne_bytes());
+        self.bytes.extend_from_slice(&value_len.to_ne_bytes());
+        self.bytes
             .extend(name.bytes().map(|b| b.to_ascii_lowercase()));
-        let name_end = self.header_bytes.len();
-        self.header_bytes.extend_from_slice(value);
-        self.header_ends.push((name_end, self.header_bytes.len()));
+        self.bytes.extend_from_slice(value);
     }
 
     /// Every header as (lower-case name, value), in the order received.
     fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let mut start = 0;
-        self.header_ends.iter().map(move |&(name_end, value_end)| {
-            let name = &self.header_bytes[start..name_end];
-            let value = &self.header_bytes[name_end..value_end];
-            start = value_end;
-            (name, value)
+        let mut rest = &self.bytes[self.path_end..];
+        std::iter::from_fn(move || {
+            let name_len = take_len(&mut rest)?;
+            let value_len = take_len(&mut rest)?;
+            let (name, after) = rest.split_at_checked(name_len)?;
+            let (value, after) = after.split_at_checked(value_len)?;
+            rest = after;
+            Some((name, value))
         })
     }
 
@@ -126,7 +139,8 @@ impl IncomingRequest {
 
     /// The path, as received.
     pub fn path(&self) -> &str {
-        &self.path
+        // Written from a `&str` by `new`.
+        std::str::from_utf8(&self.bytes[..self.path_end]).unwrap_or_default()
     }
 
     /// The query string, if any.
@@ -229,6 +243,13 @@ impl IncomingRequest {
     }
 }
 
+/// Reads a length `push_header` wrote, from the front of `rest`.
+fn take_len(rest: &mut &[u8]) -> Option<usize> {
+    let (len, after) = rest.split_first_chunk::<4>()?;
+    *rest = after;
+    usize::try_from(u32::from_ne_bytes(*len)).ok()
+}
+
 fn trim_ows(mut v: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = v {
         v = rest;
@@ -310,6 +331,29 @@ mod tests {
         assert!(!err.to_string().contains("c2VjcmV0LXZhbHVl"));
         let text = format!("{:?}", auth(b"Bearer topsecret"));
         assert!(!text.contains("topsecret"), "{text}");
+    }
+
+    #[test]
+    fn headers_keep_their_order_and_bytes_however_many() {
+        let mut req = IncomingRequest::new("PATCH", "/tøken/x").with_query("a=1");
+        for i in 0..200 {
+            req.push_header(&format!("X-Many-{}", i % 3), format!("v{i}").as_bytes());
+        }
+        req.push_header("X-Raw", b"\xff\0\r");
+        req.push_header("X-Empty", b"");
+        assert_eq!(
+            (req.method(), req.path(), req.query()),
+            ("PATCH", "/tøken/x", Some("a=1"))
+        );
+        let many: Vec<&[u8]> = req.header_values("x-many-1").collect();
+        assert_eq!(many.len(), 67);
+        assert_eq!((many[0], many[66]), (&b"v1"[..], &b"v199"[..]));
+        assert_eq!(req.header_values("X-RAW").next(), Some(&b"\xff\0\r"[..]));
+        assert_eq!(req.header("x-raw"), None, "not UTF-8");
+        assert_eq!(req.header("x-empty"), Some(""));
+        assert_eq!(req.header("x-missing"), None);
+        let copy = req.clone();
+        assert_eq!(copy.header_values("x-many-2").count(), 66);
     }
 
     #[test]

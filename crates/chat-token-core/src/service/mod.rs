@@ -175,10 +175,15 @@ impl TokenService {
             outcome = tracing::field::Empty
         );
         let started = std::time::Instant::now();
-        let result = self
-            .identify_inner(req, outcome)
-            .instrument(span.clone())
-            .await;
+        // Below the debug level (the usual production filter) the span is disabled:
+        // entering and leaving it at every poll would cost for nothing.
+        let result = if span.is_disabled() {
+            self.identify_inner(req, outcome).await
+        } else {
+            self.identify_inner(req, outcome)
+                .instrument(span.clone())
+                .await
+        };
         crate::metrics::resolved_in(started.elapsed());
         match &result {
             Ok(resolved) => {
