@@ -5,10 +5,12 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::process::{cargo, run as run_cmd};
-use crate::{browser, conformance, deny, module_cycles, msrv, package, smoke, unused_deps};
+use crate::{
+    browser, conformance, deny, doc_links, module_cycles, msrv, package, smoke, unused_deps,
+};
 
 /// fmt, clippy, unused dependencies, import cycles between the core's modules, the tests with each crypto backend and both, conformance, smoke, the
-/// browser test, cargo-deny, docs, packaging and the MSRV.
+/// browser test, cargo-deny, docs (and their links), packaging and the MSRV.
 pub fn run(root: &Path) -> Result<()> {
     run_cmd(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run_cmd(cargo().args([
@@ -49,6 +51,7 @@ pub fn run(root: &Path) -> Result<()> {
             .args(["doc", "--workspace", "--no-deps"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
+    doc_links::check(root)?;
     package::run(root)?;
     msrv::run(root)?;
     eprintln!("xtask ci: all checks passed");

@@ -1,9 +1,12 @@
 //! Project automation: `cargo xtask <command>`.
 //!
 //! - `ci`: everything CI checks (fmt, clippy, tests with each crypto backend and both,
-//!   conformance, smoke, the browser test, cargo-deny, docs, packaging, the MSRV).
+//!   conformance, smoke, the browser test, cargo-deny, docs and their links, packaging,
+//!   the MSRV).
 //!   `.ci/run` calls this.
 //! - `browser`: the development console clicked through in headless Chromium.
+//! - `doc-links`: checks the links of our crates' pages after `cargo doc --workspace
+//!   --no-deps` (part of `ci`).
 //! - `deny`: licences, bans and sources with cargo-deny (installed when missing).
 //! - `golden`: regenerates `crates/chat-token-core/tests/data/golden.jsonl` with Twilio's
 //!   Python helper.
@@ -36,6 +39,7 @@ mod browser;
 mod ci;
 mod conformance;
 mod deny;
+mod doc_links;
 mod module_cycles;
 mod msrv;
 mod package;
@@ -54,6 +58,7 @@ fn main() -> Result<()> {
         Some("golden") => conformance::golden(&root),
         Some("smoke") => smoke::run(&root),
         Some("deny") => deny::run(),
+        Some("doc-links") => doc_links::check(&root),
         Some("unused-deps") => unused_deps::run(&root),
         Some("module-cycles") => module_cycles::run(&root),
         Some("package") => package::run(&root),
@@ -76,7 +81,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | unused-deps | module-cycles | browser | package | msrv | bench [--quick] | bench-cpu [--quick] | bench-identity [--quick] | soak [--secs N]>"
+                "usage: cargo xtask <ci | golden | conformance [--cases N] [--seed S] | smoke | deny | doc-links | unused-deps | module-cycles | browser | package | msrv | bench [--quick] | bench-cpu [--quick] | bench-identity [--quick] | soak [--secs N]>"
             );
             std::process::exit(2);
         }

@@ -20,7 +20,8 @@ use std::net::IpAddr;
 pub use ipnet;
 /// An IP network (`10.0.0.0/8`, `::1/128`): `ipnet`'s type, the one trusted proxies are
 /// given as (see [`TrustedHeader::try_new`](crate::TrustedHeader::try_new) and
-/// [`parse_proxy_net`]).
+/// [`parse_proxy_net`]). Shown as `ipnet`'s, whose pages link its other types.
+#[doc(no_inline)]
 pub use ipnet::IpNet;
 
 /// Why [`parse_proxy_net`] refused its input. The message says what was expected.

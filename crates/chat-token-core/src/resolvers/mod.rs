@@ -19,4 +19,6 @@ pub use static_users::{MIN_STATIC_TOKEN_LEN, StaticUsers, UsersParseError};
 pub use trusted_header::{BROAD_PROXY_PREFIX, TrustedHeader, TrustedHeaderError};
 pub use verified_cache::VerifiedCacheStats;
 
-pub use crate::net::{IpNet, IpNetParseError, ipnet, parse_proxy_net};
+#[doc(no_inline)]
+pub use crate::net::IpNet;
+pub use crate::net::{IpNetParseError, ipnet, parse_proxy_net};
