@@ -227,28 +227,28 @@ pub(crate) fn internal() -> Rejection {
 }
 
 /// `{"identity":...,"token":...,"expires_in":...,"expires_at":...}`, written in one buffer
-/// of exactly its size (unless the identity needs escapes), which the adapters hand to
-/// their framework's body without copying it or allocating again.
+/// of exactly its size, which the adapters hand to their framework's body without
+/// copying it or allocating again.
 pub(crate) fn token_body(identity: &str, minted: &MintedToken) -> String {
-    let digits = |n: u64| n.checked_ilog10().unwrap_or(0) as usize + 1;
-    let size = r#"{"identity":"","token":"","expires_in":,"expires_at":}"#.len()
-        + identity.len()
-        + minted.jwt().len()
-        + digits(minted.expires_in())
-        + digits(minted.expires_at());
-    let mut out = Vec::with_capacity(size);
-    out.extend_from_slice(b"{\"identity\":");
-    crate::json::write_str(&mut out, identity);
-    out.extend_from_slice(b",\"token\":\"");
+    let identity = crate::json::escaped(identity);
+    let (mut expires_in, mut expires_at) = (itoa::Buffer::new(), itoa::Buffer::new());
     // A JWT is base64url and dots: nothing to escape.
-    out.extend_from_slice(minted.jwt().as_bytes());
-    out.extend_from_slice(b"\",\"expires_in\":");
-    crate::json::write_u64(&mut out, minted.expires_in());
-    out.extend_from_slice(b",\"expires_at\":");
-    crate::json::write_u64(&mut out, minted.expires_at());
-    out.push(b'}');
-    // Only ASCII and whole UTF-8 sequences were written.
-    String::from_utf8(out).unwrap_or_default()
+    let parts = [
+        r#"{"identity":""#,
+        &identity,
+        r#"","token":""#,
+        minted.jwt(),
+        r#"","expires_in":"#,
+        expires_in.format(minted.expires_in()),
+        r#","expires_at":"#,
+        expires_at.format(minted.expires_at()),
+        "}",
+    ];
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -286,16 +286,19 @@ mod tests {
             // The frameworks take a full buffer as their body without allocating again.
             assert_eq!(body.len(), body.capacity(), "{body}");
         }
-        // An identity with escapes still gives the whole body.
-        let minted = issuer
-            .mint(
-                &AccessToken::new()
-                    .with_identity("o\"neil")
-                    .with_grant(ChatGrant::new()),
-            )
-            .unwrap();
-        let parsed: serde_json::Value =
-            serde_json::from_str(&token_body("o\"neil", &minted)).unwrap();
-        assert_eq!(parsed["identity"], "o\"neil");
+        // An identity with escapes too.
+        for identity in ["o\"neil", "zoë\\x", "日本"] {
+            let minted = issuer
+                .mint(
+                    &AccessToken::new()
+                        .with_identity(identity)
+                        .with_grant(ChatGrant::new()),
+                )
+                .unwrap();
+            let body = token_body(identity, &minted);
+            let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(parsed["identity"], identity);
+            assert_eq!(body.len(), body.capacity(), "{body}");
+        }
     }
 }

@@ -15,6 +15,19 @@ const fn is_plain(b: u8) -> bool {
     matches!(b, 0x20..=0x7e) && b != b'"' && b != b'\\'
 }
 
+/// `s` as it is written between a JSON string's quotes: itself when nothing needs an
+/// escape.
+pub(crate) fn escaped(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.bytes().all(is_plain) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = Vec::with_capacity(s.len() + 8);
+    write_str(&mut out, s);
+    // `write_str` writes ASCII only, between two quotes.
+    let inner = out.get(1..out.len() - 1).unwrap_or_default();
+    std::borrow::Cow::Owned(String::from_utf8_lossy(inner).into_owned())
+}
+
 /// Appends `s` as a quoted JSON string.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
