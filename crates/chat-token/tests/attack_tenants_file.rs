@@ -39,11 +39,23 @@ fn acme_from_file(path: &str) -> String {
 }
 
 /// Writes the users file (`users`, its entries) and the tenants file (`tenants`, its
-/// text) in `dir`, both private, and starts `serve` with them.
+/// text) in `dir`, both private, and starts `serve` with them, with `--no-watch`: these
+/// findings are about `SIGHUP`, which alone reads the files again here (a watcher's
+/// reload of the same change would race the test's `SIGHUP`s and their log lines;
+/// following the files is tested in `reload.rs`).
 fn serve_with(dir: &TempDir, users: &str, tenants: &str) -> Process {
     let users = dir.write_with_mode("users", users, 0o600);
     let tenants = dir.write_with_mode(TENANTS, tenants, 0o600);
-    serve_tenants(&users, &tenants)
+    Process::serve(
+        &[
+            "--users-file",
+            &users,
+            "--tenants-file",
+            &tenants,
+            "--no-watch",
+        ],
+        &tenant_env(),
+    )
 }
 
 /// A FIFO `name` in `dir` (only its owner may use it): its path.
