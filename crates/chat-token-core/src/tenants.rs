@@ -19,9 +19,8 @@
 //! Unknown and malformed tenants are remembered like known ones, so a flood of requests
 //! naming them does not reach the source more than once per entry lifetime.
 
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -199,29 +198,48 @@ enum Failure {
 /// every request for that tenant while it runs.
 type Flight = Shared<BoxFuture<'static, Fetched>>;
 
-struct Slot {
-    /// The answer once known: a hit reads the table alone.
-    known: Option<Known>,
+/// One tenant's place in the table: its fetch, and the answer once the fetch gave one.
+#[derive(Clone)]
+struct Slot(Arc<SlotState>);
+
+struct SlotState {
     flight: Flight,
-    /// When `known` was set (its age counts from the answer), or the fetch began.
-    since: Instant,
+    /// When the fetch began.
+    started: Instant,
+    /// The answer and when it arrived (its age counts from then): a hit reads this alone.
+    known: OnceLock<(Known, Instant)>,
 }
 
-#[derive(Default)]
-struct Table {
-    slots: HashMap<Arc<str>, Slot>,
-    /// Tenant ids, oldest first: the first to leave when the table is full.
-    order: VecDeque<Arc<str>>,
+impl Slot {
+    /// The answer if it is younger than `ttl`; or else the fetch to join, when it began
+    /// less than `ttl` ago (an older one may carry a configuration read before a
+    /// rotation); `None` when the slot is to be replaced.
+    fn fresh(&self, ttl: Duration) -> Option<Result<Known, Flight>> {
+        match self.0.known.get() {
+            Some((known, since)) if since.elapsed() < ttl => Some(Ok(known.clone())),
+            None if self.0.started.elapsed() < ttl => Some(Err(self.0.flight.clone())),
+            _ => None,
+        }
+    }
+
+    fn is(&self, other: &Slot) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// The service's memory of tenant configurations: at most `entries` tenants, each kept
 /// for `ttl`, fetched once however many requests ask at the same time.
+///
+/// The table is a [`quick_cache`] cache (its bound is strict and kept as entries are
+/// added, with no task of its own; it evicts the entries least used, not merely the
+/// oldest). The fetch itself is shared here, not by the cache's own loading, so that a
+/// failure reaches every request that waited on it and a request that goes away cancels
+/// nothing.
 pub struct TenantCache {
     source: Arc<dyn TenantSource>,
-    entries: usize,
     ttl: Duration,
     timeout: Duration,
-    table: Mutex<Table>,
+    table: quick_cache::sync::Cache<String, Slot>,
     /// How the service builds a tenant's default token.
     template: Arc<TemplateFn>,
 }
@@ -229,7 +247,7 @@ pub struct TenantCache {
 impl fmt::Debug for TenantCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TenantCache")
-            .field("entries", &self.entries)
+            .field("entries", &self.table.capacity())
             .field("ttl", &self.ttl)
             .field("timeout", &self.timeout)
             .field("cached", &self.len())
@@ -245,78 +263,91 @@ impl TenantCache {
         timeout: Duration,
         template: TemplateFn,
     ) -> Self {
+        let entries = entries.max(1);
+        // One shard: a sharded table's bound is its shards' bounds rounded up.
+        let options = quick_cache::OptionsBuilder::new()
+            .estimated_items_capacity(entries)
+            .weight_capacity(entries as u64)
+            .shards(1)
+            .build();
+        let table = match options {
+            Ok(options) => quick_cache::sync::Cache::with_options(
+                options,
+                Default::default(),
+                Default::default(),
+                Default::default(),
+            ),
+            Err(_) => quick_cache::sync::Cache::new(entries),
+        };
         Self {
             source: Arc::from(source),
-            entries: entries.max(1),
             ttl,
             timeout,
-            table: Mutex::new(Table::default()),
+            table,
             template: Arc::new(template),
         }
     }
 
     /// How many tenants are held now.
     pub fn len(&self) -> usize {
-        self.lock().slots.len()
+        self.table.len()
     }
 
     /// Whether no tenant is held.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.table.is_empty()
     }
 
     /// Forgets tenant `id`: its next request fetches it again (after a key rotation).
     pub fn forget(&self, id: &str) {
-        let mut table = self.lock();
-        if table.slots.remove(id).is_some() {
-            table.order.retain(|t| &**t != id);
-        }
+        self.table.remove(id);
     }
 
     /// Forgets every tenant (the source's configuration was replaced).
     pub fn forget_all(&self) {
-        let mut table = self.lock();
-        table.slots.clear();
-        table.order.clear();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
+        self.table.clear();
     }
 
     /// The answer for `id` when the table holds it and it is fresh; or else the fetch to
-    /// wait for: the one in flight (however old), or a new one.
-    fn flight(&self, id: &str) -> Result<Known, Flight> {
-        let mut table = self.lock();
-        if let Some(slot) = table.slots.get(id) {
-            match &slot.known {
-                Some(known) if slot.since.elapsed() < self.ttl => return Ok(known.clone()),
-                // A fetch begun less than a lifetime ago is joined; an older one may carry
-                // a configuration read before a rotation.
-                None if slot.since.elapsed() < self.ttl => return Err(slot.flight.clone()),
-                _ => {}
+    /// wait for (the one in flight, or a new one) and its slot.
+    fn flight(&self, id: &str) -> Result<Known, (Flight, Slot)> {
+        // A hit takes the table's read lock only.
+        if let Some(slot) = self.table.get(id) {
+            match slot.fresh(self.ttl) {
+                Some(Ok(known)) => return Ok(known),
+                Some(Err(flight)) => return Err((flight, slot)),
+                None => {}
             }
         }
-        let key: Arc<str> = Arc::from(id);
-        let flight = self.start(id);
-        let slot = Slot {
-            known: None,
-            flight: flight.clone(),
-            since: Instant::now(),
+        // A miss or a stale slot: checked again and replaced in one step, so that a burst
+        // starts one fetch.
+        let ttl = self.ttl;
+        let guard = match self.table.entry(id, None, |_, slot| match slot.fresh(ttl) {
+            Some(answer) => quick_cache::sync::EntryAction::Retain((answer, slot.clone())),
+            None => quick_cache::sync::EntryAction::ReplaceWithGuard,
+        }) {
+            quick_cache::sync::EntryResult::Retained((Ok(known), _)) => return Ok(known),
+            quick_cache::sync::EntryResult::Retained((Err(flight), slot)) => {
+                return Err((flight, slot));
+            }
+            quick_cache::sync::EntryResult::Vacant(guard)
+            | quick_cache::sync::EntryResult::Replaced(guard, _) => Some(guard),
+            // Neither is asked for (no removal, no timeout).
+            quick_cache::sync::EntryResult::Removed(..)
+            | quick_cache::sync::EntryResult::Timeout => None,
         };
-        if table.slots.insert(key.clone(), slot).is_some() {
-            table.order.retain(|t| **t != *id);
-        }
-        table.order.push_back(key);
-        while table.slots.len() > self.entries {
-            match table.order.pop_front() {
-                Some(oldest) => {
-                    table.slots.remove(&oldest);
-                }
-                None => break,
+        let slot = Slot(Arc::new(SlotState {
+            flight: self.start(id),
+            started: Instant::now(),
+            known: OnceLock::new(),
+        }));
+        match guard {
+            Some(guard) => {
+                let _ = guard.insert(slot.clone());
             }
+            None => self.table.insert(id.to_owned(), slot.clone()),
         }
-        Err(flight)
+        Err((slot.0.flight.clone(), slot))
     }
 
     /// Starts fetching `id` on a task of its own.
@@ -362,31 +393,6 @@ impl TenantCache {
         .shared()
     }
 
-    /// Records the answer of `flight`, if it is still the fetch for `id`.
-    fn keep(&self, id: &str, flight: &Flight, known: &Known) {
-        let mut table = self.lock();
-        if let Some(slot) = table.slots.get_mut(id)
-            && slot.flight.ptr_eq(flight)
-            && slot.known.is_none()
-        {
-            slot.known = Some(known.clone());
-            slot.since = Instant::now();
-        }
-    }
-
-    /// Drops `flight` from the table if it is still the fetch for `id` (it failed).
-    fn drop_flight(&self, id: &str, flight: &Flight) {
-        let mut table = self.lock();
-        if table
-            .slots
-            .get(id)
-            .is_some_and(|slot| slot.flight.ptr_eq(flight))
-        {
-            table.slots.remove(id);
-            table.order.retain(|t| &**t != id);
-        }
-    }
-
     /// Tenant `id`, from the table or fetched once. An id no tenant can have (see
     /// [`valid_tenant_id`]) is unknown without asking the source or taking a place in the
     /// table. Needs a tokio runtime (the fetch runs on a task of its own).
@@ -394,17 +400,21 @@ impl TenantCache {
         if !valid_tenant_id(id) {
             return Lookup::Unknown;
         }
-        let flight = match self.flight(id) {
+        let (flight, slot) = match self.flight(id) {
             Ok(known) => return known.into(),
-            Err(flight) => flight,
+            Err(waiting) => waiting,
         };
-        match flight.clone().await {
+        match flight.await {
             Ok(known) => {
-                self.keep(id, &flight, &known);
+                // The first waiter to see the answer records it (in the slot, which the
+                // table may have let go of meanwhile).
+                let _ = slot.0.known.set((known.clone(), Instant::now()));
                 known.into()
             }
             Err(failure) => {
-                self.drop_flight(id, &flight);
+                // Not remembered: the next request asks again (unless the table holds a
+                // newer fetch already).
+                self.table.remove_if(id, |held| held.is(&slot));
                 match failure {
                     Failure::Unavailable(reason) => Lookup::Unavailable(reason),
                     Failure::Panicked => Lookup::Panicked,

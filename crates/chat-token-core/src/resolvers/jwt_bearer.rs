@@ -320,8 +320,9 @@ impl JwtBearerBuilder {
         self
     }
 
-    /// The most bytes the verified-token cache may hold (default 16 MiB; the oldest
-    /// entries leave first).
+    /// The most bytes the verified-token cache may hold (default 16 MiB; the least used
+    /// entries leave first). Each entry counts at least this bound divided by the entry
+    /// bound, so that both bounds hold.
     pub fn verified_cache_bytes(mut self, bytes: usize) -> Self {
         self.cache.bytes = bytes;
         self

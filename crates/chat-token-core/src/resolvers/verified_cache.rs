@@ -2,15 +2,18 @@
 //! successful verification found, kept under a digest of the whole token so that the
 //! same bearer token is not verified again on every request.
 //!
-//! Bounded in entries and in bytes (oldest out first), never holding an entry past the
-//! token's `exp` or a maximum age; only successes are stored, so tokens that fail
-//! verification cannot fill it. A hit is checked again by the caller: `exp`/`nbf`
-//! against the clock with the same leeway, and the key that verified it must still be
-//! the key published under its id.
+//! Bounded in entries and in bytes, never holding an entry past the token's `exp` or a
+//! maximum age; only successes are stored, so tokens that fail verification cannot fill
+//! it. A hit is checked again by the caller: `exp`/`nbf` against the clock with the same
+//! leeway, and the key that verified it must still be the key published under its id.
+//!
+//! The table is a [`quick_cache`] cache weighed in bytes: each entry weighs its size, and
+//! at least the byte bound divided by the entry bound, so that one weight capacity keeps
+//! both bounds; the cache evicts the entries least used. What is ours: the digest, the
+//! size of an entry, the refusal of huge entries and the expiry checked on every read.
 
-use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
@@ -34,11 +37,12 @@ pub(crate) struct Verified {
     pub(crate) key: Option<(Option<String>, Arc<VerifyingKey>)>,
 }
 
+#[derive(Clone)]
 struct Entry {
     verified: Verified,
     /// Past this Unix second the entry is gone, whatever `exp` says.
     until: u64,
-    size: usize,
+    size: u64,
 }
 
 /// Counters of the cache, for metrics.
@@ -47,7 +51,8 @@ struct Entry {
 pub struct VerifiedCacheStats {
     /// Entries held now.
     pub entries: usize,
-    /// Bytes held now (an estimate: the identity, the claims' JSON and a fixed overhead).
+    /// Bytes charged now: each entry's size (an estimate: the identity, the claims' JSON
+    /// and a fixed overhead), and at least the byte bound divided by the entry bound.
     pub bytes: usize,
     /// Requests answered from the cache.
     pub hits: u64,
@@ -65,21 +70,47 @@ pub(crate) struct Bounds {
     pub(crate) max_age_secs: u64,
 }
 
-#[derive(Default)]
-struct Table {
-    map: HashMap<[u8; 32], Entry>,
-    /// Insertion order, oldest first; may name entries already removed.
-    order: VecDeque<[u8; 32]>,
-    bytes: usize,
+/// An entry's weight: its size, and at least the share of the byte bound that keeps the
+/// entry bound.
+#[derive(Clone)]
+struct Charge {
+    least: u64,
 }
+
+impl quick_cache::Weighter<[u8; 32], Entry> for Charge {
+    fn weight(&self, _: &[u8; 32], entry: &Entry) -> u64 {
+        entry.size.max(self.least)
+    }
+}
+
+/// Counts the entries the cache drops to stay within its bounds.
+#[derive(Clone, Default)]
+struct CountEvictions(Arc<AtomicU64>);
+
+impl quick_cache::Lifecycle<[u8; 32], Entry> for CountEvictions {
+    type RequestState = ();
+
+    fn on_evict(&self, _: &mut (), _: [u8; 32], _: Entry) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+type Table = quick_cache::sync::Cache<
+    [u8; 32],
+    Entry,
+    Charge,
+    quick_cache::DefaultHashBuilder,
+    CountEvictions,
+>;
 
 pub(crate) struct VerifiedCache {
     digest: HmacKey,
     bounds: Bounds,
-    table: Mutex<Table>,
+    /// `None` when either bound is zero (the cache is off).
+    table: Option<Table>,
     hits: AtomicU64,
     misses: AtomicU64,
-    evictions: AtomicU64,
+    evictions: CountEvictions,
 }
 
 /// A fixed overhead per entry: the digest twice, the map slot, the `Arc`s.
@@ -87,18 +118,46 @@ const ENTRY_OVERHEAD: usize = 160;
 
 impl VerifiedCache {
     pub(crate) fn new(bounds: Bounds) -> Self {
+        let evictions = CountEvictions::default();
+        let table = (bounds.entries > 0 && bounds.bytes > 0)
+            .then(|| {
+                // Every entry weighs at least `least`, and the capacity holds at most
+                // `entries` such entries: both bounds hold. (quick_cache admits no entry
+                // heavier than 97% of its capacity: a bound of one entry charges 90%.)
+                let (bytes, entries) = (bounds.bytes as u64, bounds.entries as u64);
+                let (least, capacity) = match entries {
+                    1 => ((bytes / 10 * 9).max(1), bytes),
+                    _ => ((bytes / entries).max(1), (bytes / entries) * entries),
+                };
+                quick_cache::OptionsBuilder::new()
+                    .estimated_items_capacity(bounds.entries)
+                    .weight_capacity(capacity.min(bytes).max(1))
+                    // One shard: a sharded table's bound is its shards' bounds rounded up.
+                    .shards(1)
+                    .build()
+                    .ok()
+                    .map(|options| {
+                        Table::with_options(
+                            options,
+                            Charge { least },
+                            Default::default(),
+                            evictions.clone(),
+                        )
+                    })
+            })
+            .flatten();
         Self {
             digest: HmacKey::new(DIGEST_KEY),
             bounds,
-            table: Mutex::new(Table::default()),
+            table,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
-            evictions: AtomicU64::new(0),
+            evictions,
         }
     }
 
     pub(crate) fn enabled(&self) -> bool {
-        self.bounds.entries > 0 && self.bounds.bytes > 0
+        self.table.is_some()
     }
 
     /// The digest a token is kept under.
@@ -109,38 +168,39 @@ impl VerifiedCache {
     /// The cached verification of the token with this digest, if it is still held at
     /// `now`; the caller checks times and key before using it.
     pub(crate) fn get(&self, digest: &[u8; 32], now: u64) -> Option<Verified> {
-        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        let found = match table.map.get(digest) {
-            Some(entry) if entry.until >= now => Some(entry.verified.clone()),
+        let table = self.table.as_ref()?;
+        let found = match table.get(digest) {
+            Some(entry) if entry.until >= now => Some(entry.verified),
             Some(_) => {
-                if let Some(old) = table.map.remove(digest) {
-                    table.bytes = table.bytes.saturating_sub(old.size);
-                    self.evictions.fetch_add(1, Ordering::Relaxed);
-                }
+                self.remove(digest);
                 None
             }
             None => None,
         };
-        drop(table);
-        match found {
-            Some(_) => self.hits.fetch_add(1, Ordering::Relaxed),
-            None => self.misses.fetch_add(1, Ordering::Relaxed),
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
         };
+        counter.fetch_add(1, Ordering::Relaxed);
         found
     }
 
     /// Forgets the token with this digest (its key is gone, it has expired).
     pub(crate) fn remove(&self, digest: &[u8; 32]) {
-        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = table.map.remove(digest) {
-            table.bytes = table.bytes.saturating_sub(old.size);
-            self.evictions.fetch_add(1, Ordering::Relaxed);
+        if let Some(table) = &self.table
+            && table.remove(digest).is_some()
+        {
+            self.evictions.0.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Keeps a successful verification, dropping the oldest entries to stay in bounds.
-    /// An entry larger than a sixteenth of the byte bound is not kept.
+    /// Keeps a successful verification; the cache drops others to stay in bounds. An
+    /// entry larger than a sixteenth of the byte bound is not kept.
     pub(crate) fn insert(&self, digest: [u8; 32], verified: Verified, now: u64) {
+        let Some(table) = &self.table else {
+            return;
+        };
         let size = ENTRY_OVERHEAD
             + verified.identity.len()
             + serde_json::to_string(&*verified.claims).map_or(0, |s| s.len());
@@ -154,44 +214,27 @@ impl VerifiedCache {
         if until < now {
             return;
         }
-        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = table.map.insert(
+        table.insert(
             digest,
             Entry {
                 verified,
                 until,
-                size,
+                size: size as u64,
             },
-        ) {
-            table.bytes = table.bytes.saturating_sub(old.size);
-        } else {
-            table.order.push_back(digest);
-        }
-        table.bytes += size;
-        while table.map.len() > self.bounds.entries || table.bytes > self.bounds.bytes {
-            let Some(oldest) = table.order.pop_front() else {
-                break;
-            };
-            if let Some(old) = table.map.remove(&oldest) {
-                table.bytes = table.bytes.saturating_sub(old.size);
-                self.evictions.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        // Keep the order queue from growing with names of removed entries.
-        if table.order.len() > 2 * table.map.len() + 64 {
-            let Table { map, order, .. } = &mut *table;
-            order.retain(|d| map.contains_key(d));
-        }
+        );
     }
 
     pub(crate) fn stats(&self) -> VerifiedCacheStats {
-        let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        let (entries, bytes) = self
+            .table
+            .as_ref()
+            .map_or((0, 0), |t| (t.len(), t.weight() as usize));
         VerifiedCacheStats {
-            entries: table.map.len(),
-            bytes: table.bytes,
+            entries,
+            bytes,
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
-            evictions: self.evictions.load(Ordering::Relaxed),
+            evictions: self.evictions.0.load(Ordering::Relaxed),
         }
     }
 }
@@ -210,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn entries_and_bytes_are_bounded_oldest_out_first() {
+    fn entries_and_bytes_are_bounded() {
         let cache = VerifiedCache::new(Bounds {
             entries: 3,
             bytes: 1 << 20,
@@ -222,8 +265,7 @@ mod tests {
         let stats = cache.stats();
         assert_eq!(stats.entries, 3);
         assert_eq!(stats.evictions, 2);
-        assert!(cache.get(&[0; 32], 1_000).is_none());
-        assert!(cache.get(&[4; 32], 1_000).is_some());
+        assert!(cache.get(&[4; 32], 1_000).is_some(), "the newest is kept");
 
         let small = VerifiedCache::new(Bounds {
             entries: 1_000,
@@ -236,6 +278,23 @@ mod tests {
         let stats = small.stats();
         assert!(stats.bytes <= 16 * (ENTRY_OVERHEAD + 64), "{stats:?}");
         assert!(stats.entries < 100, "{stats:?}");
+
+        // Both bounds hold whichever is the tighter, with entries of every size.
+        for (entries, bytes) in [(4, 16 * 4_000), (7, 1 << 20), (50, 16 * 300), (1, 4_096)] {
+            let cache = VerifiedCache::new(Bounds {
+                entries,
+                bytes,
+                max_age_secs: 600,
+            });
+            for n in 0..=255u8 {
+                let identity = "u".repeat(usize::from(n) * 7 % 200);
+                cache.insert([n; 32], verified(&identity, 2_000), 1_000);
+                let stats = cache.stats();
+                assert!(stats.entries <= entries, "{entries} {bytes}: {stats:?}");
+                assert!(stats.bytes <= bytes, "{entries} {bytes}: {stats:?}");
+            }
+            assert!(cache.stats().entries > 0, "{entries} {bytes}");
+        }
     }
 
     #[test]

@@ -110,8 +110,8 @@ impl TokenServiceBuilder {
         self
     }
 
-    /// How many tenants to remember (default 10,000; the oldest leaves first) and for how
-    /// long (default 5 minutes).
+    /// How many tenants to remember (default 10,000; the least used leave first) and for
+    /// how long (default 5 minutes).
     pub fn tenant_cache(mut self, entries: usize, ttl: Duration) -> Self {
         self.tenant_entries = entries;
         self.tenant_ttl = ttl;
