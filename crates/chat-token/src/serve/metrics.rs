@@ -59,7 +59,7 @@ const JWT_CACHE_METRICS: [(&str, bool, &str); 5] = [
     (
         "chat_token_jwt_cache_bytes",
         false,
-        "Bytes held by the verified-token cache (an estimate).",
+        "Bytes charged to the verified-token cache: each entry's estimated size, and at least the byte bound divided by the entry bound.",
     ),
 ];
 
