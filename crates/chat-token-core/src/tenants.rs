@@ -20,6 +20,7 @@
 //! naming them does not reach the source more than once per entry lifetime.
 
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -198,6 +199,13 @@ enum Failure {
 /// every request for that tenant while it runs.
 type Flight = Shared<BoxFuture<'static, Fetched>>;
 
+/// The answer of a fetch and when it arrived (its age counts from then), written by the
+/// fetch's task, whether or not any request still waits.
+type Answer = Arc<OnceLock<(Known, Instant)>>;
+
+/// The table: tenant id to slot.
+type Table = quick_cache::sync::Cache<String, Slot>;
+
 /// One tenant's place in the table: its fetch, and the answer once the fetch gave one.
 #[derive(Clone)]
 struct Slot(Arc<SlotState>);
@@ -206,8 +214,7 @@ struct SlotState {
     flight: Flight,
     /// When the fetch began.
     started: Instant,
-    /// The answer and when it arrived (its age counts from then): a hit reads this alone.
-    known: OnceLock<(Known, Instant)>,
+    answer: Answer,
 }
 
 impl Slot {
@@ -215,15 +222,16 @@ impl Slot {
     /// less than `ttl` ago (an older one may carry a configuration read before a
     /// rotation); `None` when the slot is to be replaced.
     fn fresh(&self, ttl: Duration) -> Option<Result<Known, Flight>> {
-        match self.0.known.get() {
+        match self.0.answer.get() {
             Some((known, since)) if since.elapsed() < ttl => Some(Ok(known.clone())),
             None if self.0.started.elapsed() < ttl => Some(Err(self.0.flight.clone())),
             _ => None,
         }
     }
 
-    fn is(&self, other: &Slot) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+    /// Whether this slot's fetch writes `answer`.
+    fn answers_to(&self, answer: &Answer) -> bool {
+        Arc::ptr_eq(&self.0.answer, answer)
     }
 }
 
@@ -239,7 +247,8 @@ pub struct TenantCache {
     source: Arc<dyn TenantSource>,
     ttl: Duration,
     timeout: Duration,
-    table: quick_cache::sync::Cache<String, Slot>,
+    /// Shared with the fetches' tasks, which drop their slot when they fail.
+    table: Arc<Table>,
     /// How the service builds a tenant's default token.
     template: Arc<TemplateFn>,
 }
@@ -252,6 +261,37 @@ impl fmt::Debug for TenantCache {
             .field("timeout", &self.timeout)
             .field("cached", &self.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// What a fetch's answer means, logged when the tenant cannot be used.
+fn read(
+    id: &str,
+    fetched: Result<Result<Option<Tenant>, TenantError>, tokio::time::error::Elapsed>,
+    timeout: Duration,
+    template: &TemplateFn,
+) -> Fetched {
+    match fetched {
+        Err(_) => Err(Failure::Unavailable(format!(
+            "the tenant source gave no answer within {timeout:?}"
+        ))),
+        Ok(Err(TenantError::Unavailable(reason))) => Err(Failure::Unavailable(reason)),
+        Ok(Err(TenantError::Malformed(reason))) => {
+            tracing::error!(tenant = id, %reason, "the tenant's Twilio configuration cannot be used; answering 500 until it is fixed");
+            Ok(Known::Malformed)
+        }
+        Ok(Ok(None)) => Ok(Known::Unknown),
+        Ok(Ok(Some(tenant))) => match template(&tenant) {
+            Ok(default) => Ok(Known::Ready(Arc::new(Ready {
+                issuer: tenant.issuer,
+                template: default,
+                ttl: tenant.ttl,
+            }))),
+            Err(err) => {
+                tracing::error!(tenant = id, error = %err, "the tenant's default token cannot be minted; answering 500 until it is fixed");
+                Ok(Known::Malformed)
+            }
+        },
     }
 }
 
@@ -271,19 +311,19 @@ impl TenantCache {
             .shards(1)
             .build();
         let table = match options {
-            Ok(options) => quick_cache::sync::Cache::with_options(
+            Ok(options) => Table::with_options(
                 options,
                 Default::default(),
                 Default::default(),
                 Default::default(),
             ),
-            Err(_) => quick_cache::sync::Cache::new(entries),
+            Err(_) => Table::new(entries),
         };
         Self {
             source: Arc::from(source),
             ttl,
             timeout,
-            table,
+            table: Arc::new(table),
             template: Arc::new(template),
         }
     }
@@ -309,13 +349,13 @@ impl TenantCache {
     }
 
     /// The answer for `id` when the table holds it and it is fresh; or else the fetch to
-    /// wait for (the one in flight, or a new one) and its slot.
-    fn flight(&self, id: &str) -> Result<Known, (Flight, Slot)> {
+    /// wait for: the one in flight, or a new one.
+    fn flight(&self, id: &str) -> Result<Known, Flight> {
         // A hit takes the table's read lock only.
         if let Some(slot) = self.table.get(id) {
             match slot.fresh(self.ttl) {
                 Some(Ok(known)) => return Ok(known),
-                Some(Err(flight)) => return Err((flight, slot)),
+                Some(Err(flight)) => return Err(flight),
                 None => {}
             }
         }
@@ -323,23 +363,22 @@ impl TenantCache {
         // starts one fetch.
         let ttl = self.ttl;
         let guard = match self.table.entry(id, None, |_, slot| match slot.fresh(ttl) {
-            Some(answer) => quick_cache::sync::EntryAction::Retain((answer, slot.clone())),
+            Some(answer) => quick_cache::sync::EntryAction::Retain(answer),
             None => quick_cache::sync::EntryAction::ReplaceWithGuard,
         }) {
-            quick_cache::sync::EntryResult::Retained((Ok(known), _)) => return Ok(known),
-            quick_cache::sync::EntryResult::Retained((Err(flight), slot)) => {
-                return Err((flight, slot));
-            }
+            quick_cache::sync::EntryResult::Retained(answer) => return answer,
             quick_cache::sync::EntryResult::Vacant(guard)
             | quick_cache::sync::EntryResult::Replaced(guard, _) => Some(guard),
             // Neither is asked for (no removal, no timeout).
             quick_cache::sync::EntryResult::Removed(..)
             | quick_cache::sync::EntryResult::Timeout => None,
         };
+        let answer = Answer::default();
+        let (placed, wait_until_placed) = tokio::sync::oneshot::channel();
         let slot = Slot(Arc::new(SlotState {
-            flight: self.start(id),
+            flight: self.start(id, answer.clone(), wait_until_placed),
             started: Instant::now(),
-            known: OnceLock::new(),
+            answer,
         }));
         match guard {
             Some(guard) => {
@@ -347,47 +386,51 @@ impl TenantCache {
             }
             None => self.table.insert(id.to_owned(), slot.clone()),
         }
-        Err((slot.0.flight.clone(), slot))
+        // The fetch's task may drop its slot once it is in the table.
+        let _ = placed.send(());
+        Err(slot.0.flight.clone())
     }
 
-    /// Starts fetching `id` on a task of its own.
-    fn start(&self, id: &str) -> Flight {
+    /// Starts fetching `id` on a task of its own, which writes the answer to `answer`, or,
+    /// if the fetch failed, drops its slot from the table (if the table still holds it;
+    /// the task waits for `placed`, sent once it is there): so whether any request still
+    /// waits or not, an answer's age counts from its arrival and a failure is not
+    /// remembered.
+    fn start(
+        &self,
+        id: &str,
+        answer: Answer,
+        placed: tokio::sync::oneshot::Receiver<()>,
+    ) -> Flight {
         let (source, template, timeout) =
             (self.source.clone(), self.template.clone(), self.timeout);
+        let table = self.table.clone();
         let id = id.to_owned();
         let task = tokio::spawn(async move {
-            let answer = tokio::time::timeout(timeout, source.tenant(&id)).await;
-            match answer {
-                Err(_) => Err(Failure::Unavailable(format!(
-                    "the tenant source gave no answer within {timeout:?}"
-                ))),
-                Ok(Err(TenantError::Unavailable(reason))) => Err(Failure::Unavailable(reason)),
-                Ok(Err(TenantError::Malformed(reason))) => {
-                    tracing::error!(tenant = id, %reason, "the tenant's Twilio configuration cannot be used; answering 500 until it is fixed");
-                    Ok(Known::Malformed)
-                }
-                Ok(Ok(None)) => Ok(Known::Unknown),
-                Ok(Ok(Some(tenant))) => match template(&tenant) {
-                    Ok(default) => Ok(Known::Ready(Arc::new(Ready {
-                        issuer: tenant.issuer,
-                        template: default,
-                        ttl: tenant.ttl,
-                    }))),
-                    Err(err) => {
-                        tracing::error!(tenant = id, error = %err, "the tenant's default token cannot be minted; answering 500 until it is fixed");
-                        Ok(Known::Malformed)
-                    }
-                },
-            }
-        });
-        async move {
-            match task.await {
-                Ok(fetched) => fetched,
-                Err(err) => {
-                    tracing::error!(error = %err, "the tenant source panicked; answering 500");
+            // A failure must not find its slot not yet in the table (and leave it there).
+            let _ = placed.await;
+            let fetch = tokio::time::timeout(timeout, source.tenant(&id));
+            let fetched = match AssertUnwindSafe(fetch).catch_unwind().await {
+                Err(_panic) => {
+                    tracing::error!(tenant = id, "the tenant source panicked; answering 500");
                     Err(Failure::Panicked)
                 }
+                Ok(fetched) => read(&id, fetched, timeout, &template),
+            };
+            match &fetched {
+                Ok(known) => {
+                    let _ = answer.set((known.clone(), Instant::now()));
+                }
+                Err(_) => {
+                    table.remove_if(&id, |held| held.answers_to(&answer));
+                }
             }
+            fetched
+        });
+        async move {
+            // The task itself catches the source's panics; this is the runtime shutting
+            // down under it.
+            task.await.unwrap_or(Err(Failure::Panicked))
         }
         .boxed()
         .shared()
@@ -400,26 +443,14 @@ impl TenantCache {
         if !valid_tenant_id(id) {
             return Lookup::Unknown;
         }
-        let (flight, slot) = match self.flight(id) {
+        let flight = match self.flight(id) {
             Ok(known) => return known.into(),
-            Err(waiting) => waiting,
+            Err(flight) => flight,
         };
         match flight.await {
-            Ok(known) => {
-                // The first waiter to see the answer records it (in the slot, which the
-                // table may have let go of meanwhile).
-                let _ = slot.0.known.set((known.clone(), Instant::now()));
-                known.into()
-            }
-            Err(failure) => {
-                // Not remembered: the next request asks again (unless the table holds a
-                // newer fetch already).
-                self.table.remove_if(id, |held| held.is(&slot));
-                match failure {
-                    Failure::Unavailable(reason) => Lookup::Unavailable(reason),
-                    Failure::Panicked => Lookup::Panicked,
-                }
-            }
+            Ok(known) => known.into(),
+            Err(Failure::Unavailable(reason)) => Lookup::Unavailable(reason),
+            Err(Failure::Panicked) => Lookup::Panicked,
         }
     }
 }
@@ -542,6 +573,123 @@ mod tests {
             2,
             "the next request asks again"
         );
+    }
+
+    /// A source that answers only once let through, as `mode` says then.
+    struct Gated {
+        gate: Arc<tokio::sync::Semaphore>,
+        mode: Arc<std::sync::Mutex<&'static str>>,
+        fetches: Arc<AtomicUsize>,
+    }
+
+    #[async_trait]
+    impl TenantSource for Gated {
+        async fn tenant(&self, id: &str) -> Result<Option<Tenant>, TenantError> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            let _pass = self.gate.acquire().await;
+            let mode = *self.mode.lock().unwrap_or_else(|e| e.into_inner());
+            match mode {
+                "down" => Err(TenantError::Unavailable("database down".into())),
+                "panic" => panic!("source bug"),
+                _ => {
+                    Counting {
+                        fetches: Arc::default(),
+                        delay: Duration::ZERO,
+                    }
+                    .tenant(id)
+                    .await
+                }
+            }
+        }
+    }
+
+    /// A cache over a [`Gated`] source (closed), with this ttl: the cache, the gate, the
+    /// mode and the fetch count.
+    fn gated(
+        ttl: Duration,
+    ) -> (
+        Arc<TenantCache>,
+        Arc<tokio::sync::Semaphore>,
+        Arc<std::sync::Mutex<&'static str>>,
+        Arc<AtomicUsize>,
+    ) {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let mode = Arc::new(std::sync::Mutex::new("ok"));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let source = Gated {
+            gate: gate.clone(),
+            mode: mode.clone(),
+            fetches: fetches.clone(),
+        };
+        let cache = TenantCache::new(
+            Box::new(source),
+            10,
+            ttl,
+            Duration::from_secs(30),
+            Box::new(|_| Ok(AccessToken::new())),
+        );
+        (Arc::new(cache), gate, mode, fetches)
+    }
+
+    /// Starts a lookup of `id` and drops it once its fetch has begun.
+    async fn lookup_and_go_away(cache: &Arc<TenantCache>, fetches: &AtomicUsize, id: &str) {
+        let before = fetches.load(Ordering::SeqCst);
+        let waiter = {
+            let (cache, id) = (cache.clone(), id.to_owned());
+            tokio::spawn(async move { cache.lookup(&id).await })
+        };
+        while fetches.load(Ordering::SeqCst) == before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        waiter.abort();
+        let _ = waiter.await;
+    }
+
+    /// Waits (within a minute) until `done` holds.
+    async fn until(done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_no_request_waited_for_ages_from_its_arrival() {
+        let ttl = Duration::from_millis(1500);
+        let (cache, gate, _mode, fetches) = gated(ttl);
+        lookup_and_go_away(&cache, &fetches, "acme").await;
+        gate.add_permits(1_000);
+        let arrived = Instant::now();
+        // Joined later, the fetch's answer still counts from when it arrived ...
+        tokio::time::sleep(ttl * 4 / 5).await;
+        assert!(matches!(cache.lookup("acme").await, Lookup::Ready(_)));
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        // ... so a lifetime after its arrival it is fetched again.
+        tokio::time::sleep((arrived + ttl + Duration::from_millis(100)) - Instant::now()).await;
+        assert!(matches!(cache.lookup("acme").await, Lookup::Ready(_)));
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            2,
+            "served past its lifetime"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failure_no_request_waited_for_is_not_remembered() {
+        for failure in ["down", "panic"] {
+            let (cache, gate, mode, fetches) = gated(DEFAULT_TENANT_TTL);
+            *mode.lock().unwrap_or_else(|e| e.into_inner()) = failure;
+            lookup_and_go_away(&cache, &fetches, "acme").await;
+            gate.add_permits(1_000);
+            until(|| cache.is_empty()).await;
+            assert!(cache.is_empty(), "{failure}: the failed fetch is kept");
+            *mode.lock().unwrap_or_else(|e| e.into_inner()) = "ok";
+            assert!(
+                matches!(cache.lookup("acme").await, Lookup::Ready(_)),
+                "{failure}"
+            );
+            assert_eq!(fetches.load(Ordering::SeqCst), 2, "{failure}");
+        }
     }
 
     #[tokio::test]

@@ -116,6 +116,9 @@ pub(crate) struct VerifiedCache {
 /// A fixed overhead per entry: the digest twice, the map slot, the `Arc`s.
 const ENTRY_OVERHEAD: usize = 160;
 
+/// The most bytes the cache counts on, whatever it is given (1 TiB).
+const MAX_BYTES: u64 = 1 << 40;
+
 impl VerifiedCache {
     pub(crate) fn new(bounds: Bounds) -> Self {
         let evictions = CountEvictions::default();
@@ -124,13 +127,20 @@ impl VerifiedCache {
                 // Every entry weighs at least `least`, and the capacity holds at most
                 // `entries` such entries: both bounds hold. (quick_cache admits no entry
                 // heavier than 97% of its capacity: a bound of one entry charges 90%.)
-                let (bytes, entries) = (bounds.bytes as u64, bounds.entries as u64);
+                // No entry is smaller than the fixed overhead, so no more of them than
+                // that fit in the bytes are counted on; and the bytes stay far below
+                // where the cache's sums of weights would overflow.
+                let bytes = (bounds.bytes as u64).min(MAX_BYTES);
+                let entries = (bounds.entries as u64)
+                    .min(bytes / ENTRY_OVERHEAD as u64)
+                    .max(1);
                 let (least, capacity) = match entries {
                     1 => ((bytes / 10 * 9).max(1), bytes),
                     _ => ((bytes / entries).max(1), (bytes / entries) * entries),
                 };
                 quick_cache::OptionsBuilder::new()
-                    .estimated_items_capacity(bounds.entries)
+                    // Also sizes the memory of keys recently let go (half as many).
+                    .estimated_items_capacity(usize::try_from(entries).unwrap_or(usize::MAX))
                     .weight_capacity(capacity.min(bytes).max(1))
                     // One shard: a sharded table's bound is its shards' bounds rounded up.
                     .shards(1)
@@ -279,8 +289,19 @@ mod tests {
         assert!(stats.bytes <= 16 * (ENTRY_OVERHEAD + 64), "{stats:?}");
         assert!(stats.entries < 100, "{stats:?}");
 
-        // Both bounds hold whichever is the tighter, with entries of every size.
-        for (entries, bytes) in [(4, 16 * 4_000), (7, 1 << 20), (50, 16 * 300), (1, 4_096)] {
+        // Both bounds hold whichever is the tighter, with entries of every size, and
+        // the cache keeps some whatever the settings (an entry bound over what the bytes
+        // hold, bytes beyond any memory).
+        for (entries, bytes) in [
+            (4, 16 * 4_000),
+            (7, 1 << 20),
+            (50, 16 * 300),
+            (1, 4_096),
+            (20_000_000, 16 << 20),
+            (usize::MAX, 1 << 20),
+            (3, usize::MAX),
+            (usize::MAX, usize::MAX),
+        ] {
             let cache = VerifiedCache::new(Bounds {
                 entries,
                 bytes,
