@@ -603,16 +603,15 @@ mod tests {
         }
     }
 
-    /// A cache over a [`Gated`] source (closed), with this ttl: the cache, the gate, the
-    /// mode and the fetch count.
-    fn gated(
-        ttl: Duration,
-    ) -> (
-        Arc<TenantCache>,
-        Arc<tokio::sync::Semaphore>,
-        Arc<std::sync::Mutex<&'static str>>,
-        Arc<AtomicUsize>,
-    ) {
+    /// A cache over a [`Gated`] source, and the source's gate (closed), mode and count.
+    struct GatedCache {
+        cache: Arc<TenantCache>,
+        gate: Arc<tokio::sync::Semaphore>,
+        mode: Arc<std::sync::Mutex<&'static str>>,
+        fetches: Arc<AtomicUsize>,
+    }
+
+    fn gated(ttl: Duration) -> GatedCache {
         let gate = Arc::new(tokio::sync::Semaphore::new(0));
         let mode = Arc::new(std::sync::Mutex::new("ok"));
         let fetches = Arc::new(AtomicUsize::new(0));
@@ -628,7 +627,12 @@ mod tests {
             Duration::from_secs(30),
             Box::new(|_| Ok(AccessToken::new())),
         );
-        (Arc::new(cache), gate, mode, fetches)
+        GatedCache {
+            cache: Arc::new(cache),
+            gate,
+            mode,
+            fetches,
+        }
     }
 
     /// Starts a lookup of `id` and drops it once its fetch has begun.
@@ -656,7 +660,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_answer_no_request_waited_for_ages_from_its_arrival() {
         let ttl = Duration::from_millis(1500);
-        let (cache, gate, _mode, fetches) = gated(ttl);
+        let GatedCache {
+            cache,
+            gate,
+            fetches,
+            ..
+        } = gated(ttl);
         lookup_and_go_away(&cache, &fetches, "acme").await;
         gate.add_permits(1_000);
         let arrived = Instant::now();
@@ -677,7 +686,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failure_no_request_waited_for_is_not_remembered() {
         for failure in ["down", "panic"] {
-            let (cache, gate, mode, fetches) = gated(DEFAULT_TENANT_TTL);
+            let GatedCache {
+                cache,
+                gate,
+                mode,
+                fetches,
+            } = gated(DEFAULT_TENANT_TTL);
             *mode.lock().unwrap_or_else(|e| e.into_inner()) = failure;
             lookup_and_go_away(&cache, &fetches, "acme").await;
             gate.add_permits(1_000);
