@@ -160,8 +160,9 @@ impl TokenService {
 
     /// Awaits `outcome`, the identification of `req`'s caller by any means (a resolver,
     /// the app's session), under the resolve timeout and a panic guard, records the
-    /// metrics and span, and checks the identity.
-    pub async fn identify<F>(
+    /// metrics and span, and checks the identity: the step [`answer`](Self::answer) and
+    /// [`authenticate`](Self::authenticate) share.
+    async fn identify<F>(
         &self,
         req: &IncomingRequest,
         outcome: F,
