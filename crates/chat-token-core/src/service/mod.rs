@@ -162,11 +162,7 @@ impl TokenService {
     /// the app's session), under the resolve timeout and a panic guard, records the
     /// metrics and span, and checks the identity: the step [`answer`](Self::answer) and
     /// [`authenticate`](Self::authenticate) share.
-    async fn identify<F>(
-        &self,
-        req: &IncomingRequest,
-        outcome: F,
-    ) -> Result<Resolved, Rejection>
+    async fn identify<F>(&self, req: &IncomingRequest, outcome: F) -> Result<Resolved, Rejection>
     where
         F: std::future::Future<Output = Result<Resolved, ResolveError>>,
     {
