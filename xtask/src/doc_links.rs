@@ -63,11 +63,15 @@ fn walk(doc: &Path, dir: &Path, pages: &mut usize, broken: &mut Vec<String>) -> 
 /// path that only works in the repository).
 fn must_exist(doc: &Path, page: &Path, link: &str) -> Option<PathBuf> {
     let link = link.split(['#', '?']).next().unwrap_or_default();
+    // Other crates' docs shown through blanket impls carry their links unresolved when
+    // those crates are not documented too (`dispatcher#...`, `crate#...`,
+    // `Self::attr()`): a bare name with no file extension is one of those.
+    let bare_name = !link.contains('/') && !link.contains('.');
     let skip = link.is_empty()
+        || bare_name
         || link.contains("://")
         || link.starts_with("mailto:")
         || link.contains("static.files")
-        // Other crates' docs shown through blanket impls carry their unresolved links.
         || link.contains("::")
         || link.contains("${");
     if skip {
@@ -116,5 +120,15 @@ mod tests {
         assert_eq!(check("https://docs.rs/axum"), None);
         assert_eq!(check("../static.files/${f}"), None);
         assert_eq!(check("Self::attr()"), None);
+        assert_eq!(check("dispatcher#setting-the-default-subscriber"), None);
+        assert_eq!(check("crate#per-style"), None);
+        assert_eq!(
+            check("struct.Missing.html"),
+            Some(doc.join("chat_token_axum/struct.Missing.html"))
+        );
+        assert_eq!(
+            check("README.md"),
+            Some(doc.join("chat_token_axum/README.md"))
+        );
     }
 }
