@@ -3,13 +3,21 @@
 //! Two Cargo features choose the backend, and they mirror jsonwebtoken's:
 //! `rust-crypto` (the default: the RustCrypto `hmac` and `sha2` crates) and `aws-lc-rs`.
 //! Both may be on at once (features unify across a dependency graph); then RustCrypto
-//! signs, and [`ensure_jsonwebtoken_provider`] installs jsonwebtoken's matching
-//! provider, without which jsonwebtoken 10 and later panic at the first sign or verify.
+//! signs. [`ensure_jsonwebtoken_provider`] installs the jsonwebtoken provider that
+//! verifies bearer JWTs with keys prepared once.
 
 #[cfg(not(any(feature = "rust-crypto", feature = "aws-lc-rs")))]
 compile_error!(
     "chat-token-core needs a crypto backend: enable the `rust-crypto` or the `aws-lc-rs` feature"
 );
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use jsonwebtoken::crypto::{CryptoProvider, JwtVerifier, KeyUtils};
+use jsonwebtoken::signature::{self, Verifier};
+use jsonwebtoken::{Algorithm, DecodingKey, TokenData, Validation};
+use serde::de::DeserializeOwned;
 
 /// The name of the backend that signs tokens in this build.
 pub const BACKEND: &str = if cfg!(feature = "rust-crypto") {
@@ -129,20 +137,176 @@ fn unreachable_hmac() -> ! {
     unreachable!("HMAC accepts keys of every length")
 }
 
-/// Makes jsonwebtoken usable in this process whichever of its crypto features are on.
+/// Installs chat-token's jsonwebtoken provider for this process, if no provider was
+/// installed before.
 ///
-/// With exactly one of jsonwebtoken's `rust_crypto` and `aws_lc_rs` features, jsonwebtoken
-/// picks its provider itself and this does nothing. With both (for example when another
-/// crate in the build enables the other one), jsonwebtoken panics at the first signature
-/// unless a provider was installed: this installs aws-lc-rs's, which verifies RS256 about
-/// ten times and ES256 about six times faster than RustCrypto's (the `verify` benchmark),
-/// so that bearer JWTs from an identity provider cost little. It is idempotent and cheap;
-/// call it before using jsonwebtoken yourself. Minting (HMAC) does not use it.
+/// It is jsonwebtoken's own provider for the backend this build enables (aws-lc-rs's when
+/// both features are on: it verifies RS256 about ten times and ES256 about six times
+/// faster than RustCrypto's, the `verify` benchmark), except that a key
+/// [`JwtBearerResolver`](crate::JwtBearerResolver) prepared when it loaded it (an HS256
+/// key's HMAC pads, an aws-lc-rs public key) is used as prepared rather than rebuilt for
+/// each token. Other jsonwebtoken calls in the process are served as the backend's own
+/// provider would serve them.
+///
+/// Building a `JwtBearerResolver` calls it. It is idempotent and cheap; call it before
+/// using jsonwebtoken yourself when both backends are on, as jsonwebtoken 10 and later
+/// panic at the first signature when both are on and no provider is installed. When the
+/// app installed a provider first, that one is used, and bearer JWTs are verified with
+/// it (correctly, at its speed).
 pub fn ensure_jsonwebtoken_provider() {
-    #[cfg(all(feature = "rust-crypto", feature = "aws-lc-rs"))]
+    // An `Err` means a provider is already installed, which is all jsonwebtoken needs.
+    let _ = PROVIDER.install_default();
+}
+
+/// jsonwebtoken's provider for the backend this build prefers.
+fn backend() -> &'static CryptoProvider {
+    #[cfg(feature = "aws-lc-rs")]
     {
-        // An `Err` means a provider is already installed, which is all we need.
-        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER
+    }
+    #[cfg(not(feature = "aws-lc-rs"))]
+    {
+        &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER
+    }
+}
+
+/// The backend's provider, with the verifier of a prepared key handed over by
+/// [`decode_prepared`].
+static PROVIDER: CryptoProvider = CryptoProvider {
+    signer_factory: |alg, key| (backend().signer_factory)(alg, key),
+    verifier_factory: prepared_or_backend,
+    key_utils: KeyUtils {
+        rsa_pub_components_from_private_key: |der| {
+            (backend().key_utils.rsa_pub_components_from_private_key)(der)
+        },
+        rsa_pub_components_from_public_key: |der| {
+            (backend().key_utils.rsa_pub_components_from_public_key)(der)
+        },
+        ec_pub_components_from_private_key: |der, alg| {
+            (backend().key_utils.ec_pub_components_from_private_key)(der, alg)
+        },
+        ed_pub_components_from_private_key: |der, curve| {
+            (backend().key_utils.ed_pub_components_from_private_key)(der, curve)
+        },
+        compute_digest: |data, hash| (backend().key_utils.compute_digest)(data, hash),
+    },
+};
+
+thread_local! {
+    /// The prepared key for the `DecodingKey` at this address, set by [`decode_prepared`]
+    /// for the one `decode` it calls on this thread.
+    static HANDOFF: Cell<Option<(*const DecodingKey, Arc<Prepared>)>> = const { Cell::new(None) };
+}
+
+fn prepared_or_backend(
+    alg: &Algorithm,
+    key: &DecodingKey,
+) -> jsonwebtoken::errors::Result<Box<dyn JwtVerifier>> {
+    if let Some((for_key, prepared)) = HANDOFF.with(Cell::take)
+        && std::ptr::eq(for_key, key)
+        && prepared.alg == *alg
+    {
+        return Ok(Box::new(PreparedVerifier(prepared)));
+    }
+    (backend().verifier_factory)(alg, key)
+}
+
+/// jsonwebtoken's `decode`, with `prepared` verifying the signature when chat-token's
+/// provider is installed (else the installed provider builds a verifier from `key`,
+/// which describes the same key).
+pub(crate) fn decode_prepared<T: DeserializeOwned>(
+    token: &str,
+    key: &DecodingKey,
+    prepared: &Arc<Prepared>,
+    validation: &Validation,
+) -> jsonwebtoken::errors::Result<TokenData<T>> {
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            drop(HANDOFF.with(Cell::take));
+        }
+    }
+    #[cfg(feature = "aws-lc-rs")]
+    let hand_over = true;
+    #[cfg(not(feature = "aws-lc-rs"))]
+    let hand_over = !matches!(prepared.inner, PreparedInner::Backend);
+    if hand_over {
+        HANDOFF.with(|slot| slot.set(Some((std::ptr::from_ref(key), prepared.clone()))));
+    }
+    let _clear = Clear;
+    jsonwebtoken::decode(token, key, validation)
+}
+
+/// A verifying key prepared once for one algorithm.
+pub(crate) struct Prepared {
+    alg: Algorithm,
+    inner: PreparedInner,
+}
+
+enum PreparedInner {
+    Hmac(Box<HmacKey>),
+    #[cfg(feature = "aws-lc-rs")]
+    Parsed(aws_lc_rs::signature::ParsedPublicKey),
+    /// Nothing prepared: the backend builds the verifier from the `DecodingKey`.
+    #[cfg(not(feature = "aws-lc-rs"))]
+    Backend,
+}
+
+impl Prepared {
+    /// An HS256 key.
+    pub(crate) fn hmac(key: HmacKey) -> Self {
+        Self {
+            alg: Algorithm::HS256,
+            inner: PreparedInner::Hmac(Box::new(key)),
+        }
+    }
+
+    /// A public key parsed by aws-lc-rs, for `alg`.
+    #[cfg(feature = "aws-lc-rs")]
+    pub(crate) fn parsed(alg: Algorithm, key: aws_lc_rs::signature::ParsedPublicKey) -> Self {
+        Self {
+            alg,
+            inner: PreparedInner::Parsed(key),
+        }
+    }
+
+    /// A key the backend builds for each token, for `alg`.
+    #[cfg(not(feature = "aws-lc-rs"))]
+    pub(crate) fn backend(alg: Algorithm) -> Self {
+        Self {
+            alg,
+            inner: PreparedInner::Backend,
+        }
+    }
+
+    /// The one algorithm this key verifies.
+    pub(crate) fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+}
+
+struct PreparedVerifier(Arc<Prepared>);
+
+impl Verifier<Vec<u8>> for PreparedVerifier {
+    fn verify(&self, message: &[u8], signature: &Vec<u8>) -> Result<(), signature::Error> {
+        let valid = match &self.0.inner {
+            PreparedInner::Hmac(key) => key.verify(message, signature),
+            #[cfg(feature = "aws-lc-rs")]
+            PreparedInner::Parsed(key) => key.verify_sig(message, signature).is_ok(),
+            #[cfg(not(feature = "aws-lc-rs"))]
+            PreparedInner::Backend => false,
+        };
+        if valid {
+            Ok(())
+        } else {
+            Err(signature::Error::new())
+        }
+    }
+}
+
+impl JwtVerifier for PreparedVerifier {
+    fn algorithm(&self) -> Algorithm {
+        self.0.alg
     }
 }
 
@@ -169,5 +333,35 @@ mod tests {
             tag,
             "state reused"
         );
+    }
+
+    /// The prepared key verifies, not the `DecodingKey` beside it: here they differ, so
+    /// only the hand-over explains the verdicts. The slot is empty after each call.
+    #[test]
+    fn decode_uses_the_prepared_key_once() {
+        use jsonwebtoken::{EncodingKey, Header, encode};
+        ensure_jsonwebtoken_provider();
+        let claims = serde_json::json!({"exp": 4_000_000_000u64});
+        let signed_by = |secret: &[u8]| {
+            encode(
+                &Header::default(),
+                &claims,
+                &EncodingKey::from_secret(secret),
+            )
+            .unwrap_or_default()
+        };
+        let prepared = Arc::new(Prepared::hmac(HmacKey::new(b"prepared")));
+        let other = DecodingKey::from_secret(b"other");
+        let validation = Validation::new(Algorithm::HS256);
+        let verdict = |token: &str| {
+            decode_prepared::<serde_json::Value>(token, &other, &prepared, &validation).is_ok()
+        };
+        assert!(verdict(&signed_by(b"prepared")));
+        assert!(!verdict(&signed_by(b"other")));
+        assert!(HANDOFF.with(|slot| slot.take()).is_none());
+        // Without a hand-over, the provider builds the verifier from the key it is given.
+        let plain =
+            jsonwebtoken::decode::<serde_json::Value>(signed_by(b"other"), &other, &validation);
+        assert!(plain.is_ok());
     }
 }

@@ -1,11 +1,11 @@
 //! [`JwtBearerResolver`]: the caller's identity from a bearer JWT issued by the app's
 //! identity provider (Auth0, Cognito, Keycloak, Firebase, or the app's own login).
 //!
-//! The JWT is checked by [`jws`](super::jws) (signature, then the registered claims):
-//! HS256 with a shared secret of at least 32 bytes, or RS256/384/512, PS256/384/512,
-//! ES256/384 and EdDSA with keys from a JWKS document (parsed by jsonwebtoken's JWK types,
-//! prepared once per fetch); issuer, audience, expiry, not-before and issued-at with a
-//! small leeway. One
+//! The JWT is read and checked by jsonwebtoken (signature, then the registered claims),
+//! with the rules it lacks added by [`jws`](super::jws): HS256 with a shared secret of at
+//! least 32 bytes, or RS256/384/512, PS256/384/512, ES256/384 and EdDSA with keys from a
+//! JWKS document (parsed by jsonwebtoken's JWK types, prepared once per fetch); issuer,
+//! audience, expiry, not-before and issued-at with a small leeway. One
 //! configurable claim (`sub`, `email`, `preferred_username`, ...) becomes the Twilio
 //! identity. Issuer and audience are required: without them a token minted for another
 //! application that shares the key set (a Google, Firebase or Auth0 tenant) would be
@@ -39,7 +39,7 @@ use serde_json::Value;
 #[cfg(feature = "jwks")]
 use super::jwks::HttpJwks;
 use super::jwks::{JwksCache, JwksSource, Refresh};
-use super::jws::{ClaimRules, Compact, VerifyingKey, Window};
+use super::jws::{self, ClaimRules, VerifyingKey};
 use super::verified_cache::{Bounds, Verified, VerifiedCache, VerifiedCacheStats};
 use crate::request::IncomingRequest;
 use crate::resolver::{IdentityResolver, ResolveError, Resolved};
@@ -173,7 +173,7 @@ impl JwtBearerResolver {
 
     async fn key_for(
         &self,
-        header: &super::jws::Header,
+        header: &jsonwebtoken::Header,
     ) -> Result<Arc<VerifyingKey>, ResolveError> {
         let cache = match &self.keys {
             Keys::Shared(key) => {
@@ -369,11 +369,8 @@ impl JwtBearerBuilder {
             }
             (None, false) => return Err(JwtConfigError::MissingIssuer),
         };
-        let rules = ClaimRules {
-            leeway: self.leeway.as_secs(),
-            issuer,
-            audience,
-        };
+        let rules = ClaimRules::new(self.leeway.as_secs(), issuer, audience);
+        crate::crypto::ensure_jsonwebtoken_provider();
         Ok(JwtBearerResolver {
             keys,
             rules,
@@ -431,10 +428,9 @@ impl JwtBearerResolver {
 
     /// Verifies `token` with its key: the claims, the identity, and what the cache keeps.
     async fn verify(&self, token: &str, now: u64) -> Result<Verified, ResolveError> {
-        let compact = Compact::parse(token)?;
-        let key = self.key_for(&compact.header).await?;
-        let claims = compact.verify(&key)?;
-        let window: Window = self.rules.check(&claims, now)?;
+        let header = jws::header(token)?;
+        let key = self.key_for(&header).await?;
+        let (claims, window) = self.rules.check(token, &header, &key, now)?;
         if self.identity_claim == "email" {
             match claims.get("email_verified") {
                 None | Some(Value::Bool(true)) => {}
@@ -468,7 +464,7 @@ impl JwtBearerResolver {
         }
         let key = match &self.keys {
             Keys::Shared(_) => None,
-            Keys::Jwks(_) => Some((compact.header.kid.clone(), key)),
+            Keys::Jwks(_) => Some((header.kid, key)),
         };
         Ok(Verified {
             identity,
