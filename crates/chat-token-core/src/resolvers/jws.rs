@@ -14,11 +14,9 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
-use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, Header, Validation};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
@@ -48,25 +46,24 @@ impl VerifyingKey {
     /// key, an RSA modulus under 2048 bits (RFC 7518, 3.3), or an Ed25519 point of small
     /// order, whichever backend is built.
     pub(crate) fn from_jwk(jwk: &Jwk, alg: Algorithm) -> Option<Self> {
-        let bytes = |text: &str| URL_SAFE_NO_PAD.decode(text).ok();
-        match &jwk.algorithm {
-            AlgorithmParameters::RSA(rsa) => {
-                let n = bytes(&rsa.n)?;
-                if n.iter().skip_while(|b| **b == 0).count() < MIN_RSA_BYTES {
-                    return None;
-                }
+        let decoding = DecodingKey::from_jwk(jwk).ok()?;
+        let admitted = match decoding.kind() {
+            DecodingKeyKind::RsaModulusExponent { n, .. } => {
+                n.iter().skip_while(|b| **b == 0).count() >= MIN_RSA_BYTES
             }
-            AlgorithmParameters::OctetKeyPair(okp) if small_order_ed25519(&bytes(&okp.x)?) => {
-                return None;
+            DecodingKeyKind::SecretOrDer(point) => {
+                alg != Algorithm::EdDSA || !small_order_ed25519(point)
             }
-            _ => {}
+        };
+        if !admitted {
+            return None;
         }
         #[cfg(feature = "aws-lc-rs")]
-        let prepared = Prepared::parsed(alg, parse_public(jwk, alg)?);
+        let prepared = Prepared::parsed(alg, parse_public(&decoding, alg)?);
         #[cfg(not(feature = "aws-lc-rs"))]
         let prepared = Prepared::backend(alg);
         Some(Self {
-            decoding: DecodingKey::from_jwk(jwk).ok()?,
+            decoding,
             prepared: Arc::new(prepared),
         })
     }
@@ -111,55 +108,36 @@ fn small_order_ed25519(key: &[u8]) -> bool {
         .any(|p| p[..31] == key[..31] && p[31] == key[31] & 0x7f)
 }
 
+/// The aws-lc-rs key for `alg` from the key jsonwebtoken decoded (an RSA modulus and
+/// exponent, an EC point `04 || x || y`, an Ed25519 point), or `None` when aws-lc-rs
+/// finds it is not one (a point off its curve or of the wrong length, say).
 #[cfg(feature = "aws-lc-rs")]
-fn parse_public(jwk: &Jwk, alg: Algorithm) -> Option<aws_lc_rs::signature::ParsedPublicKey> {
+fn parse_public(
+    key: &DecodingKey,
+    alg: Algorithm,
+) -> Option<aws_lc_rs::signature::ParsedPublicKey> {
     use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
-    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve};
-
-    let bytes = |text: &str| URL_SAFE_NO_PAD.decode(text).ok();
-    let parsed = match (&jwk.algorithm, alg) {
-        (AlgorithmParameters::RSA(rsa), _) => {
-            let params: &'static sig::RsaParameters = match alg {
-                Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
-                Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
-                Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
-                Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
-                Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
-                Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
-                _ => return None,
-            };
-            let (n, e) = (bytes(&rsa.n)?, bytes(&rsa.e)?);
-            let components = RsaPublicKeyComponents {
-                n: &n[..],
-                e: &e[..],
-            };
-            components.to_parsed_public_key(params).ok()?
-        }
-        (AlgorithmParameters::EllipticCurve(ec), _) => {
-            let (params, len): (&'static sig::EcdsaVerificationAlgorithm, usize) =
-                match (ec.curve.clone(), alg) {
-                    (EllipticCurve::P256, Algorithm::ES256) => (&sig::ECDSA_P256_SHA256_FIXED, 32),
-                    (EllipticCurve::P384, Algorithm::ES384) => (&sig::ECDSA_P384_SHA384_FIXED, 48),
-                    _ => return None,
-                };
-            let (x, y) = (bytes(&ec.x)?, bytes(&ec.y)?);
-            if x.len() != len || y.len() != len {
-                return None;
-            }
-            let mut point = Vec::with_capacity(1 + 2 * len);
-            point.push(0x04);
-            point.extend_from_slice(&x);
-            point.extend_from_slice(&y);
-            ParsedPublicKey::new(params, point).ok()?
-        }
-        (AlgorithmParameters::OctetKeyPair(okp), Algorithm::EdDSA)
-            if okp.curve == EllipticCurve::Ed25519 =>
-        {
-            ParsedPublicKey::new(&sig::ED25519, bytes(&okp.x)?).ok()?
-        }
+    let point = |params: &'static dyn sig::VerificationAlgorithm| {
+        ParsedPublicKey::new(params, key.try_get_as_bytes().ok()?).ok()
+    };
+    let rsa: &'static sig::RsaParameters = match alg {
+        Algorithm::ES256 => return point(&sig::ECDSA_P256_SHA256_FIXED),
+        Algorithm::ES384 => return point(&sig::ECDSA_P384_SHA384_FIXED),
+        Algorithm::EdDSA => return point(&sig::ED25519),
+        Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+        Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+        Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
         _ => return None,
     };
-    Some(parsed)
+    match key.kind() {
+        DecodingKeyKind::RsaModulusExponent { n, e } => RsaPublicKeyComponents { n, e }
+            .to_parsed_public_key(rsa)
+            .ok(),
+        DecodingKeyKind::SecretOrDer(_) => None,
+    }
 }
 
 /// A payload object whose member names are all different, at every depth: with a
