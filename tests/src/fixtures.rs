@@ -125,7 +125,7 @@ pub fn issuer() -> TokenIssuer {
 /// short resolver timeout so the hang case is quick.
 pub fn service() -> (TokenService, Arc<Scripted>) {
     let resolver = Arc::new(Scripted::default());
-    let service = TokenService::builder_arc(issuer(), resolver.clone())
+    let service = TokenService::builder(issuer(), resolver.clone())
         .resolve_timeout(Duration::from_millis(300))
         .build()
         .expect("service");

@@ -64,6 +64,15 @@ where
     }
 }
 
+/// A resolver already shared (one resolver behind several services, or kept by the
+/// app to look at later) is a resolver.
+#[async_trait]
+impl<R: IdentityResolver + ?Sized> IdentityResolver for std::sync::Arc<R> {
+    async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
+        self.as_ref().resolve(req).await
+    }
+}
+
 /// A resolver's answer: the identity and, optionally, per-user choices.
 ///
 /// ```

@@ -216,18 +216,11 @@ impl TokenServiceBuilder {
 }
 
 impl TokenService {
-    /// Starts a builder with the issuer that signs and the resolver that says who calls.
+    /// Starts a builder with the issuer that signs and the resolver that says who calls
+    /// (any [`IdentityResolver`], one shared in an `Arc` included).
     pub fn builder(issuer: TokenIssuer, resolver: impl IdentityResolver) -> TokenServiceBuilder {
-        Self::builder_arc(issuer, Arc::new(resolver))
-    }
-
-    /// As [`builder`](Self::builder), with a resolver already shared.
-    pub fn builder_arc(
-        issuer: TokenIssuer,
-        resolver: Arc<dyn IdentityResolver>,
-    ) -> TokenServiceBuilder {
         let mut builder = Self::without_resolver(issuer);
-        builder.resolver = Some(resolver);
+        builder.resolver = Some(Arc::new(resolver));
         builder
     }
 

@@ -469,7 +469,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let named_tenants = check_tenant_naming(&args, &setup)?;
     let chosen = resolver(&args, &setup)?;
     let mut builder =
-        TokenService::builder_arc(setup.issuer.clone(), chosen.resolver.clone()).ttl(args.ttl);
+        TokenService::builder(setup.issuer.clone(), chosen.resolver.clone()).ttl(args.ttl);
     let tenants = match &args.tenants_file {
         Some(path) => {
             let tenants = TenantsFile::open(path)?;
