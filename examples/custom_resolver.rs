@@ -17,7 +17,7 @@ use axum::extract::Path;
 use axum::routing::post;
 use chat_token_axum::chat_token_core::crypto::ensure_jsonwebtoken_provider;
 use chat_token_axum::prelude::*;
-use chat_token_examples::{init_tracing, listen_addr};
+use chat_token_examples::{init_tracing, issuer_from_env, listen_addr};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -103,13 +103,9 @@ async fn login(Path(user): Path<String>) -> String {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     init_tracing();
-    let setup = EnvSetup::from_env()?;
-    setup.warn();
-    let resolver = SessionJwt::new(
-        SESSION_SECRET,
-        setup.issuer.chat_service_sid().map(str::to_owned),
-    );
-    let service = TokenService::builder(setup.issuer, resolver).build()?;
+    let issuer = issuer_from_env()?;
+    let resolver = SessionJwt::new(SESSION_SECRET, issuer.chat_service_sid().map(str::to_owned));
+    let service = TokenService::builder(issuer, resolver).build()?;
     let app = Router::new()
         .route("/login/{user}", post(login))
         .merge(chat_token_axum::router()) // GET|POST /token

@@ -14,7 +14,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 // The three adapters re-export one and the same core, so these framework-neutral helpers
 // name its types through any one of them (axum's); the actix-web and rocket examples get
 // the very same `TokenService`.
-use chat_token_axum::prelude::{EnvSetup, IncomingRequest, Resolved, TokenIssuer, TokenService};
+use chat_token_axum::prelude::{IncomingRequest, Resolved, TokenIssuer, TokenService};
+use chat_token_core::setup::EnvSetup;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
@@ -61,11 +62,7 @@ pub fn listen_addr() -> Result<SocketAddr, Box<dyn std::error::Error>> {
 /// app's own login (no users table, no demo users).
 pub fn issuer_from_env() -> Result<TokenIssuer, Box<dyn std::error::Error>> {
     let setup = EnvSetup::from_env()?;
-    if setup.development {
-        tracing::warn!(
-            "DEVELOPMENT MODE: no Twilio credentials are set, so tokens are signed with public development credentials and Twilio will refuse them"
-        );
-    }
+    setup.warn();
     Ok(setup.issuer)
 }
 

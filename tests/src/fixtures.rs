@@ -365,7 +365,8 @@ impl TenantSource for FakeTenants {
             return Ok(None);
         };
         // As an app's source would: a stored value that does not parse is malformed.
-        let malformed = |e: chat_token_core::ConfigError| TenantError::Malformed(e.to_string());
+        let malformed =
+            |e: chat_token_core::CredentialsError| TenantError::Malformed(e.to_string());
         let credentials =
             Credentials::try_new(account.account_sid, account.api_key_sid, account.secret)
                 .map_err(malformed)?;

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
-use chat_token_core::env::ENV_USERS;
+use chat_token_core::setup::ENV_USERS;
 use chat_token_core::{
     env::ENV_ACCOUNT_SID, env::ENV_API_KEY, env::ENV_API_KEY_FILE, env::ENV_API_SECRET,
     env::ENV_API_SECRET_FILE, env::ENV_CHAT_SERVICE_SID,

@@ -9,7 +9,6 @@ mod route;
 /// and so on, with no `chat-token-core` line in the app's `Cargo.toml`.
 pub use chat_token_core;
 
-pub use chat_token_core::env::EnvSetup;
 pub use chat_token_core::{
     IncomingRequest, ResolveError, Resolved, TokenIssuer, TokenService, http::DEFAULT_TOKEN_PATH,
     http::HttpReply, http::Rejection,
@@ -26,7 +25,7 @@ pub mod prelude {
     //! The routes ([`router`], [`router_at`], [`router_with`], [`router_with_at`],
     //! [`router_for`], [`router_for_at`], [`token_endpoint`]), the [`ResolvedIdentity`]
     //! and [`Incoming`] extractors, [`TokenReply`] and [`TokenRejection`]; from the core the service ([`TokenService`], [`TokenIssuer`],
-    //! [`Credentials`], [`EnvSetup`], [`SecretString`]), the token and its grants
+    //! [`Credentials`], [`SecretString`]), the token and its grants
     //! ([`AccessToken`], [`ChatGrant`], [`VideoGrant`], [`VoiceGrant`], [`SyncGrant`],
     //! [`Grant`]), and what a resolver needs ([`IdentityResolver`], [`IncomingRequest`],
     //! [`Resolved`], [`ResolveError`], the ready [`StaticUsers`], [`TrustedHeader`] and

@@ -1,25 +1,21 @@
-//! Configuration from the environment, as the examples and `chat-token serve` read it,
-//! with a clearly marked development mode when no Twilio credentials are set.
+//! Twilio's credentials from the environment, for apps and for `chat-token serve`.
 //!
 //! | variable | meaning |
 //! |---|---|
-//! | `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY`, `TWILIO_API_SECRET` | the credentials; all three, or none for development mode |
+//! | `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY`, `TWILIO_API_SECRET` | the credentials |
 //! | `TWILIO_API_SECRET_FILE` | a file holding the secret, instead of `TWILIO_API_SECRET` |
 //! | `TWILIO_API_KEY_FILE` | a file holding the API key SID, instead of `TWILIO_API_KEY` |
 //! | `TWILIO_CHAT_SERVICE_SID` | the Conversations/Chat service of the default chat grant |
-//! | `CHAT_TOKEN_USERS` | `token=identity,...` for [`StaticUsers`]; demo users when unset, in development mode only |
 //!
-//! The demo users' bearer tokens are public. They are handed out only with the public
-//! development credentials, whose tokens Twilio refuses: with real credentials and no
-//! users, [`EnvSetup::users_or_demo`] is an error that names `CHAT_TOKEN_USERS`.
+//! Secret files (mounted by a container platform, say) follow one set of rules,
+//! [`read_secret_file`].
 
 use std::path::Path;
 
 use secrecy::ExposeSecret as _;
 use secrecy::SecretString;
 
-use crate::issuer::{ConfigError, Credentials, TokenIssuer};
-use crate::resolvers::{StaticUsers, UsersParseError};
+use crate::issuer::{Credentials, CredentialsError, TokenIssuer};
 
 /// The environment variable holding the Account SID (`AC...`).
 pub const ENV_ACCOUNT_SID: &str = "TWILIO_ACCOUNT_SID";
@@ -37,50 +33,81 @@ pub const ENV_API_KEY_FILE: &str = "TWILIO_API_KEY_FILE";
 /// The environment variable holding the default Chat/Conversations service SID (`IS...`).
 pub const ENV_CHAT_SERVICE_SID: &str = "TWILIO_CHAT_SERVICE_SID";
 
-/// The variable holding the static users table.
-pub const ENV_USERS: &str = "CHAT_TOKEN_USERS";
-
-/// The demo users of development mode (bearer token = identity).
-pub const DEMO_USERS: &str = "demo-alice=alice,demo-bob=bob";
-
-/// [`DEMO_USERS`] as pairs; a test holds the two to each other.
-const DEMO_PAIRS: [(&str, &str); 2] = [("demo-alice", "alice"), ("demo-bob", "bob")];
-
-/// The development Account SID: not an account, Twilio refuses its tokens.
-pub const DEV_ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
-/// The development API key SID.
-pub const DEV_API_KEY_SID: &str = "SK00000000000000000000000000000000";
-/// The development API key secret: public, so tokens signed with it prove nothing.
-pub const DEV_API_SECRET: &str = "development-only-secret-twilio-refuses-it";
-/// The development chat service SID.
-pub const DEV_CHAT_SERVICE_SID: &str = "IS00000000000000000000000000000000";
+/// Why the environment gave no credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvError {
+    /// A required environment variable is not set.
+    #[error(
+        "{var} is not set; set it to your {what} (Twilio console: Account > API keys & tokens)"
+    )]
+    MissingVar {
+        /// The variable.
+        var: &'static str,
+        /// What it should hold.
+        what: &'static str,
+    },
+    /// An environment variable is not valid Unicode.
+    #[error("{var} is not valid UTF-8")]
+    NotUnicode {
+        /// The variable.
+        var: &'static str,
+    },
+    /// Both `TWILIO_API_SECRET` and `TWILIO_API_SECRET_FILE` are set.
+    #[error("both TWILIO_API_SECRET and TWILIO_API_SECRET_FILE are set; set only one")]
+    AmbiguousSecret,
+    /// Both `TWILIO_API_KEY` and `TWILIO_API_KEY_FILE` are set.
+    #[error("both TWILIO_API_KEY and TWILIO_API_KEY_FILE are set; set only one")]
+    AmbiguousKey,
+    /// The key SID file cannot be used (unreadable, or breaking the rules of
+    /// [`read_secret_file`]).
+    #[error("TWILIO_API_KEY_FILE {path} cannot be used: {reason}")]
+    KeyFile {
+        /// The file's path.
+        path: String,
+        /// Why (the rule broken or the I/O error, never the content).
+        reason: String,
+    },
+    /// The secret file cannot be used (unreadable, or breaking the rules of
+    /// [`read_secret_file`]).
+    #[error("TWILIO_API_SECRET_FILE {path} cannot be used: {reason}")]
+    SecretFile {
+        /// The file's path.
+        path: String,
+        /// Why (the rule broken or the I/O error, never the content).
+        reason: String,
+    },
+    /// The values are set but are not valid credentials.
+    #[error("the Twilio credentials in the environment: {0}")]
+    Credentials(#[from] CredentialsError),
+}
 
 impl Credentials {
     /// Reads `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY` and `TWILIO_API_SECRET`.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, EnvError> {
         Self::from_lookup(std::env::var)
     }
 
     /// Reads the three variables through `lookup` (for tests and custom sources).
     pub fn from_lookup(
         lookup: impl Fn(&'static str) -> Result<String, std::env::VarError>,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, EnvError> {
         let get = |var: &'static str, what: &'static str| match lookup(var) {
             Ok(v) => Ok(v),
-            Err(std::env::VarError::NotPresent) => Err(ConfigError::MissingVar { var, what }),
-            Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode { var }),
+            Err(std::env::VarError::NotPresent) => Err(EnvError::MissingVar { var, what }),
+            Err(std::env::VarError::NotUnicode(_)) => Err(EnvError::NotUnicode { var }),
         };
         let account = get(ENV_ACCOUNT_SID, "Account SID (AC...)")?;
         let key = match (lookup(ENV_API_KEY), lookup(ENV_API_KEY_FILE)) {
-            (Ok(_), Ok(_)) => return Err(ConfigError::AmbiguousKey),
+            (Ok(_), Ok(_)) => return Err(EnvError::AmbiguousKey),
             (Err(std::env::VarError::NotPresent), Ok(path)) => read_secret_file(Path::new(&path))
                 .map(|text| text.expose_secret().trim().to_owned())
-                .map_err(|e| ConfigError::KeyFile {
+                .map_err(|e| EnvError::KeyFile {
                     path,
                     reason: e.to_string(),
                 })?,
             (Err(std::env::VarError::NotPresent), Err(std::env::VarError::NotUnicode(_))) => {
-                return Err(ConfigError::NotUnicode {
+                return Err(EnvError::NotUnicode {
                     var: ENV_API_KEY_FILE,
                 });
             }
@@ -90,15 +117,15 @@ impl Credentials {
             )?,
         };
         let secret = match (lookup(ENV_API_SECRET), lookup(ENV_API_SECRET_FILE)) {
-            (Ok(_), Ok(_)) => return Err(ConfigError::AmbiguousSecret),
+            (Ok(_), Ok(_)) => return Err(EnvError::AmbiguousSecret),
             (Err(std::env::VarError::NotPresent), Ok(path)) => {
-                read_secret_file(Path::new(&path)).map_err(|e| ConfigError::SecretFile {
+                read_secret_file(Path::new(&path)).map_err(|e| EnvError::SecretFile {
                     path,
                     reason: e.to_string(),
                 })?
             }
             (Err(std::env::VarError::NotPresent), Err(std::env::VarError::NotUnicode(_))) => {
-                return Err(ConfigError::NotUnicode {
+                return Err(EnvError::NotUnicode {
                     var: ENV_API_SECRET_FILE,
                 });
             }
@@ -107,7 +134,7 @@ impl Credentials {
                 "API key secret, or TWILIO_API_SECRET_FILE to a file holding it",
             )?),
         };
-        Self::try_new(account, key, secret.expose_secret())
+        Ok(Self::try_new(account, key, secret.expose_secret())?)
     }
 }
 
@@ -203,186 +230,30 @@ pub fn read_secret_file(path: &Path) -> Result<SecretString, SecretFileError> {
 impl TokenIssuer {
     /// An issuer from `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY`, `TWILIO_API_SECRET`, and
     /// the optional `TWILIO_CHAT_SERVICE_SID` as the default chat service.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, EnvError> {
         let issuer = Self::new(Credentials::from_env()?);
         match chat_service(std::env::var)? {
-            Some(sid) => issuer.with_chat_service_sid(sid),
+            Some(sid) => Ok(issuer.with_chat_service_sid(sid)?),
             None => Ok(issuer),
         }
     }
 }
 
 /// `TWILIO_CHAT_SERVICE_SID`, when set and not empty.
-fn chat_service(
+pub(crate) fn chat_service(
     lookup: impl Fn(&'static str) -> Result<String, std::env::VarError>,
-) -> Result<Option<String>, ConfigError> {
+) -> Result<Option<String>, EnvError> {
     match lookup(ENV_CHAT_SERVICE_SID) {
         Ok(sid) if !sid.is_empty() => {
-            crate::sid::SidKind::Service.check(ENV_CHAT_SERVICE_SID, &sid)?;
+            crate::sid::SidKind::Service
+                .check(ENV_CHAT_SERVICE_SID, &sid)
+                .map_err(CredentialsError::from)?;
             Ok(Some(sid))
         }
         Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::NotUnicode {
+        Err(std::env::VarError::NotUnicode(_)) => Err(EnvError::NotUnicode {
             var: ENV_CHAT_SERVICE_SID,
         }),
-    }
-}
-
-/// Why the environment could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum EnvError {
-    /// The credentials are incomplete or wrong.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// `CHAT_TOKEN_USERS` does not parse.
-    #[error("CHAT_TOKEN_USERS: {0}")]
-    Users(#[from] UsersParseError),
-    /// Real credentials are set but no users: the public demo users are refused.
-    #[error(
-        "CHAT_TOKEN_USERS is not set: with real Twilio credentials the public demo users are refused; set CHAT_TOKEN_USERS=\"token=identity,...\" (tokens of 16 characters or more)"
-    )]
-    NoUsers,
-    /// A reload found a new secret under the same API key SID.
-    #[error(
-        "the API key secret changed but the API key SID did not; a Twilio API key's secret never changes, so a new secret belongs to a new key: update TWILIO_API_KEY_FILE with the new key SID together with TWILIO_API_SECRET_FILE"
-    )]
-    SecretWithoutNewKey,
-    /// A reload found a secret with the shape of an Auth Token.
-    #[error(
-        "the new API key secret has the shape of an account Auth Token (32 lower-case hex characters), which Twilio refuses (20107); use the secret of an API key"
-    )]
-    SecretLooksLikeAuthToken,
-}
-
-/// The issuer and users the environment describes.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct EnvSetup {
-    /// Signs the tokens.
-    pub issuer: TokenIssuer,
-    /// True when no Twilio credentials were set and the development ones are in use.
-    pub development: bool,
-    /// The users from `CHAT_TOKEN_USERS`, if set.
-    pub users: Option<StaticUsers>,
-}
-
-impl EnvSetup {
-    /// Reads the environment (see the module docs).
-    pub fn from_env() -> Result<Self, EnvError> {
-        Self::from_lookup(std::env::var)
-    }
-
-    /// Reads the variables through `lookup`.
-    pub fn from_lookup(
-        lookup: impl Fn(&'static str) -> Result<String, std::env::VarError>,
-    ) -> Result<Self, EnvError> {
-        let set = |var| !matches!(lookup(var), Err(std::env::VarError::NotPresent));
-        let development = ![
-            ENV_ACCOUNT_SID,
-            ENV_API_KEY,
-            ENV_API_KEY_FILE,
-            ENV_API_SECRET,
-            ENV_API_SECRET_FILE,
-        ]
-        .into_iter()
-        .any(set);
-        let issuer = if development {
-            TokenIssuer::new(Credentials::try_new(
-                DEV_ACCOUNT_SID,
-                DEV_API_KEY_SID,
-                DEV_API_SECRET,
-            )?)
-        } else {
-            TokenIssuer::new(Credentials::from_lookup(&lookup)?)
-        };
-        let chat_service = match chat_service(&lookup)? {
-            None if development => Some(DEV_CHAT_SERVICE_SID.to_owned()),
-            sid => sid,
-        };
-        let issuer = match chat_service {
-            Some(sid) => issuer.with_chat_service_sid(sid)?,
-            None => issuer,
-        };
-        let users = match lookup(ENV_USERS) {
-            Ok(text) => Some(text.parse()?),
-            Err(std::env::VarError::NotPresent) => None,
-            Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(ConfigError::NotUnicode { var: ENV_USERS }.into());
-            }
-        };
-        Ok(Self {
-            issuer,
-            development,
-            users,
-        })
-    }
-
-    /// The configured users, or, in development mode only, the demo users (and `true`).
-    ///
-    /// With real credentials and no `CHAT_TOKEN_USERS`, [`EnvError::NoUsers`]: the demo
-    /// users' tokens are public and must never get a token Twilio accepts.
-    pub fn users_or_demo(&self) -> Result<(StaticUsers, bool), EnvError> {
-        match (&self.users, self.development) {
-            (Some(users), _) => Ok((users.clone(), false)),
-            (None, true) => {
-                tracing::warn!(
-                    "DEMO USERS: {ENV_USERS} is not set, so anyone with a demo token gets a token: {DEMO_USERS}"
-                );
-                Ok((StaticUsers::demo(&DEMO_PAIRS), true))
-            }
-            (None, false) => Err(EnvError::NoUsers),
-        }
-    }
-
-    /// Reads the credentials again (a rotation written to `TWILIO_API_KEY_FILE` and
-    /// `TWILIO_API_SECRET_FILE`, say) and returns an issuer with them and this setup's
-    /// chat service.
-    ///
-    /// Refused, so that the caller keeps `current`: credentials that do not check, a
-    /// secret with an Auth Token's shape, and a new secret under `current`'s API key SID
-    /// (Twilio never changes a key's secret, so tokens signed that way would all be
-    /// refused).
-    pub fn reload_issuer(&self, current: &TokenIssuer) -> Result<TokenIssuer, EnvError> {
-        self.reload_issuer_from(current, std::env::var)
-    }
-
-    /// [`reload_issuer`](Self::reload_issuer) with the variables read through `lookup`.
-    pub fn reload_issuer_from(
-        &self,
-        current: &TokenIssuer,
-        lookup: impl Fn(&'static str) -> Result<String, std::env::VarError>,
-    ) -> Result<TokenIssuer, EnvError> {
-        if self.development {
-            return Ok(self.issuer.clone());
-        }
-        let credentials = Credentials::from_lookup(lookup)?;
-        if credentials.secret_looks_like_auth_token() {
-            return Err(EnvError::SecretLooksLikeAuthToken);
-        }
-        let old = current.credentials();
-        let same_key = credentials.api_key_sid() == old.api_key_sid();
-        let same_secret = credentials.secret().expose_secret() == old.secret().expose_secret();
-        if same_key && !same_secret {
-            return Err(EnvError::SecretWithoutNewKey);
-        }
-        let issuer = TokenIssuer::new(credentials);
-        Ok(match self.issuer.chat_service_sid() {
-            Some(sid) => issuer.with_chat_service_sid(sid)?,
-            None => issuer,
-        })
-    }
-
-    /// Logs a warning in development mode: tokens are signed with the public development
-    /// credentials, which Twilio refuses. (Building a [`TokenService`](crate::TokenService)
-    /// with them warns too; the demo users warn when [`users_or_demo`](Self::users_or_demo)
-    /// hands them out.)
-    pub fn warn(&self) {
-        if self.development {
-            tracing::warn!(
-                "DEVELOPMENT MODE: no Twilio credentials are set, so tokens are signed with public development credentials and Twilio will refuse them; set {ENV_ACCOUNT_SID}, {ENV_API_KEY} and {ENV_API_SECRET}"
-            );
-        }
     }
 }
 
@@ -405,7 +276,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err,
-            ConfigError::MissingVar {
+            EnvError::MissingVar {
                 var: ENV_API_SECRET,
                 what: "API key secret, or TWILIO_API_SECRET_FILE to a file holding it"
             }
@@ -493,11 +364,11 @@ mod tests {
         assert_eq!(creds.secret().expose_secret(), SECRET);
         assert_eq!(
             Credentials::from_lookup(lookup(true, path.clone())).unwrap_err(),
-            ConfigError::AmbiguousSecret
+            EnvError::AmbiguousSecret
         );
         let missing = dir.join("missing").to_string_lossy().into_owned();
         let err = Credentials::from_lookup(lookup(false, missing)).unwrap_err();
-        assert!(matches!(err, ConfigError::SecretFile { .. }), "{err}");
+        assert!(matches!(err, EnvError::SecretFile { .. }), "{err}");
         // The secret-file rules, named in the error.
         for (content, rule) in [
             ("".to_owned(), SecretFileError::Empty),
@@ -508,7 +379,7 @@ mod tests {
             std::fs::write(&file, content).unwrap();
             assert_eq!(
                 Credentials::from_lookup(lookup(false, path.clone())).unwrap_err(),
-                ConfigError::SecretFile {
+                EnvError::SecretFile {
                     path: path.clone(),
                     reason: rule.to_string()
                 }
@@ -528,154 +399,5 @@ mod tests {
             Ok(SECRET.to_owned())
         );
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    use std::env::VarError;
-
-    #[test]
-    fn the_demo_pairs_are_the_documented_demo_users() {
-        let listed: Vec<(&str, &str)> = DEMO_USERS
-            .split(',')
-            .filter_map(|e| e.split_once('='))
-            .collect();
-        assert_eq!(listed, DEMO_PAIRS);
-        let setup = EnvSetup::from_lookup(|_| Err(VarError::NotPresent)).unwrap();
-        let (demo, _) = setup.users_or_demo().unwrap();
-        assert_eq!(demo.identities().collect::<Vec<_>>(), ["alice", "bob"]);
-        assert_eq!(demo.lookup("demo-bob"), Some("bob"));
-    }
-
-    const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    const KEY_1: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-    const KEY_2: &str = "SKcccccccccccccccccccccccccccccccc";
-
-    fn vars<'a>(
-        list: &'a [(&'static str, &'a str)],
-    ) -> impl Fn(&'static str) -> Result<String, VarError> + 'a {
-        move |v| {
-            list.iter()
-                .find(|(k, _)| *k == v)
-                .map(|(_, value)| (*value).to_owned())
-                .ok_or(VarError::NotPresent)
-        }
-    }
-
-    #[test]
-    fn real_credentials_never_get_the_demo_users() {
-        let setup = EnvSetup::from_lookup(vars(&[
-            (ENV_ACCOUNT_SID, ACCOUNT),
-            (ENV_API_KEY, KEY_1),
-            (ENV_API_SECRET, "a-real-looking-secret-Xy7"),
-        ]))
-        .unwrap();
-        assert!(!setup.development);
-        let err = setup.users_or_demo().unwrap_err();
-        assert_eq!(err, EnvError::NoUsers);
-        assert!(err.to_string().contains("CHAT_TOKEN_USERS"), "{err}");
-        let with_users = EnvSetup::from_lookup(vars(&[
-            (ENV_ACCOUNT_SID, ACCOUNT),
-            (ENV_API_KEY, KEY_1),
-            (ENV_API_SECRET, "a-real-looking-secret-Xy7"),
-            (ENV_USERS, "user-token-0123456789=carol"),
-        ]))
-        .unwrap();
-        let (users, demo) = with_users.users_or_demo().unwrap();
-        assert!(!demo);
-        assert_eq!(users.lookup("demo-alice"), None);
-    }
-
-    #[test]
-    fn a_reload_takes_the_key_sid_with_the_secret() {
-        let dir = std::env::temp_dir().join(format!("chat-token-env-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let key_file = dir.join("key");
-        let secret_file = dir.join("secret");
-        std::fs::write(&key_file, format!("{KEY_1}\n")).unwrap();
-        std::fs::write(&secret_file, "first-secret-Aa1\n").unwrap();
-        let (key_path, secret_path) = (
-            key_file.to_str().unwrap().to_owned(),
-            secret_file.to_str().unwrap().to_owned(),
-        );
-        let list = [
-            (ENV_ACCOUNT_SID, ACCOUNT),
-            (ENV_API_KEY_FILE, key_path.as_str()),
-            (ENV_API_SECRET_FILE, secret_path.as_str()),
-        ];
-        let setup = EnvSetup::from_lookup(vars(&list)).unwrap();
-        assert_eq!(setup.issuer.credentials().api_key_sid().as_str(), KEY_1);
-        let current = setup.issuer.clone();
-        // A real rotation: new key SID and its secret.
-        std::fs::write(&key_file, KEY_2).unwrap();
-        std::fs::write(&secret_file, "second-secret-Bb2").unwrap();
-        let rotated = setup.reload_issuer_from(&current, vars(&list)).unwrap();
-        assert_eq!(rotated.credentials().api_key_sid().as_str(), KEY_2);
-        // Only the secret changed: refused, the caller keeps the current issuer.
-        std::fs::write(&secret_file, "third-secret-Cc3").unwrap();
-        assert_eq!(
-            setup.reload_issuer_from(&rotated, vars(&list)).unwrap_err(),
-            EnvError::SecretWithoutNewKey
-        );
-        // An Auth Token's shape: refused.
-        std::fs::write(&key_file, KEY_1).unwrap();
-        std::fs::write(&secret_file, "0123456789abcdef0123456789abcdef").unwrap();
-        assert_eq!(
-            setup.reload_issuer_from(&rotated, vars(&list)).unwrap_err(),
-            EnvError::SecretLooksLikeAuthToken
-        );
-        // Nothing changed: fine.
-        std::fs::write(&key_file, KEY_2).unwrap();
-        std::fs::write(&secret_file, "second-secret-Bb2").unwrap();
-        assert!(setup.reload_issuer_from(&rotated, vars(&list)).is_ok());
-        // Both key variables: refused.
-        let both = [
-            (ENV_ACCOUNT_SID, ACCOUNT),
-            (ENV_API_KEY, KEY_1),
-            (ENV_API_KEY_FILE, key_path.as_str()),
-            (ENV_API_SECRET_FILE, secret_path.as_str()),
-        ];
-        assert!(matches!(
-            EnvSetup::from_lookup(vars(&both)).unwrap_err(),
-            EnvError::Config(ConfigError::AmbiguousKey)
-        ));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn nothing_set_is_development() {
-        let setup = EnvSetup::from_lookup(|_| Err(VarError::NotPresent)).unwrap();
-        assert!(setup.development);
-        assert_eq!(setup.issuer.chat_service_sid(), Some(DEV_CHAT_SERVICE_SID));
-        let (users, demo) = setup.users_or_demo().unwrap();
-        assert!(demo);
-        assert_eq!(users.lookup("demo-alice"), Some("alice"));
-    }
-
-    #[test]
-    fn partial_credentials_name_the_missing_variable() {
-        let err = EnvSetup::from_lookup(|v| {
-            if v == ENV_ACCOUNT_SID {
-                Ok("ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into())
-            } else {
-                Err(VarError::NotPresent)
-            }
-        })
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("TWILIO_API_KEY is not set"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn bad_users_are_reported() {
-        let err = EnvSetup::from_lookup(|v| {
-            if v == ENV_USERS {
-                Ok("nonsense".into())
-            } else {
-                Err(VarError::NotPresent)
-            }
-        })
-        .unwrap_err();
-        assert!(matches!(err, EnvError::Users(_)));
     }
 }

@@ -32,69 +32,30 @@ const fn b64_len(n: usize) -> usize {
     (n * 4).div_ceil(3)
 }
 
-/// Why the Twilio credentials were refused.
+/// Why Twilio credentials were refused (by [`Credentials::try_new`], or a chat service
+/// SID by [`TokenIssuer::with_chat_service_sid`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConfigError {
-    /// A required environment variable is not set.
-    #[error(
-        "{var} is not set; set it to your {what} (Twilio console: Account > API keys & tokens)"
-    )]
-    MissingVar {
-        /// The variable.
-        var: &'static str,
-        /// What it should hold.
-        what: &'static str,
-    },
-    /// An environment variable is not valid Unicode.
-    #[error("{var} is not valid UTF-8")]
-    NotUnicode {
-        /// The variable.
-        var: &'static str,
-    },
+pub enum CredentialsError {
     /// A SID is malformed or of the wrong kind.
     #[error(transparent)]
     Sid(#[from] SidError),
     /// The API key secret is empty.
     #[error(
-        "TWILIO_API_SECRET is empty; set it to the secret shown once when the API key was created"
+        "the API key secret is empty; it is the secret shown once when the API key was created"
     )]
     EmptySecret,
     /// The API key secret has the shape of a SID: probably the wrong value.
     #[error(
-        "TWILIO_API_SECRET looks like a SID (it starts with {prefix} and has 34 characters); it must be the API key's secret, not its SID"
+        "the API key secret looks like a SID (it starts with {prefix} and has 34 characters); it must be the API key's secret, not its SID"
     )]
     SecretLooksLikeSid {
         /// The SID prefix found.
         prefix: String,
     },
-    /// Both `TWILIO_API_SECRET` and `TWILIO_API_SECRET_FILE` are set.
-    #[error("both TWILIO_API_SECRET and TWILIO_API_SECRET_FILE are set; set only one")]
-    AmbiguousSecret,
-    /// Both `TWILIO_API_KEY` and `TWILIO_API_KEY_FILE` are set.
-    #[error("both TWILIO_API_KEY and TWILIO_API_KEY_FILE are set; set only one")]
-    AmbiguousKey,
-    /// The key SID file cannot be used (unreadable, or breaking the secret-file rules of
-    /// [`read_secret_file`](crate::env::read_secret_file)).
-    #[error("TWILIO_API_KEY_FILE {path} cannot be used: {reason}")]
-    KeyFile {
-        /// The file's path.
-        path: String,
-        /// Why (the rule broken or the I/O error, never the content).
-        reason: String,
-    },
-    /// The secret file cannot be used (unreadable, or breaking the secret-file rules of
-    /// [`read_secret_file`](crate::env::read_secret_file)).
-    #[error("TWILIO_API_SECRET_FILE {path} cannot be used: {reason}")]
-    SecretFile {
-        /// The file's path.
-        path: String,
-        /// Why (the rule broken or the I/O error, never the content).
-        reason: String,
-    },
     /// The secret has leading or trailing white space, usually a stray newline.
     #[error(
-        "TWILIO_API_SECRET has leading or trailing white space (often a newline from a file); remove it"
+        "the API key secret has leading or trailing white space (often a newline from a file); remove it"
     )]
     SecretWhitespace,
 }
@@ -123,7 +84,7 @@ impl Credentials {
         account_sid: impl Into<String>,
         api_key_sid: impl Into<String>,
         secret: impl Into<String>,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, CredentialsError> {
         let secret = SecretString::from(secret.into());
         let account_sid = AccountSid::try_new(account_sid)?;
         let api_key_sid = ApiKeySid::try_new(api_key_sid)?;
@@ -162,12 +123,12 @@ impl Credentials {
     }
 }
 
-fn check_secret(secret: &str) -> Result<(), ConfigError> {
+fn check_secret(secret: &str) -> Result<(), CredentialsError> {
     if secret.is_empty() {
-        return Err(ConfigError::EmptySecret);
+        return Err(CredentialsError::EmptySecret);
     }
     if secret.trim() != secret {
-        return Err(ConfigError::SecretWhitespace);
+        return Err(CredentialsError::SecretWhitespace);
     }
     if secret.len() == crate::sid::SID_LEN
         && let Some(prefix) = secret.get(..2)
@@ -175,7 +136,7 @@ fn check_secret(secret: &str) -> Result<(), ConfigError> {
             .iter()
             .any(|k| k.prefix() == prefix)
     {
-        return Err(ConfigError::SecretLooksLikeSid {
+        return Err(CredentialsError::SecretLooksLikeSid {
             prefix: prefix.to_owned(),
         });
     }
@@ -323,7 +284,7 @@ impl TokenIssuer {
 
     /// Sets the default Chat/Conversations service SID (`IS...`), used by
     /// [`default_chat_grant`](Self::default_chat_grant).
-    pub fn with_chat_service_sid(self, sid: impl Into<String>) -> Result<Self, ConfigError> {
+    pub fn with_chat_service_sid(self, sid: impl Into<String>) -> Result<Self, CredentialsError> {
         let sid = sid.into();
         SidKind::Service.check("chat_service_sid", &sid)?;
         Ok(self.rebuild(|inner| inner.chat_service_sid = Some(sid)))
@@ -499,19 +460,19 @@ pub(crate) mod tests {
     fn credential_mistakes_are_named() {
         assert!(matches!(
             Credentials::try_new(AC, AC, SECRET).unwrap_err(),
-            ConfigError::Sid(SidError::WrongKind { .. })
+            CredentialsError::Sid(SidError::WrongKind { .. })
         ));
         assert_eq!(
             Credentials::try_new(AC, SK, "").unwrap_err(),
-            ConfigError::EmptySecret
+            CredentialsError::EmptySecret
         );
         assert_eq!(
             Credentials::try_new(AC, SK, format!("{SECRET}\n")).unwrap_err(),
-            ConfigError::SecretWhitespace
+            CredentialsError::SecretWhitespace
         );
         assert!(matches!(
             Credentials::try_new(AC, SK, SK).unwrap_err(),
-            ConfigError::SecretLooksLikeSid { .. }
+            CredentialsError::SecretLooksLikeSid { .. }
         ));
     }
 

@@ -19,16 +19,19 @@ mod resolve_error;
 pub mod resolver;
 pub mod resolvers;
 pub mod service;
+#[cfg(feature = "setup")]
+pub mod setup;
 pub mod sid;
 pub mod tenants;
 pub mod token;
 
 // The everyday types, also at the root; everything else is reached through its module.
+pub use env::EnvError;
 pub use grants::{
     ChatGrant, Grant, PlaybackGrant, SyncGrant, TaskRouterGrant, VideoGrant, VoiceGrant,
 };
 pub use inspect::{InspectError, Inspection, inspect};
-pub use issuer::{ConfigError, Credentials, MintedToken, TokenIssuer};
+pub use issuer::{Credentials, CredentialsError, MintedToken, TokenIssuer};
 pub use request::IncomingRequest;
 pub use resolver::{IdentityResolver, ResolveError, Resolved};
 pub use resolvers::{JwtBearerResolver, StaticUsers, TrustedHeader};
@@ -42,7 +45,7 @@ pub use secrecy::SecretString;
 
 pub mod prelude {
     //! The everyday items in one line, `use chat_token_core::prelude::*;`: the service
-    //! ([`TokenService`], [`TokenIssuer`], [`Credentials`], [`EnvSetup`],
+    //! ([`TokenService`], [`TokenIssuer`], [`Credentials`],
     //! [`SecretString`], [`CorsPolicy`]), the token and its grants ([`AccessToken`], [`ChatGrant`],
     //! [`VideoGrant`], [`VoiceGrant`], [`SyncGrant`], [`Grant`]), and what a resolver
     //! needs ([`IdentityResolver`], [`IncomingRequest`], [`Resolved`], [`ResolveError`],
@@ -51,7 +54,6 @@ pub mod prelude {
     //! own routes and extractors.
 
     pub use crate::cors::CorsPolicy;
-    pub use crate::env::EnvSetup;
     pub use crate::{
         AccessToken, ChatGrant, Credentials, Grant, IdentityResolver, IncomingRequest,
         JwtBearerResolver, ResolveError, Resolved, SecretString, StaticUsers, SyncGrant,

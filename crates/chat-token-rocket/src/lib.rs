@@ -9,7 +9,6 @@ mod route;
 /// and so on, with no `chat-token-core` line in the app's `Cargo.toml`.
 pub use chat_token_core;
 
-pub use chat_token_core::env::EnvSetup;
 pub use chat_token_core::{
     IncomingRequest, ResolveError, Resolved, TokenIssuer, TokenService, http::DEFAULT_TOKEN_PATH,
     http::HttpReply, http::Rejection,
@@ -27,7 +26,7 @@ pub mod prelude {
     //! [`routes_for`], [`routes_for_at`], [`other_methods_at`], and the [`TokenEndpoint`]
     //! handler), the [`ResolvedIdentity`] and [`Incoming`] guards, [`TokenReply`],
     //! [`TokenRejection`] and the [`catchers`]; from the core the service ([`TokenService`],
-    //! [`TokenIssuer`], [`Credentials`], [`EnvSetup`], [`SecretString`]), the token and its
+    //! [`TokenIssuer`], [`Credentials`], [`SecretString`]), the token and its
     //! grants ([`AccessToken`], [`ChatGrant`], [`VideoGrant`], [`VoiceGrant`], [`SyncGrant`],
     //! [`Grant`]), and what a resolver needs ([`IdentityResolver`], [`IncomingRequest`],
     //! [`Resolved`], [`ResolveError`], the ready [`StaticUsers`], [`TrustedHeader`] and

@@ -139,7 +139,7 @@ pub fn environment_warnings() -> Vec<String> {
 /// Whether `secret` alone has an account Auth Token's shape, by the core's rule (which
 /// it applies to complete credentials; the development SIDs stand in for the others).
 pub fn looks_like_auth_token(secret: &SecretString) -> bool {
-    use chat_token_core::env::{DEV_ACCOUNT_SID, DEV_API_KEY_SID};
+    use chat_token_core::setup::{DEV_ACCOUNT_SID, DEV_API_KEY_SID};
     Credentials::try_new(DEV_ACCOUNT_SID, DEV_API_KEY_SID, secret.expose_secret())
         .is_ok_and(|credentials| credentials.secret_looks_like_auth_token())
 }

@@ -188,7 +188,8 @@ impl StaticUsers {
     }
 
     /// The development mode's demo users, whose tokens are public and short: only
-    /// [`EnvSetup`](crate::env::EnvSetup) hands them out, and only in development mode.
+    /// [`EnvSetup`](crate::setup::EnvSetup) hands them out, and only in development mode.
+    #[cfg(feature = "setup")]
     pub(crate) fn demo(pairs: &[(&str, &str)]) -> Self {
         let key = HmacKey::new(DIGEST_KEY);
         let users = pairs

@@ -185,16 +185,6 @@ impl TokenServiceBuilder {
                 }),
             )
         });
-        if tenants.is_none()
-            && self.issuer.credentials().account_sid().as_str() == crate::env::DEV_ACCOUNT_SID
-        {
-            tracing::warn!(
-                "this TokenService signs with the public development credentials, whose tokens Twilio refuses; set {}, {} and {}",
-                crate::env::ENV_ACCOUNT_SID,
-                crate::env::ENV_API_KEY,
-                crate::env::ENV_API_SECRET
-            );
-        }
         Ok(TokenService {
             inner: Arc::new(Inner {
                 tenants,

@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use axum::middleware;
-use chat_token_core::env::{DEMO_USERS, ENV_USERS, EnvSetup};
 use chat_token_core::resolvers::JwtBearerBuilder;
+use chat_token_core::setup::{DEMO_USERS, ENV_USERS, EnvSetup};
 use chat_token_core::{
     IdentityResolver, JwtBearerResolver, SecretString, TokenService, TrustedHeader,
     cors::CorsPolicy, policy::UserPolicy, resolvers::IpNet, resolvers::JwtConfigError,

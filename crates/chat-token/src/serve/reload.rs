@@ -24,8 +24,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, anyhow, bail};
 use arc_swap::ArcSwap;
-use chat_token_core::env::EnvSetup;
 use chat_token_core::policy::UserPolicy;
+use chat_token_core::setup::EnvSetup;
 use chat_token_core::{
     IdentityResolver, IncomingRequest, JwtBearerResolver, ResolveError, Resolved, SecretString,
     StaticUsers, TokenIssuer, TokenService, async_trait,

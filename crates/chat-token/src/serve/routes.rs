@@ -11,8 +11,8 @@ use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chat_token_axum::{ResolvedIdentity, TokenRejection};
-use chat_token_core::env::DEMO_USERS;
 use chat_token_core::http::{ErrorCode, Rejection};
+use chat_token_core::setup::DEMO_USERS;
 use chat_token_core::{JwtBearerResolver, TokenService};
 use metrics_exporter_prometheus::PrometheusHandle;
 

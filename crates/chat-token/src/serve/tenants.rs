@@ -36,7 +36,7 @@ use chat_token_core::tenants::{
     MAX_TENANT_ID_LEN, Tenant, TenantError, TenantSource, valid_tenant_id,
 };
 use chat_token_core::token::MAX_TTL;
-use chat_token_core::{ConfigError, Credentials, SecretString, TokenIssuer, async_trait};
+use chat_token_core::{Credentials, SecretString, TokenIssuer, async_trait};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Deserializer};
 
@@ -521,21 +521,8 @@ fn credentials(
     SidKind::ApiKey
         .check("api_key_sid", api_key_sid)
         .map_err(|e| e.to_string())?;
-    let exposed = secret.expose_secret();
-    if exposed.is_empty() {
-        return Err("the API key secret is empty".into());
-    }
-    if exposed.trim() != exposed {
-        return Err("the API key secret has leading or trailing white space".into());
-    }
-    let credentials =
-        Credentials::try_new(account_sid, api_key_sid, exposed).map_err(|err| match err {
-            ConfigError::SecretLooksLikeSid { prefix } => format!(
-                "the API key secret looks like a SID (it starts with {prefix} and has 34 characters); it must be the API key's secret"
-            ),
-            ConfigError::Sid(sid) => sid.to_string(),
-            _ => "the API key secret cannot be used".to_owned(),
-        })?;
+    let credentials = Credentials::try_new(account_sid, api_key_sid, secret.expose_secret())
+        .map_err(|err| err.to_string())?;
     let Some(sid) = chat_service_sid else {
         return Err(
             "no chat_service_sid: its tokens would have no grant (the service's own chat service belongs to another account)"

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chat_token_core::env::{
     ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_KEY_FILE, ENV_API_SECRET, ENV_API_SECRET_FILE,
-    ENV_CHAT_SERVICE_SID, ENV_USERS,
+    ENV_CHAT_SERVICE_SID,
 };
+use chat_token_core::setup::ENV_USERS;
 
 #[allow(unused_imports, reason = "each test file uses a different part")]
 pub use idp::{IDP_AUDIENCE, IDP_ISSUER, IDP_SECRET, hs256, idp_claims, idp_flags, idp_jwt};
