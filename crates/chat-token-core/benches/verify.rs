@@ -1,7 +1,9 @@
 //! Bearer-JWT signature verification with each jsonwebtoken backend, side by side in one
 //! run: RS256 (RSA-2048) and ES256 (P-256), the key prepared once, as the JWKS cache
-//! holds it. `cargo bench -p chat-token-core --features rust-crypto,aws-lc-rs --bench
-//! verify`; `cargo xtask bench` runs it.
+//! holds it; then `JwtBearerResolver::resolve` on 2,000 distinct tokens in turn (cache
+//! off), the whole check a request pays, beside the signature alone.
+//! `cargo bench -p chat-token-core --features rust-crypto,aws-lc-rs --bench verify`;
+//! `cargo xtask bench` runs it.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -66,5 +68,80 @@ fn verify(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, verify);
+/// The JWKS of the test keys, as a provider would serve it.
+struct TestJwks(jsonwebtoken::jwk::JwkSet);
+
+#[chat_token_core::async_trait]
+impl chat_token_core::resolvers::JwksSource for TestJwks {
+    async fn fetch(&self) -> Result<jsonwebtoken::jwk::JwkSet, String> {
+        Ok(self.0.clone())
+    }
+}
+
+fn resolve(c: &mut Criterion) {
+    use chat_token_core::{IdentityResolver as _, IncomingRequest, JwtBearerResolver};
+    use futures_util::FutureExt as _;
+    let jwks: serde_json::Value =
+        serde_json::from_str(include_str!("../tests/data/jwt/public-jwks.json")).expect("jwks");
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(serde_json::json!({"keys": [jwks["rsa1"], jwks["key1"]]}))
+            .expect("jwk set");
+    let build = |cache: usize| {
+        JwtBearerResolver::jwks(TestJwks(set.clone()))
+            .issuer("https://idp.bench.test/")
+            .audience("chat")
+            .verified_cache(cache)
+            .build()
+            .expect("resolver")
+    };
+    let (resolver, cached) = (build(0), build(10_000));
+    let cases = [
+        (
+            "rs256",
+            Algorithm::RS256,
+            "rsa1",
+            EncodingKey::from_rsa_pem(include_bytes!("../tests/data/jwt/rsa1.pem")).expect("rsa"),
+        ),
+        (
+            "es256",
+            Algorithm::ES256,
+            "key1",
+            EncodingKey::from_ec_pem(include_bytes!("../tests/data/jwt/key1.pem")).expect("ec"),
+        ),
+    ];
+    for (name, alg, kid, key) in cases {
+        let mut header = Header::new(alg);
+        header.kid = Some(kid.into());
+        let requests: Vec<IncomingRequest> = (0..2_000)
+            .map(|n| {
+                let claims = serde_json::json!({
+                    "sub": format!("user-{n}"), "iss": "https://idp.bench.test/",
+                    "aud": "chat", "exp": 4_000_000_000u64,
+                });
+                let jwt = jsonwebtoken::encode(&header, &claims, &key).expect("sign");
+                IncomingRequest::new("GET", "/token")
+                    .with_header("authorization", format!("Bearer {jwt}"))
+            })
+            .collect();
+        // Nothing in a check waits once the keys are loaded: each call is ready at once.
+        let check = |resolver: &JwtBearerResolver, req: &IncomingRequest| {
+            resolver
+                .resolve(req)
+                .now_or_never()
+                .expect("ready")
+                .expect("valid")
+        };
+        check(&resolver, &requests[0]);
+        let mut turn = requests.iter().cycle();
+        c.bench_function(&format!("resolve_{name}_distinct_tokens"), |b| {
+            b.iter(|| check(&resolver, turn.next().expect("cycle")));
+        });
+        // One token again and again: answered from the verified-token cache.
+        c.bench_function(&format!("resolve_{name}_repeated_token"), |b| {
+            b.iter(|| check(&cached, &requests[1]));
+        });
+    }
+}
+
+criterion_group!(benches, verify, resolve);
 criterion_main!(benches);
