@@ -26,7 +26,7 @@ pub mod prelude {
     //! [`configure_with_at`], [`configure_for`], [`configure_for_at`], [`token_endpoint`]),
     //! the [`ResolvedIdentity`] and [`Incoming`] extractors, [`TokenReply`] and
     //! [`TokenRejection`]; from the core the service ([`TokenService`],
-    //! [`TokenIssuer`], [`Credentials`], [`SecretString`]), the token and its
+    //! [`TokenIssuer`], [`Credentials`], [`SecretString`], [`CorsPolicy`]), the token and its
     //! grants ([`AccessToken`], [`ChatGrant`], [`VideoGrant`], [`VoiceGrant`], [`SyncGrant`],
     //! [`Grant`]), and what a resolver needs ([`IdentityResolver`], [`IncomingRequest`],
     //! [`Resolved`], [`ResolveError`], the ready [`StaticUsers`], [`TrustedHeader`] and

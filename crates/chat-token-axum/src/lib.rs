@@ -25,7 +25,7 @@ pub mod prelude {
     //! The routes ([`router`], [`router_at`], [`router_with`], [`router_with_at`],
     //! [`router_for`], [`router_for_at`], [`token_endpoint`]), the [`ResolvedIdentity`]
     //! and [`Incoming`] extractors, [`TokenReply`] and [`TokenRejection`]; from the core the service ([`TokenService`], [`TokenIssuer`],
-    //! [`Credentials`], [`SecretString`]), the token and its grants
+    //! [`Credentials`], [`SecretString`], [`CorsPolicy`]), the token and its grants
     //! ([`AccessToken`], [`ChatGrant`], [`VideoGrant`], [`VoiceGrant`], [`SyncGrant`],
     //! [`Grant`]), and what a resolver needs ([`IdentityResolver`], [`IncomingRequest`],
     //! [`Resolved`], [`ResolveError`], the ready [`StaticUsers`], [`TrustedHeader`] and

@@ -83,12 +83,13 @@ pub enum EnvError {
 }
 
 impl Credentials {
-    /// Reads `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY` and `TWILIO_API_SECRET`.
+    /// Reads `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY` (or `TWILIO_API_KEY_FILE`) and
+    /// `TWILIO_API_SECRET` (or `TWILIO_API_SECRET_FILE`).
     pub fn from_env() -> Result<Self, EnvError> {
         Self::from_lookup(std::env::var)
     }
 
-    /// Reads the three variables through `lookup` (for tests and custom sources).
+    /// Reads the same variables through `lookup` (for tests and custom sources).
     pub fn from_lookup(
         lookup: impl Fn(&'static str) -> Result<String, std::env::VarError>,
     ) -> Result<Self, EnvError> {
@@ -228,10 +229,18 @@ pub fn read_secret_file(path: &Path) -> Result<SecretString, SecretFileError> {
 }
 
 impl TokenIssuer {
-    /// An issuer from `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY`, `TWILIO_API_SECRET`, and
-    /// the optional `TWILIO_CHAT_SERVICE_SID` as the default chat service.
+    /// An issuer from the credentials of [`Credentials::from_env`], and the optional
+    /// `TWILIO_CHAT_SERVICE_SID` as the default chat service (without it, a chat grant
+    /// names no service unless the app gives one). A secret with an account Auth Token's
+    /// shape, which Twilio refuses (20107), logs a warning.
     pub fn from_env() -> Result<Self, EnvError> {
-        let issuer = Self::new(Credentials::from_env()?);
+        let credentials = Credentials::from_env()?;
+        if credentials.secret_looks_like_auth_token() {
+            tracing::warn!(
+                "TWILIO_API_SECRET has the shape of an account Auth Token (32 lower-case hex characters), which Twilio refuses (20107); use the secret of an API key"
+            );
+        }
+        let issuer = Self::new(credentials);
         match chat_service(std::env::var)? {
             Some(sid) => Ok(issuer.with_chat_service_sid(sid)?),
             None => Ok(issuer),

@@ -183,9 +183,8 @@ impl EnvSetup {
     }
 
     /// Logs a warning in development mode: tokens are signed with the public development
-    /// credentials, which Twilio refuses. (Building a [`TokenService`](crate::TokenService)
-    /// with them warns too; the demo users warn when [`users_or_demo`](Self::users_or_demo)
-    /// hands them out.)
+    /// credentials, which Twilio refuses. (The demo users warn when
+    /// [`users_or_demo`](Self::users_or_demo) hands them out.)
     pub fn warn(&self) {
         if self.development {
             tracing::warn!(

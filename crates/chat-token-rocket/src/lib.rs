@@ -26,7 +26,7 @@ pub mod prelude {
     //! [`routes_for`], [`routes_for_at`], [`other_methods_at`], and the [`TokenEndpoint`]
     //! handler), the [`ResolvedIdentity`] and [`Incoming`] guards, [`TokenReply`],
     //! [`TokenRejection`] and the [`catchers`]; from the core the service ([`TokenService`],
-    //! [`TokenIssuer`], [`Credentials`], [`SecretString`]), the token and its
+    //! [`TokenIssuer`], [`Credentials`], [`SecretString`], [`CorsPolicy`]), the token and its
     //! grants ([`AccessToken`], [`ChatGrant`], [`VideoGrant`], [`VoiceGrant`], [`SyncGrant`],
     //! [`Grant`]), and what a resolver needs ([`IdentityResolver`], [`IncomingRequest`],
     //! [`Resolved`], [`ResolveError`], the ready [`StaticUsers`], [`TrustedHeader`] and
