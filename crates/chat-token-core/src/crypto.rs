@@ -150,12 +150,35 @@ fn unreachable_hmac() -> ! {
 ///
 /// Building a `JwtBearerResolver` calls it. It is idempotent and cheap; call it before
 /// using jsonwebtoken yourself when both backends are on, as jsonwebtoken 10 and later
-/// panic at the first signature when both are on and no provider is installed. When the
-/// app installed a provider first, that one is used, and bearer JWTs are verified with
-/// it (correctly, at its speed).
+/// panic at the first signature when both are on and no provider is installed (a
+/// `JwtBearerResolver` built after such a use refuses to build). When the app installed a
+/// provider first, that one is used, and bearer JWTs are verified with it (correctly, at
+/// its speed). Once it is installed, jsonwebtoken accepts no other provider for the
+/// process: an app that installs its own calls `install_default` before building a
+/// resolver, and does not `expect` success if it may run after.
 pub fn ensure_jsonwebtoken_provider() {
     // An `Err` means a provider is already installed, which is all jsonwebtoken needs.
     let _ = PROVIDER.install_default();
+}
+
+/// [`ensure_jsonwebtoken_provider`], then whether jsonwebtoken's provider works: with both
+/// backends on, jsonwebtoken keeps a provider that panics at every use when it was used
+/// before any was installed. A panic of the probe is caught (and reported by the panic
+/// hook, once, at start-up rather than at every request).
+pub(crate) fn ensure_jsonwebtoken_provider_usable() -> bool {
+    ensure_jsonwebtoken_provider();
+    #[cfg(all(feature = "rust-crypto", feature = "aws-lc-rs"))]
+    {
+        let probe = || {
+            let key = DecodingKey::from_secret(b"probe");
+            jsonwebtoken::crypto::verify("", b"", &key, Algorithm::HS256)
+        };
+        std::panic::catch_unwind(probe).is_ok()
+    }
+    #[cfg(not(all(feature = "rust-crypto", feature = "aws-lc-rs")))]
+    {
+        true
+    }
 }
 
 /// jsonwebtoken's provider for the backend this build prefers.

@@ -895,6 +895,35 @@ async fn header_json_tricks_are_refused() {
     assert_eq!(accepted, Vec::<String>::new());
 }
 
+/// Finding (attack review): other JWTs the identity provider signs for the same
+/// audience passed as bearer tokens: a back-channel logout token, a security event, a
+/// DPoP proof (by `typ`, RFC 8725, 3.11), and headers of an encrypted JWT. Refused; the
+/// usual types pass.
+#[tokio::test]
+async fn tokens_that_are_not_bearer_tokens_are_refused() {
+    let jwks = Jwks::of(&["key1"]).await;
+    let resolver = jwks.resolver();
+    let body = claims().to_string();
+    let signed = |header: Value| raw(&header.to_string(), &body, "key1", Algorithm::ES256);
+    let refused: Vec<_> = [
+        json!({"alg": "ES256", "kid": "key1", "typ": "logout+jwt"}),
+        json!({"alg": "ES256", "kid": "key1", "typ": "application/logout+jwt"}),
+        json!({"alg": "ES256", "kid": "key1", "typ": "SECEVENT+JWT"}),
+        json!({"alg": "ES256", "kid": "key1", "typ": "dpop+jwt"}),
+        json!({"alg": "ES256", "kid": "key1", "zip": "DEF"}),
+        json!({"alg": "ES256", "kid": "key1", "enc": "A128GCM"}),
+    ]
+    .into_iter()
+    .map(|h| (format!("header {h}"), signed(h)))
+    .collect();
+    assert_eq!(not_refused(&resolver, &refused).await, Vec::<String>::new());
+    for typ in ["JWT", "at+jwt", "application/at+jwt"] {
+        let token = signed(json!({"alg": "ES256", "kid": "key1", "typ": typ}));
+        let result = resolver.resolve(&request(&token)).await;
+        assert!(result.is_ok(), "{typ}: {}", describe(&result));
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // base64 tricks
 // ---------------------------------------------------------------------------------------

@@ -700,6 +700,24 @@ fn audience_and_issuer_are_required_unless_waived() {
     );
 }
 
+/// A leeway past a day is refused: jsonwebtoken subtracts it from the clock, and longer
+/// ones would accept tokens long expired (or, past the Unix time, wrap).
+#[test]
+fn a_leeway_longer_than_a_day_is_refused() {
+    use chat_token_core::resolvers::MAX_LEEWAY;
+    let build = |leeway: Duration| {
+        JwtBearerResolver::hs256(SecretString::from(HS_SECRET))
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .leeway(leeway)
+            .build()
+    };
+    assert!(build(MAX_LEEWAY).is_ok());
+    for too_long in [MAX_LEEWAY + Duration::from_secs(1), Duration::MAX] {
+        assert_eq!(build(too_long).unwrap_err(), JwtConfigError::LeewayTooLong);
+    }
+}
+
 #[test]
 fn jwks_urls_must_be_https_or_loopback() {
     let build = |url: &str| {

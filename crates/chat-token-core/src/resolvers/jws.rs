@@ -23,8 +23,29 @@ use serde_json::{Map, Value};
 use crate::crypto::{HmacKey, Prepared};
 use crate::resolver::ResolveError;
 
-/// The smallest RSA modulus accepted, in bytes (2048 bits).
-const MIN_RSA_BYTES: usize = 256;
+/// The smallest RSA modulus accepted, in bits (RFC 7518, 3.3).
+const MIN_RSA_BITS: usize = 2048;
+
+/// The largest RSA modulus RustCrypto's `rsa` crate verifies with, in bits: without
+/// aws-lc-rs, a larger key is not admitted rather than failing every signature.
+#[cfg(not(feature = "aws-lc-rs"))]
+const MAX_RSA_BITS: usize = 4096;
+
+/// Whether an RSA public key (big-endian modulus and exponent) is admitted: a modulus
+/// of at least [`MIN_RSA_BITS`] (and at most what the backend verifies with), an odd
+/// exponent above 1.
+fn rsa_admitted(n: &[u8], e: &[u8]) -> bool {
+    let bits = |bytes: &[u8]| match bytes.iter().position(|b| *b != 0) {
+        Some(first) => (bytes.len() - first) * 8 - bytes[first].leading_zeros() as usize,
+        None => 0,
+    };
+    let odd = e.last().is_some_and(|last| last & 1 == 1);
+    #[cfg(not(feature = "aws-lc-rs"))]
+    let fits = bits(n) <= MAX_RSA_BITS;
+    #[cfg(feature = "aws-lc-rs")]
+    let fits = true;
+    bits(n) >= MIN_RSA_BITS && fits && odd && bits(e) > 1
+}
 
 /// A key that verifies the signatures of exactly one algorithm.
 pub(crate) struct VerifyingKey {
@@ -43,14 +64,12 @@ impl VerifyingKey {
 
     /// The key a JWK describes, for `alg` (chosen by the caller from the JWK's own `alg`
     /// and key type), or `None` when it is not admitted: its parameters do not form a
-    /// key, an RSA modulus under 2048 bits (RFC 7518, 3.3), or an Ed25519 point of small
-    /// order, whichever backend is built.
+    /// key, an RSA key that [`rsa_admitted`] refuses, or an Ed25519 point of small order,
+    /// whichever backend is built.
     pub(crate) fn from_jwk(jwk: &Jwk, alg: Algorithm) -> Option<Self> {
         let decoding = DecodingKey::from_jwk(jwk).ok()?;
         let admitted = match decoding.kind() {
-            DecodingKeyKind::RsaModulusExponent { n, .. } => {
-                n.iter().skip_while(|b| **b == 0).count() >= MIN_RSA_BYTES
-            }
+            DecodingKeyKind::RsaModulusExponent { n, e } => rsa_admitted(n, e),
             DecodingKeyKind::SecretOrDer(point) => {
                 alg != Algorithm::EdDSA || !small_order_ed25519(point)
             }
@@ -376,14 +395,35 @@ fn refusal(err: jsonwebtoken::errors::Error) -> ResolveError {
     })
 }
 
+/// Token types (`typ`, RFC 8725, 3.11) of JWTs an identity provider signs that are not
+/// bearer tokens: a logout token, a security event, a DPoP proof.
+const NOT_BEARER: [&str; 3] = ["logout+jwt", "secevent+jwt", "dpop+jwt"];
+
 /// The header of `token`, read by jsonwebtoken, refusing one with critical extensions
-/// (`crit`, RFC 7515, 4.1.11), which no verifier here understands.
+/// (`crit`, RFC 7515, 4.1.11), which no verifier here understands, one of an encrypted
+/// JWT (`enc`, `zip`), and one whose `typ` says it is not a bearer token
+/// ([`NOT_BEARER`], with or without `application/`, in any case).
 pub(crate) fn header(token: &str) -> Result<Header, ResolveError> {
     let header = jsonwebtoken::decode_header(token)
         .map_err(|_| ResolveError::invalid("the bearer token is not a JWT"))?;
     if header.crit.is_some() {
         return Err(ResolveError::invalid(
             "the bearer token has critical header extensions (crit), which are not supported",
+        ));
+    }
+    if header.enc.is_some() || header.zip.is_some() {
+        return Err(ResolveError::invalid(
+            "the bearer token has headers of an encrypted JWT (enc, zip)",
+        ));
+    }
+    let typ = header
+        .typ
+        .as_deref()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if NOT_BEARER.contains(&typ.strip_prefix("application/").unwrap_or(&typ)) {
+        return Err(ResolveError::invalid(
+            "the bearer token's typ says it is not an access or ID token (a logout token, a security event or a DPoP proof)",
         ));
     }
     Ok(header)
@@ -424,5 +464,34 @@ impl Window {
             return Err(ResolveError::invalid("the bearer token is not valid yet"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rsa_keys_are_admitted_by_bits_and_exponent() {
+        let modulus = |first: u8| [&[first][..], &[0xff; 255]].concat();
+        let f4 = [1, 0, 1];
+        assert!(rsa_admitted(&modulus(0x80), &f4), "2048 bits");
+        assert!(
+            rsa_admitted(&[&[0][..], &modulus(0xc0)].concat(), &f4),
+            "leading zero"
+        );
+        assert!(!rsa_admitted(&modulus(0x01), &f4), "256 bytes, 2041 bits");
+        assert!(!rsa_admitted(&modulus(0x7f), &f4), "2047 bits");
+        assert!(!rsa_admitted(&modulus(0x80), &[1]), "e = 1");
+        assert!(!rsa_admitted(&modulus(0x80), &[1, 0, 0]), "even e");
+        assert!(!rsa_admitted(&modulus(0x80), &[]), "no e");
+        assert!(rsa_admitted(&modulus(0x80), &[3]), "e = 3");
+        #[cfg(not(feature = "aws-lc-rs"))]
+        assert!(
+            !rsa_admitted(&[0xff; 513], &f4),
+            "over 4096 bits without aws-lc-rs"
+        );
+        #[cfg(feature = "aws-lc-rs")]
+        assert!(rsa_admitted(&[0xff; 768], &f4), "6144 bits with aws-lc-rs");
     }
 }

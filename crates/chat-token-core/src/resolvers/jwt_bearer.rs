@@ -84,6 +84,19 @@ pub enum JwtConfigError {
     /// The maximum key age is zero: every request would fetch the JWKS.
     #[error("the JWKS maximum key age must be more than zero")]
     ZeroKeyAge,
+    /// The leeway is longer than [`MAX_LEEWAY`]: expired tokens would be accepted for
+    /// that long.
+    #[error(
+        "the leeway on exp and nbf may be at most one day (a few seconds to minutes of clock skew is usual)"
+    )]
+    LeewayTooLong,
+    /// Both crypto backends are on and jsonwebtoken's process-wide provider was chosen
+    /// before any was installed (the app called jsonwebtoken first): every verification
+    /// would panic.
+    #[error(
+        "jsonwebtoken has no usable crypto provider: both of its backends are enabled and it was used before one was installed; call chat_token_core::crypto::ensure_jsonwebtoken_provider() (or install a provider) before the app's first jsonwebtoken call"
+    )]
+    NoJwtProvider,
 }
 
 enum Keys {
@@ -225,6 +238,9 @@ const DEFAULT_CACHE: Bounds = Bounds {
     max_age_secs: 300,
 };
 
+/// The longest leeway [`JwtBearerBuilder::leeway`] accepts: one day.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// How long fetched keys are used before they are fetched again.
 pub const DEFAULT_MAX_KEY_AGE: Duration = Duration::from_secs(15 * 60);
 
@@ -285,7 +301,8 @@ impl JwtBearerBuilder {
         self
     }
 
-    /// Clock skew allowed on `exp` and `nbf` (default 30 s).
+    /// Clock skew allowed on `exp`, `nbf` and `iat` (default 30 s, at most
+    /// [`MAX_LEEWAY`]).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
@@ -347,6 +364,12 @@ impl JwtBearerBuilder {
         if self.max_key_age.is_zero() {
             return Err(JwtConfigError::ZeroKeyAge);
         }
+        if self.leeway > MAX_LEEWAY {
+            return Err(JwtConfigError::LeewayTooLong);
+        }
+        if !crate::crypto::ensure_jsonwebtoken_provider_usable() {
+            return Err(JwtConfigError::NoJwtProvider);
+        }
         if let Keys::Jwks(cache) = &mut keys {
             cache.budget = self.budget;
             cache.max_key_age = self.max_key_age;
@@ -370,7 +393,6 @@ impl JwtBearerBuilder {
             (None, false) => return Err(JwtConfigError::MissingIssuer),
         };
         let rules = ClaimRules::new(self.leeway.as_secs(), issuer, audience);
-        crate::crypto::ensure_jsonwebtoken_provider();
         Ok(JwtBearerResolver {
             keys,
             rules,

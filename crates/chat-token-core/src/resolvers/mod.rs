@@ -13,7 +13,8 @@ pub use jwks::JwksSource;
 #[cfg(feature = "jwks")]
 pub use jwks::{HttpJwks, JwksUrlError};
 pub use jwt_bearer::{
-    DEFAULT_MAX_KEY_AGE, JwtBearerBuilder, JwtBearerResolver, JwtConfigError, MIN_HS256_SECRET_LEN,
+    DEFAULT_MAX_KEY_AGE, JwtBearerBuilder, JwtBearerResolver, JwtConfigError, MAX_LEEWAY,
+    MIN_HS256_SECRET_LEN,
 };
 pub use static_users::{MIN_STATIC_TOKEN_LEN, StaticUsers, UsersParseError};
 pub use trusted_header::{BROAD_PROXY_PREFIX, TrustedHeader, TrustedHeaderError};
