@@ -641,6 +641,41 @@ async fn email_verified_true_or_absent_passes() {
 }
 
 #[tokio::test]
+async fn require_email_verified_refuses_a_token_without_it() {
+    let jwks = Jwks::start(&["key1"]).await;
+    let strict = JwtBearerResolver::jwks_url(&jwks.url)
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .identity_claim("email")
+        .require_email_verified()
+        .build()
+        .expect("resolver");
+    let mut without = claims();
+    without
+        .as_object_mut()
+        .expect("object")
+        .remove("email_verified");
+    invalid_because(
+        strict
+            .resolve(&request(&sign("key1", without.clone())))
+            .await,
+        "not verified",
+    );
+    // Without the call, a token without the claim passes.
+    jwks.resolver()
+        .resolve(&request(&sign("key1", without)))
+        .await
+        .expect("email_verified absent");
+    strict
+        .resolve(&request(&sign(
+            "key1",
+            with(claims(), "email_verified", json!(true)),
+        )))
+        .await
+        .expect("verified");
+}
+
+#[tokio::test]
 async fn a_crit_header_is_refused() {
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;

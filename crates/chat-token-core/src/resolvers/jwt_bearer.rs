@@ -13,7 +13,8 @@
 //! builder call whose name says it is unsafe, and logs a warning.
 //!
 //! With `email` as the identity claim, a token whose `email_verified` claim is present
-//! must have it true (`true` or `"true"`, as Cognito writes it).
+//! must have it true (`true` or `"true"`, as Cognito writes it);
+//! [`JwtBearerBuilder::require_email_verified`] refuses a token without it too.
 //!
 //! A token with a `crit` header is refused: no critical extension is understood
 //! (RFC 7515, 4.1.11).
@@ -120,6 +121,7 @@ pub struct JwtBearerResolver {
     keys: Keys,
     rules: ClaimRules,
     identity_claim: String,
+    require_email_verified: bool,
     tenant_claim: Option<String>,
     cache: VerifiedCache,
 }
@@ -142,6 +144,7 @@ pub struct JwtBearerBuilder {
     any_issuer: bool,
     any_audience: bool,
     identity_claim: String,
+    require_email_verified: bool,
     tenant_claim: Option<String>,
     leeway: Duration,
     budget: (usize, Duration),
@@ -253,6 +256,7 @@ impl JwtBearerBuilder {
             any_issuer: false,
             any_audience: false,
             identity_claim: "sub".into(),
+            require_email_verified: false,
             tenant_claim: None,
             leeway: Duration::from_secs(30),
             budget: DEFAULT_BUDGET,
@@ -291,6 +295,16 @@ impl JwtBearerBuilder {
     /// The claim whose string value is the Twilio identity (default `sub`).
     pub fn identity_claim(mut self, claim: impl Into<String>) -> Self {
         self.identity_claim = claim.into();
+        self
+    }
+
+    /// With `email` as the identity claim, refuses a token that has no `email_verified`
+    /// too (by default only one whose `email_verified` is present and not true is
+    /// refused). For providers that always send it (Google, Auth0, Cognito): a token
+    /// without it then comes from a flow or provider that does not vouch for the
+    /// address, whose user may have chosen it.
+    pub fn require_email_verified(mut self) -> Self {
+        self.require_email_verified = true;
         self
     }
 
@@ -397,6 +411,7 @@ impl JwtBearerBuilder {
             keys,
             rules,
             identity_claim: self.identity_claim,
+            require_email_verified: self.require_email_verified,
             tenant_claim: self.tenant_claim,
             cache: VerifiedCache::new(self.cache),
         })
@@ -455,8 +470,14 @@ impl JwtBearerResolver {
         let (claims, window) = self.rules.check(token, &header, &key, now)?;
         if self.identity_claim == "email" {
             match claims.get("email_verified") {
-                None | Some(Value::Bool(true)) => {}
+                None if !self.require_email_verified => {}
+                Some(Value::Bool(true)) => {}
                 Some(Value::String(s)) if s == "true" => {}
+                None => {
+                    return Err(ResolveError::invalid(
+                        "the bearer token's email is not verified (no email_verified claim)",
+                    ));
+                }
                 Some(_) => {
                     return Err(ResolveError::invalid(
                         "the bearer token's email is not verified (email_verified is not true)",
