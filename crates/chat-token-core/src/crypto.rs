@@ -164,7 +164,8 @@ pub fn ensure_jsonwebtoken_provider() {
 /// [`ensure_jsonwebtoken_provider`], then whether jsonwebtoken's provider works: with both
 /// backends on, jsonwebtoken keeps a provider that panics at every use when it was used
 /// before any was installed. A panic of the probe is caught (and reported by the panic
-/// hook, once, at start-up rather than at every request).
+/// hook, once, when the resolver is built rather than at every request); in a build with
+/// `panic = "abort"` it ends the process there, with jsonwebtoken's message.
 pub(crate) fn ensure_jsonwebtoken_provider_usable() -> bool {
     ensure_jsonwebtoken_provider();
     #[cfg(all(feature = "rust-crypto", feature = "aws-lc-rs"))]
