@@ -391,7 +391,16 @@ fn refusal(err: jsonwebtoken::errors::Error) -> ResolveError {
         ErrorKind::Json(_) => {
             "the bearer token's claims are not one JSON object with each name once"
         }
-        _ => "the bearer token is not a JWT",
+        ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
+            "the bearer token is not a JWT"
+        }
+        ErrorKind::InvalidEcdsaKey
+        | ErrorKind::InvalidEddsaKey
+        | ErrorKind::InvalidRsaKey(_)
+        | ErrorKind::InvalidKeyFormat => {
+            "the key published under the bearer token's key id cannot verify it (the identity provider's key is malformed)"
+        }
+        _ => "the bearer token cannot be verified",
     })
 }
 
@@ -470,6 +479,20 @@ impl Window {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each refusal says what is wrong: the token's form, its key, or neither.
+    #[test]
+    fn refusals_name_their_cause() {
+        let message = |kind: ErrorKind| match refusal(kind.into()) {
+            ResolveError::InvalidCredentials(message) => message.into_owned(),
+            other => format!("{other:?}"),
+        };
+        assert!(message(ErrorKind::InvalidToken).contains("not a JWT"));
+        assert!(message(ErrorKind::InvalidEcdsaKey).contains("key is malformed"));
+        assert!(message(ErrorKind::InvalidRsaKey("n".into())).contains("key is malformed"));
+        assert!(message(ErrorKind::Provider("x".into())).contains("cannot be verified"));
+        assert!(message(ErrorKind::ExpiredSignature).contains("expired"));
+    }
 
     #[test]
     fn rsa_keys_are_admitted_by_bits_and_exponent() {
