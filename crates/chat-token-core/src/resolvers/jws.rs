@@ -377,6 +377,17 @@ impl ClaimRules {
 
 /// The message for a token jsonwebtoken refused.
 fn refusal(err: jsonwebtoken::errors::Error) -> ResolveError {
+    match err.kind() {
+        ErrorKind::MissingRequiredClaim(claim) => {
+            return ResolveError::invalid(format!(
+                "the bearer token lacks a required claim ({claim}), or it is not of the right type"
+            ));
+        }
+        ErrorKind::InvalidClaimFormat(claim) => {
+            return ResolveError::invalid(format!("the bearer token's {claim} is not a number"));
+        }
+        _ => {}
+    }
     ResolveError::invalid(match err.kind() {
         ErrorKind::InvalidSignature => "the bearer token's signature is invalid",
         ErrorKind::InvalidAlgorithm => "the bearer token's algorithm does not match its key",
@@ -384,10 +395,6 @@ fn refusal(err: jsonwebtoken::errors::Error) -> ResolveError {
         ErrorKind::ImmatureSignature => "the bearer token is not valid yet",
         ErrorKind::InvalidIssuer => "the bearer token was issued by another issuer",
         ErrorKind::InvalidAudience => "the bearer token was issued for another audience",
-        ErrorKind::MissingRequiredClaim(_) => {
-            "the bearer token lacks a required claim (exp, aud or iss), or it is not of the right type"
-        }
-        ErrorKind::InvalidClaimFormat(_) => "the bearer token's exp or nbf is not a number",
         ErrorKind::Json(_) => {
             "the bearer token's claims are not one JSON object with each name once"
         }
@@ -492,6 +499,8 @@ mod tests {
         assert!(message(ErrorKind::InvalidRsaKey("n".into())).contains("key is malformed"));
         assert!(message(ErrorKind::Provider("x".into())).contains("cannot be verified"));
         assert!(message(ErrorKind::ExpiredSignature).contains("expired"));
+        assert!(message(ErrorKind::MissingRequiredClaim("aud".into())).contains("claim (aud)"));
+        assert!(message(ErrorKind::InvalidClaimFormat("nbf".into())).contains("nbf is not"));
     }
 
     #[test]

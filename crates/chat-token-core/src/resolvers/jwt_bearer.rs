@@ -16,8 +16,10 @@
 //! must have it true (`true` or `"true"`, as Cognito writes it);
 //! [`JwtBearerBuilder::require_email_verified`] refuses a token without it too.
 //!
-//! A token with a `crit` header is refused: no critical extension is understood
-//! (RFC 7515, 4.1.11).
+//! `exp` is required. A token with a `crit` header is refused (no critical extension is
+//! understood, RFC 7515, 4.1.11), as are the headers of an encrypted JWT (`enc`, `zip`)
+//! and a `typ` of `logout+jwt`, `secevent+jwt` or `dpop+jwt`: other JWTs the provider
+//! signs for the same audience, which are not bearer tokens (RFC 8725, 3.11).
 //!
 //! JWKS keys are parsed once, when fetched, and cached by key id. A token signed with an
 //! unknown key id triggers a refetch, so a rotation is picked up on the first token that
@@ -88,14 +90,14 @@ pub enum JwtConfigError {
     /// The leeway is longer than [`MAX_LEEWAY`]: expired tokens would be accepted for
     /// that long.
     #[error(
-        "the leeway on exp and nbf may be at most one day (a few seconds to minutes of clock skew is usual)"
+        "the leeway on exp, nbf and iat may be at most one day (a few seconds to minutes of clock skew is usual)"
     )]
     LeewayTooLong,
     /// Both crypto backends are on and jsonwebtoken's process-wide provider was chosen
     /// before any was installed (the app called jsonwebtoken first): every verification
     /// would panic.
     #[error(
-        "jsonwebtoken has no usable crypto provider: both of its backends are enabled and it was used before one was installed; call chat_token_core::crypto::ensure_jsonwebtoken_provider() (or install a provider) before the app's first jsonwebtoken call"
+        "jsonwebtoken has no usable crypto provider: both of its backends are enabled and it was used before one was installed; call chat_token_core::crypto::ensure_jsonwebtoken_provider() (through an adapter: chat_token_axum::chat_token_core::crypto::..., and so on), or install a provider, before the app's first jsonwebtoken call"
     )]
     NoJwtProvider,
 }
@@ -315,8 +317,9 @@ impl JwtBearerBuilder {
         self
     }
 
-    /// Clock skew allowed on `exp`, `nbf` and `iat` (default 30 s, at most
-    /// [`MAX_LEEWAY`]).
+    /// Clock skew allowed on `exp`, `nbf` and `iat` (default 30 s). A longer one than
+    /// [`MAX_LEEWAY`] makes [`build`](Self::build) fail with
+    /// [`JwtConfigError::LeewayTooLong`].
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
