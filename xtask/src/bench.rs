@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: every figure of `BENCHMARKS.md`, measured side by side in one run.
 //!
 //! 1. criterion: our mint and verify, `jsonwebtoken::encode` of the same header and
-//!    claims, and two threads minting at once; and many tenants (`benches/tenants.rs`):
+//!    claims, two threads minting at once, one token request through
+//!    `TokenService::handle` in process; and many tenants (`benches/tenants.rs`):
 //!    a request answered with the service's own account, one tenant's and one of
 //!    10,000 tenants', a scan of 20,000 tenants over a cache of 10,000, and the heap the
 //!    cache holds per tenant (the "Many tenants" section, with the HTTP figures of 5);
@@ -85,6 +86,7 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
     let verify_ns = crit("token", "verify")?;
     let jwt_ns = crit("token", "jsonwebtoken_encode")?;
     let two_ns = crit("token_2_threads", "mint")?;
+    let request_ns = crit("token_request", "handle")?;
     let tenants = TenantFigures::read(root)?;
     let per_s = |ns: f64| 1e9 / ns;
 
@@ -161,6 +163,13 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
         report,
         "| chat-token inspect (verify signature and claims) | {verify_ns:.0} ns | {:.0} | - |",
         per_s(verify_ns)
+    );
+    let _ = writeln!(
+        report,
+        "| chat-token `TokenService::handle`: one token request in process (the bearer \
+         token looked up in a users table, the identity checked, the token minted into the \
+         JSON body) | {request_ns:.0} ns | {:.0} | - |",
+        per_s(request_ns)
     );
     let _ = writeln!(
         report,

@@ -87,7 +87,6 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// One static-users lookup (a digest and a hash-map probe), with 2 and 50,000 users.
 /// Why minting encodes with base64-simd and not the `base64` crate used everywhere else:
 /// the reference token's payload and signature encoded into one string, as `mint` does,
 /// by each crate.
@@ -125,6 +124,7 @@ fn base64url(c: &mut Criterion) {
     group.finish();
 }
 
+/// One static-users lookup (a digest and a hash-map probe), with 2 and 50,000 users.
 fn lookup(c: &mut Criterion) {
     for count in [2usize, 50_000] {
         let pairs: Vec<(String, String)> = (0..count)
@@ -138,5 +138,29 @@ fn lookup(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench, base64url, lookup);
+/// One token request through `TokenService::handle`, in process: what each adapter's
+/// ready route runs once the request is converted (the bearer token looked up in a users
+/// table, the identity checked, the token minted, the JSON body and headers written), for
+/// the same token as `mint`.
+fn request(c: &mut Criterion) {
+    use futures_util::FutureExt as _;
+    let issuer = TokenIssuer::new(Credentials::try_new(AC, SK, SECRET).expect("credentials"))
+        .with_clock(FixedClock(NOW));
+    let users: chat_token_core::StaticUsers = "tok-0123456789abcdef=alice".parse().expect("users");
+    let service = chat_token_core::TokenService::builder(issuer, users)
+        .grants(token().grants().iter().cloned())
+        .build()
+        .expect("service");
+    let req = chat_token_core::IncomingRequest::new("GET", "/token")
+        .with_header("authorization", "Bearer tok-0123456789abcdef");
+    let mut group = c.benchmark_group("token_request");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("handle", |b| {
+        // The users table answers at once, so the answer is ready at the first poll.
+        b.iter(|| service.handle(black_box(&req)).now_or_never())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, base64url, lookup, request);
 criterion_main!(benches);

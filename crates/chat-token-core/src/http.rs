@@ -5,8 +5,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::issuer::MintedToken;
+use crate::issuer::TokenIssuer;
 use crate::resolver::ResolveError;
+use crate::token::{AccessToken, Times, TokenError};
 
 /// The `Retry-After` value, in seconds, when the resolver gives none.
 pub const DEFAULT_RETRY_AFTER: u64 = 5;
@@ -226,29 +227,28 @@ pub(crate) fn internal() -> Rejection {
     )
 }
 
-/// `{"identity":...,"token":...,"expires_in":...,"expires_at":...}`, written in one buffer
-/// of exactly its size, which the adapters hand to their framework's body without
-/// copying it or allocating again.
-pub(crate) fn token_body(identity: &str, minted: &MintedToken) -> String {
+/// Mints `token` with `issuer` straight into the body
+/// `{"identity":...,"token":...,"expires_in":...,"expires_at":...}`: one buffer of exactly
+/// its size, which the adapters hand to their framework's body without copying it or
+/// allocating again. With the token's times.
+pub(crate) fn token_body(
+    identity: &str,
+    issuer: &TokenIssuer,
+    token: &AccessToken,
+) -> Result<(String, Times), TokenError> {
+    let times = token.plan(issuer.now())?;
     let identity = crate::json::escaped(identity);
     let (mut expires_in, mut expires_at) = (itoa::Buffer::new(), itoa::Buffer::new());
     // A JWT is base64url and dots: nothing to escape.
-    let parts = [
-        r#"{"identity":""#,
-        &identity,
-        r#"","token":""#,
-        minted.jwt(),
+    let before = [r#"{"identity":""#, &identity, r#"","token":""#];
+    let after = [
         r#"","expires_in":"#,
-        expires_in.format(minted.expires_in()),
+        expires_in.format(times.expires_at.saturating_sub(times.issued_at)),
         r#","expires_at":"#,
-        expires_at.format(minted.expires_at()),
+        expires_at.format(times.expires_at),
         "}",
     ];
-    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for part in parts {
-        out.push_str(part);
-    }
-    out
+    Ok((issuer.sign_between(token, &times, &before, &after), times))
 }
 
 #[cfg(test)]
@@ -267,35 +267,30 @@ mod tests {
                 "not-a-real-secret-for-tests",
             )
             .unwrap(),
-        );
+        )
+        .with_clock(crate::clock::FixedClock(1_700_000_000));
         for (identity, ttl) in [("alice", 3600), ("bob@example.com", 60), ("c", 86_400)] {
-            let minted = issuer
-                .mint(
-                    &AccessToken::new()
-                        .with_identity(identity)
-                        .with_ttl(ttl)
-                        .with_grant(ChatGrant::new()),
-                )
-                .unwrap();
-            let body = token_body(identity, &minted);
+            let token = AccessToken::new()
+                .with_identity(identity)
+                .with_ttl(ttl)
+                .with_grant(ChatGrant::new());
+            let minted = issuer.mint(&token).unwrap();
+            let (body, times) = token_body(identity, &issuer, &token).unwrap();
             let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
             assert_eq!(parsed["identity"], identity);
             assert_eq!(parsed["token"], minted.jwt());
             assert_eq!(parsed["expires_in"], ttl);
             assert_eq!(parsed["expires_at"], minted.expires_at());
+            assert_eq!(times.expires_at, minted.expires_at());
             // The frameworks take a full buffer as their body without allocating again.
             assert_eq!(body.len(), body.capacity(), "{body}");
         }
         // An identity with escapes too.
         for identity in ["o\"neil", "zoë\\x", "日本"] {
-            let minted = issuer
-                .mint(
-                    &AccessToken::new()
-                        .with_identity(identity)
-                        .with_grant(ChatGrant::new()),
-                )
-                .unwrap();
-            let body = token_body(identity, &minted);
+            let token = AccessToken::new()
+                .with_identity(identity)
+                .with_grant(ChatGrant::new());
+            let (body, _) = token_body(identity, &issuer, &token).unwrap();
             let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
             assert_eq!(parsed["identity"], identity);
             assert_eq!(body.len(), body.capacity(), "{body}");

@@ -94,28 +94,10 @@ impl IdentityRules {
         if identity.is_empty() {
             return Err(IdentityError::Empty);
         }
-        let mut previous = None;
-        let mut chars = identity.chars().enumerate().peekable();
-        while let Some((position, c)) = chars.next() {
-            if c.is_control() {
-                return Err(IdentityError::ControlCharacter {
-                    code: c as u32,
-                    position,
-                });
-            }
-            if is_format(c) {
-                let next = chars.peek().map(|(_, n)| *n);
-                let joins_emoji = c == ZWJ
-                    && previous.is_some_and(|p| is_pictographic(p) || p == VS16)
-                    && next.is_some_and(is_pictographic);
-                if !joins_emoji {
-                    return Err(IdentityError::FormatCharacter {
-                        code: c as u32,
-                        position,
-                    });
-                }
-            }
-            previous = Some(c);
+        // Printable ASCII holds no control or format character: only identities with
+        // other characters need the walk.
+        if !identity.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            refuse_invisible(identity)?;
         }
         if self.voice {
             let count = identity.chars().count();
@@ -140,6 +122,35 @@ impl IdentityRules {
         }
         Ok(())
     }
+}
+
+/// Refuses a control character, or a format character other than a zero-width joiner
+/// inside an emoji sequence.
+fn refuse_invisible(identity: &str) -> Result<(), IdentityError> {
+    let mut previous = None;
+    let mut chars = identity.chars().enumerate().peekable();
+    while let Some((position, c)) = chars.next() {
+        if c.is_control() {
+            return Err(IdentityError::ControlCharacter {
+                code: c as u32,
+                position,
+            });
+        }
+        if is_format(c) {
+            let next = chars.peek().map(|(_, n)| *n);
+            let joins_emoji = c == ZWJ
+                && previous.is_some_and(|p| is_pictographic(p) || p == VS16)
+                && next.is_some_and(is_pictographic);
+            if !joins_emoji {
+                return Err(IdentityError::FormatCharacter {
+                    code: c as u32,
+                    position,
+                });
+            }
+        }
+        previous = Some(c);
+    }
+    Ok(())
 }
 
 const ZWJ: char = '\u{200D}';

@@ -348,30 +348,54 @@ impl TokenIssuer {
     /// allocation per token.
     pub fn mint(&self, token: &AccessToken) -> Result<MintedToken, TokenError> {
         let times = token.plan(self.now())?;
-        let reused = SCRATCH.try_with(|scratch| {
-            let mut scratch = scratch.try_borrow_mut().ok()?;
-            let jwt = self.sign_into(&mut scratch, token, &times);
-            if scratch.capacity() > SCRATCH_KEEP {
-                *scratch = Vec::with_capacity(SCRATCH_START);
-            }
-            Some(jwt)
-        });
-        // Without the thread's buffer (during thread teardown), use a fresh one.
-        let jwt = match reused {
-            Ok(Some(jwt)) => jwt,
-            _ => self.sign_into(&mut Vec::with_capacity(SCRATCH_START), token, &times),
-        };
         Ok(MintedToken {
-            jwt,
+            jwt: self.sign_between(token, &times, &[], &[]),
             issued_at: times.issued_at,
             expires_at: times.expires_at,
             not_before: times.not_before,
         })
     }
 
+    /// The JWT of `token` (already planned into `times`) between the texts `before` and
+    /// `after`, in one new string of exactly their size together.
+    pub(crate) fn sign_between(
+        &self,
+        token: &AccessToken,
+        times: &Times,
+        before: &[&str],
+        after: &[&str],
+    ) -> String {
+        let reused = SCRATCH.try_with(|scratch| {
+            let mut scratch = scratch.try_borrow_mut().ok()?;
+            let out = self.sign_into(&mut scratch, token, times, before, after);
+            if scratch.capacity() > SCRATCH_KEEP {
+                *scratch = Vec::with_capacity(SCRATCH_START);
+            }
+            Some(out)
+        });
+        // Without the thread's buffer (during thread teardown), use a fresh one.
+        match reused {
+            Ok(Some(out)) => out,
+            _ => self.sign_into(
+                &mut Vec::with_capacity(SCRATCH_START),
+                token,
+                times,
+                before,
+                after,
+            ),
+        }
+    }
+
     /// Has the token write its JSON into `scratch`, then encodes and signs the JWT into a
-    /// new string.
-    fn sign_into(&self, scratch: &mut Vec<u8>, token: &AccessToken, times: &Times) -> String {
+    /// new string, between `before` and `after`.
+    fn sign_into(
+        &self,
+        scratch: &mut Vec<u8>,
+        token: &AccessToken,
+        times: &Times,
+        before: &[&str],
+        after: &[&str],
+    ) -> String {
         scratch.clear();
         let payload_len = token.write_json(
             scratch,
@@ -385,25 +409,30 @@ impl TokenIssuer {
         } else {
             b64_len(region_header.len())
         };
-        let mut jwt = String::with_capacity(header_len + 1 + b64_len(payload.len()) + 1 + 43);
+        let jwt_len = header_len + 1 + b64_len(payload.len()) + 1 + 43;
+        let around: usize = before.iter().chain(after).map(|s| s.len()).sum();
+        let mut out = String::with_capacity(around + jwt_len);
+        before.iter().for_each(|s| out.push_str(s));
+        let jwt_from = out.len();
         let fast = base64_simd::URL_SAFE_NO_PAD;
         let tag = if region_header.is_empty() {
-            jwt.push_str(&HEADER_B64);
-            jwt.push('.');
-            let signed_from = jwt.len();
-            fast.encode_append(payload, &mut jwt);
+            out.push_str(&HEADER_B64);
+            out.push('.');
+            let signed_from = out.len();
+            fast.encode_append(payload, &mut out);
             self.inner
                 .header_state
-                .sign_rest(&jwt.as_bytes()[signed_from..])
+                .sign_rest(&out.as_bytes()[signed_from..])
         } else {
-            fast.encode_append(region_header, &mut jwt);
-            jwt.push('.');
-            fast.encode_append(payload, &mut jwt);
-            self.inner.key.sign(jwt.as_bytes())
+            fast.encode_append(region_header, &mut out);
+            out.push('.');
+            fast.encode_append(payload, &mut out);
+            self.inner.key.sign(&out.as_bytes()[jwt_from..])
         };
-        jwt.push('.');
-        fast.encode_append(tag, &mut jwt);
-        jwt
+        out.push('.');
+        fast.encode_append(tag, &mut out);
+        after.iter().for_each(|s| out.push_str(s));
+        out
     }
 
     /// Checks a token's signature and claims with this issuer's secret and clock.

@@ -8,6 +8,7 @@
 //! [`TokenService`](crate::TokenService).
 
 use std::future::Future;
+use std::pin::Pin;
 
 use async_trait::async_trait;
 
@@ -65,11 +66,19 @@ where
 }
 
 /// A resolver already shared (one resolver behind several services, or kept by the
-/// app to look at later) is a resolver.
-#[async_trait]
+/// app to look at later) is a resolver. It hands back the shared resolver's own future,
+/// so that sharing costs no allocation per request.
 impl<R: IdentityResolver + ?Sized> IdentityResolver for std::sync::Arc<R> {
-    async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
-        self.as_ref().resolve(req).await
+    fn resolve<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        req: &'life1 IncomingRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<Resolved, ResolveError>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        R::resolve(self, req)
     }
 }
 

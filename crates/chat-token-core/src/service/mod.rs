@@ -442,10 +442,15 @@ impl TokenService {
             },
         };
         let _span = tracing::debug_span!("mint", identity = resolved.identity()).entered();
-        let minted = match issuer.mint(&token) {
-            Ok(minted) => {
+        let body = match token_body(resolved.identity(), issuer, &token) {
+            Ok((body, times)) => {
                 crate::metrics::minted();
-                minted
+                tracing::debug!(
+                    identity = resolved.identity(),
+                    expires_at = times.expires_at,
+                    "token issued"
+                );
+                body
             }
             Err(err) => {
                 crate::metrics::error(ErrorCode::Internal);
@@ -453,12 +458,7 @@ impl TokenService {
                 return internal().reply();
             }
         };
-        tracing::debug!(
-            identity = resolved.identity(),
-            expires_at = minted.expires_at(),
-            "token issued"
-        );
-        HttpReply::json(200, token_body(resolved.identity(), &minted))
+        HttpReply::json(200, body)
     }
 }
 
