@@ -43,9 +43,14 @@ where
 }
 
 /// The token endpoint as a handler, for routers built by hand.
-pub async fn token_endpoint(State(service): State<TokenService>, request: Request) -> Response {
-    let (parts, _body) = request.into_parts();
-    render(service.handle(&incoming_request(&parts)).await)
+pub fn token_endpoint(
+    State(service): State<TokenService>,
+    request: Request,
+) -> impl Future<Output = Response> + Send {
+    // The request is converted before the answer's future is made, so that the future
+    // axum keeps for each request does not hold the framework's request as well.
+    let incoming = incoming_request(&request.into_parts().0);
+    async move { render(service.handle(&incoming).await) }
 }
 
 /// The request as the core sees it: method, path, query, every header and the peer
@@ -196,10 +201,8 @@ where
     let path = path.trim_end_matches('/');
     let handler = move |State(state): State<S>, request: Request| {
         let identify = identify.clone();
-        async move {
-            let service = TokenService::from_ref(&state);
-            login_endpoint(service, state, request, identify).await
-        }
+        let service = TokenService::from_ref(&state);
+        login_endpoint(service, state, request.into_parts().0, identify)
     };
     Router::new()
         .route(path, any(handler.clone()))
@@ -258,7 +261,7 @@ where
     let path = path.trim_end_matches('/');
     let handler = move |State(state): State<S>, request: Request| {
         let (service, identify) = (service.clone(), identify.clone());
-        async move { login_endpoint(service, state, request, identify).await }
+        login_endpoint(service, state, request.into_parts().0, identify)
     };
     Router::new()
         .route(path, any(handler.clone()))
@@ -268,7 +271,7 @@ where
 async fn login_endpoint<S, E, F, Fut>(
     service: TokenService,
     state: S,
-    request: Request,
+    mut parts: Parts,
     identify: F,
 ) -> Response
 where
@@ -277,7 +280,6 @@ where
     F: Fn(E) -> Fut,
     Fut: Future<Output = Result<Resolved, ResolveError>>,
 {
-    let (mut parts, _body) = request.into_parts();
     let incoming = incoming_request(&parts);
     let outcome = async {
         // The rejection becomes a response at once: it need not be `Send`.

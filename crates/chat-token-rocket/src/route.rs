@@ -11,7 +11,7 @@ use chat_token_core::{
 use rocket::http::{Method, Status};
 use rocket::request::FromRequest;
 use rocket::response::Responder;
-use rocket::route::{Handler, Outcome, Route};
+use rocket::route::{BoxFuture, Handler, Outcome, Route};
 use rocket::{Data, Request, Response};
 
 /// What to add when no [`TokenService`] is managed; logged with the 500.
@@ -53,14 +53,30 @@ pub fn routes_at(path: &str) -> Vec<Route> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokenEndpoint;
 
-#[rocket::async_trait]
+// Written out rather than with `async_trait`: the request is converted before the
+// answer's future is made, so that the future rocket boxes for each request holds the
+// service and the converted request, and not the request's body handle as well.
 impl Handler for TokenEndpoint {
-    async fn handle<'r>(&self, req: &'r Request<'_>, _data: Data<'r>) -> Outcome<'r> {
-        let reply = match req.rocket().state::<TokenService>() {
-            Some(service) => service.handle(&incoming_request(req)).await,
-            None => Rejection::not_configured(HOW_TO_REGISTER).reply(),
-        };
-        Outcome::Success(render(reply))
+    fn handle<'r, 'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        req: &'r Request<'life1>,
+        _data: Data<'r>,
+    ) -> BoxFuture<'r>
+    where
+        'r: 'async_trait,
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        let service = req.rocket().state::<TokenService>();
+        let incoming = incoming_request(req);
+        Box::pin(async move {
+            let reply = match service {
+                Some(service) => service.handle(&incoming).await,
+                None => Rejection::not_configured(HOW_TO_REGISTER).reply(),
+            };
+            Outcome::Success(render(reply))
+        })
     }
 }
 
