@@ -285,6 +285,18 @@ mod tests {
             // The frameworks take a full buffer as their body without allocating again.
             assert_eq!(body.len(), body.capacity(), "{body}");
         }
+        // A token with a region signs its own header: the text before the JWT is not
+        // signed, and the JWT is the one `mint` gives.
+        let token = AccessToken::new()
+            .with_identity("alice")
+            .with_region("ie1")
+            .with_grant(ChatGrant::new());
+        let (body, _) = token_body("alice", &issuer, &token).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let jwt = parsed["token"].as_str().unwrap();
+        assert_eq!(jwt, issuer.mint(&token).unwrap().jwt());
+        assert!(issuer.inspect(jwt).unwrap().is_accepted());
+        assert_eq!(body.len(), body.capacity(), "{body}");
         // An identity with escapes too.
         for identity in ["o\"neil", "zoë\\x", "日本"] {
             let token = AccessToken::new()

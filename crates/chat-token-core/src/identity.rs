@@ -221,6 +221,22 @@ mod tests {
     }
 
     #[test]
+    fn every_ascii_control_character_is_refused_and_every_printable_one_passes() {
+        for b in (0u8..0x20).chain([0x7f]) {
+            assert_eq!(
+                IdentityRules::basic().check(&format!("a{}", char::from(b))),
+                Err(IdentityError::ControlCharacter {
+                    code: u32::from(b),
+                    position: 1
+                }),
+                "{b:#04x}"
+            );
+        }
+        let printable: String = (0x20u8..0x7f).map(char::from).collect();
+        assert!(IdentityRules::basic().check(&printable).is_ok());
+    }
+
+    #[test]
     fn voice_rule() {
         let voice = IdentityRules {
             voice: true,

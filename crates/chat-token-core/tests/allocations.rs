@@ -1,5 +1,6 @@
-//! Pins the heap allocations of minting one token, with a counting global allocator, so
-//! that a regression fails CI without any timing.
+//! Pins the heap allocations of minting one token, and of one token request through the
+//! service, with a counting global allocator, so that a regression fails CI without any
+//! timing.
 //!
 //! The allocator (`allocation-counter`) counts per thread: only what the measuring
 //! thread allocates is counted, so neither the test harness, another test nor any other
@@ -11,10 +12,18 @@ use std::sync::mpsc;
 use std::thread;
 
 use allocation_counter::{AllocationInfo, measure, opt_out};
-use chat_token_core::{AccessToken, ChatGrant, Credentials, TokenIssuer, clock::FixedClock};
+use chat_token_core::{
+    AccessToken, ChatGrant, Credentials, IncomingRequest, StaticUsers, TokenIssuer, TokenService,
+    clock::FixedClock,
+};
 
 /// The most allocations one mint may make.
 const MAX_ALLOCATIONS_PER_MINT: u64 = 1;
+
+/// The most allocations one token request through `TokenService::handle` may make, the
+/// request's own snapshot aside: the users table's future, the identity it resolves, the
+/// token's identity, the body (the JWT written into it) and the reply's headers.
+const MAX_ALLOCATIONS_PER_REQUEST: u64 = 5;
 
 /// Mints of each token per measurement.
 const ROUNDS: u64 = 1000;
@@ -125,4 +134,40 @@ fn one_more_allocation_per_mint_is_over_budget() {
             "2 allocations per mint, over {MAX_ALLOCATIONS_PER_MINT}"
         ))
     );
+}
+
+#[test]
+fn a_token_request_allocates_within_its_budget() {
+    use futures_util::FutureExt as _;
+    let users: StaticUsers = "tok-0123456789abcdef=alice".parse().expect("users");
+    // Kept in an `Arc` by the app, as a shared resolver is: that costs nothing per request.
+    let service = TokenService::builder(issuer(), std::sync::Arc::new(users))
+        .grants(tokens()[0].grants().iter().cloned())
+        .build()
+        .expect("service");
+    let req = IncomingRequest::new("GET", "/token")
+        .with_header("authorization", "Bearer tok-0123456789abcdef");
+    let answer = || {
+        service
+            .handle(&req)
+            .now_or_never()
+            .expect("ready at the first poll")
+    };
+    // Warm up the thread's scratch buffer.
+    assert_eq!(answer().status, 200);
+    let info = measure(|| {
+        for _ in 0..ROUNDS {
+            assert_eq!(answer().status, 200);
+        }
+    });
+    let per_request = info.count_total as f64 / ROUNDS as f64;
+    assert!(
+        info.count_total <= MAX_ALLOCATIONS_PER_REQUEST * ROUNDS,
+        "{per_request} allocations per token request, over {MAX_ALLOCATIONS_PER_REQUEST}"
+    );
+    assert_eq!(
+        info.count_current, 0,
+        "a token request leaked an allocation"
+    );
+    eprintln!("allocations per token request: {per_request}");
 }
