@@ -82,6 +82,11 @@ pub enum EnvError {
     Credentials(#[from] CredentialsError),
 }
 
+/// The warning for an API key secret with an account Auth Token's shape (32 lower-case
+/// hex characters), which Twilio refuses: [`TokenIssuer::from_env`] logs it, and
+/// `chat-token` prints it.
+pub const AUTH_TOKEN_WARNING: &str = "TWILIO_API_SECRET looks like an Auth Token; use an API key's secret (32 lower-case hex characters is the shape of an Account Auth Token, and Twilio refuses every token signed with one: error 20107)";
+
 impl Credentials {
     /// Reads `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY` (or `TWILIO_API_KEY_FILE`) and
     /// `TWILIO_API_SECRET` (or `TWILIO_API_SECRET_FILE`).
@@ -236,9 +241,7 @@ impl TokenIssuer {
     pub fn from_env() -> Result<Self, EnvError> {
         let credentials = Credentials::from_env()?;
         if credentials.secret_looks_like_auth_token() {
-            tracing::warn!(
-                "TWILIO_API_SECRET has the shape of an account Auth Token (32 lower-case hex characters), which Twilio refuses (20107); use the secret of an API key"
-            );
+            tracing::warn!("{AUTH_TOKEN_WARNING}");
         }
         let issuer = Self::new(credentials);
         match chat_service(std::env::var)? {

@@ -8,8 +8,7 @@ use anyhow::{Result, bail};
 use chat_token_core::{Credentials, SecretString, env::ENV_API_SECRET, env::ENV_API_SECRET_FILE};
 use secrecy::ExposeSecret as _;
 
-/// The warning for a secret with an account Auth Token's shape.
-pub const AUTH_TOKEN_WARNING: &str = "TWILIO_API_SECRET looks like an Auth Token; use an API key's secret (32 lower-case hex characters is the shape of an Account Auth Token, and Twilio refuses every token signed with one: error 20107)";
+pub use chat_token_core::env::AUTH_TOKEN_WARNING;
 
 /// The API key secret from `TWILIO_API_SECRET` or the file named by
 /// `TWILIO_API_SECRET_FILE`, or `None` when neither is set (or `TWILIO_API_SECRET` is
