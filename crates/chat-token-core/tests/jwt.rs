@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chat_token_core::{
     IdentityResolver, IncomingRequest, JwtBearerResolver, ResolveError, SecretString,
-    resolvers::JwtConfigError,
+    resolvers::{JwtBearerBuilder, JwtConfigError},
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -170,11 +170,16 @@ impl Jwks {
         self.fetches.load(Ordering::SeqCst)
     }
 
-    /// With the default refetch budget (10 a minute).
-    fn resolver(&self) -> JwtBearerResolver {
+    /// A resolver of these keys for the test issuer and audience, to configure further.
+    fn builder(&self) -> JwtBearerBuilder {
         JwtBearerResolver::jwks_url(&self.url)
             .issuer(ISSUER)
             .audience(AUDIENCE)
+    }
+
+    /// With the default refetch budget (10 a minute).
+    fn resolver(&self) -> JwtBearerResolver {
+        self.builder()
             .identity_claim("email")
             .build()
             .expect("resolver")
@@ -196,9 +201,8 @@ fn invalid_because(result: Result<chat_token_core::Resolved, ResolveError>, need
 #[tokio::test]
 async fn the_tenant_claim_names_the_tenant_fresh_and_cached() {
     let jwks = Jwks::start(&["key1"]).await;
-    let resolver = JwtBearerResolver::jwks_url(&jwks.url)
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
+    let resolver = jwks
+        .builder()
         .tenant_claim("org_id")
         .build()
         .expect("resolver");
@@ -626,11 +630,7 @@ async fn email_verified_true_or_absent_passes() {
         .expect("verified");
     }
     // `sub` as the identity: email_verified does not matter.
-    let by_sub = JwtBearerResolver::jwks_url(&jwks.url)
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .build()
-        .expect("resolver");
+    let by_sub = jwks.builder().build().expect("resolver");
     by_sub
         .resolve(&request(&sign(
             "key1",
@@ -643,9 +643,8 @@ async fn email_verified_true_or_absent_passes() {
 #[tokio::test]
 async fn require_email_verified_refuses_a_token_without_it() {
     let jwks = Jwks::start(&["key1"]).await;
-    let strict = JwtBearerResolver::jwks_url(&jwks.url)
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
+    let strict = jwks
+        .builder()
         .identity_claim("email")
         .require_email_verified()
         .build()
@@ -791,9 +790,7 @@ fn jwks_urls_must_be_https_or_loopback() {
 impl Jwks {
     /// With keys that go stale after `age`.
     fn resolver_with_key_age(&self, age: Duration) -> JwtBearerResolver {
-        JwtBearerResolver::jwks_url(&self.url)
-            .issuer(ISSUER)
-            .audience(AUDIENCE)
+        self.builder()
             .identity_claim("email")
             .max_key_age(age)
             .build()
@@ -927,9 +924,8 @@ async fn tokens_that_fail_never_fill_the_cache() {
 #[tokio::test]
 async fn a_cached_token_stops_working_at_its_exp() {
     let jwks = Jwks::start(&["key1"]).await;
-    let resolver = JwtBearerResolver::jwks_url(&jwks.url)
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
+    let resolver = jwks
+        .builder()
         .leeway(Duration::ZERO)
         .build()
         .expect("resolver");
@@ -951,18 +947,8 @@ async fn a_cached_token_stops_working_at_its_exp() {
 #[tokio::test]
 async fn the_cache_bound_holds_under_a_scan_and_zero_turns_it_off() {
     let jwks = Jwks::start(&["key1"]).await;
-    let small = JwtBearerResolver::jwks_url(&jwks.url)
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .verified_cache(50)
-        .build()
-        .expect("resolver");
-    let off = JwtBearerResolver::jwks_url(&jwks.url)
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .verified_cache(0)
-        .build()
-        .expect("resolver");
+    let small = jwks.builder().verified_cache(50).build().expect("resolver");
+    let off = jwks.builder().verified_cache(0).build().expect("resolver");
     for n in 0..200 {
         let token = sign("key1", with(claims(), "sub", json!(format!("user-{n}"))));
         small.resolve(&request(&token)).await.expect("valid");
