@@ -49,6 +49,33 @@ fn serve_verifies_bearer_jwts_from_the_identity_provider() {
 }
 
 #[test]
+fn serve_can_require_email_verified() {
+    let dir = TempDir::new("serve_can_require_email_verified");
+    let path = dir.write("idp-secret", &format!("{IDP_SECRET}\n"));
+    let flags = [&idp_flags(&path)[..], &["--identity-claim", "email"]].concat();
+    let strict = serve(
+        &[&flags[..], &["--jwt-require-email-verified"]].concat(),
+        &CREDS,
+    );
+    let lenient = serve(&flags, &CREDS);
+    let without = idp_jwt(idp_claims(
+        serde_json::json!({"sub": "u-1", "email": "alice@example.test"}),
+    ));
+    let verified = idp_jwt(idp_claims(serde_json::json!({
+        "sub": "u-1", "email": "alice@example.test", "email_verified": true
+    })));
+    get_token(strict.addr, &format!("Bearer {without}")).assert_error(
+        401,
+        "invalid_credentials",
+        "no email_verified claim",
+    );
+    let r = get_token(strict.addr, &format!("Bearer {verified}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = get_token(lenient.addr, &format!("Bearer {without}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
 fn serve_with_an_unreachable_jwks_answers_503() {
     let server = serve(
         &[

@@ -93,6 +93,10 @@ pub struct ServeArgs {
         requires = "jwt_keys"
     )]
     identity_claim: String,
+    /// With --identity-claim email, refuse a JWT that has no email_verified claim too (a
+    /// present one must be true in any case): for providers that always send it.
+    #[arg(long, requires = "jwt_keys")]
+    jwt_require_email_verified: bool,
     /// Remember this many verified bearer JWTs, each until its exp (5 minutes at most),
     /// so a token presented again is not verified again; 0 turns the cache off.
     #[arg(long, default_value_t = 10_000, value_name = "N", requires = "jwt_keys",
@@ -291,6 +295,9 @@ fn jwt_resolver(args: &ServeArgs, builder: JwtBearerBuilder) -> Result<JwtBearer
     }
     if let Some(claim) = &args.tenant_claim {
         builder = builder.tenant_claim(claim.clone());
+    }
+    if args.jwt_require_email_verified {
+        builder = builder.require_email_verified();
     }
     builder
         .verified_cache(usize::try_from(args.jwt_cache_entries).unwrap_or(usize::MAX))
