@@ -42,7 +42,21 @@ where
         .route(&format!("{path}/"), any(token_endpoint))
 }
 
-/// The token endpoint as a handler, for routers built by hand.
+/// The token endpoint as a handler, for routers built by hand: the router's state is the
+/// [`TokenService`] (`.with_state(service)`), or a state it implements
+/// `FromRef` for. It answers at the path it is routed at only; [`router_at`] also
+/// routes the path with a trailing `/`.
+///
+/// ```
+/// use axum::{Router, routing::any};
+/// use chat_token_axum::{TokenService, token_endpoint};
+///
+/// fn app(service: TokenService) -> Router {
+///     Router::new()
+///         .route("/api/chat-token", any(token_endpoint))
+///         .with_state(service)
+/// }
+/// ```
 pub fn token_endpoint(
     State(service): State<TokenService>,
     request: Request,

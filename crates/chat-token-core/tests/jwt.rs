@@ -660,6 +660,27 @@ async fn require_email_verified_refuses_a_token_without_it() {
             .await,
         "not verified",
     );
+    // Whatever the identity claim.
+    let by_sub = jwks
+        .builder()
+        .require_email_verified()
+        .build()
+        .expect("resolver");
+    invalid_because(
+        by_sub
+            .resolve(&request(&sign("key1", without.clone())))
+            .await,
+        "no email_verified claim",
+    );
+    invalid_because(
+        by_sub
+            .resolve(&request(&sign(
+                "key1",
+                with(claims(), "email_verified", json!(false)),
+            )))
+            .await,
+        "not true",
+    );
     // Without the call, a token without the claim passes.
     jwks.resolver()
         .resolve(&request(&sign("key1", without)))

@@ -13,8 +13,9 @@
 //! builder call whose name says it is unsafe, and logs a warning.
 //!
 //! With `email` as the identity claim, a token whose `email_verified` claim is present
-//! must have it true (`true` or `"true"`, as Cognito writes it);
-//! [`JwtBearerBuilder::require_email_verified`] refuses a token without it too.
+//! must have it true (`true` or `"true"`, as Cognito writes it). After
+//! [`JwtBearerBuilder::require_email_verified`], every token must have it true, whatever
+//! the identity claim.
 //!
 //! `exp` is required. A token with a `crit` header is refused (no critical extension is
 //! understood, RFC 7515, 4.1.11), as are the headers of an encrypted JWT (`enc`, `zip`)
@@ -300,10 +301,11 @@ impl JwtBearerBuilder {
         self
     }
 
-    /// With `email` as the identity claim, refuses a token that has no `email_verified`
-    /// too (by default only one whose `email_verified` is present and not true is
-    /// refused). For providers that always send it (Google, Auth0, Cognito): a token
-    /// without it then comes from a flow or provider that does not vouch for the
+    /// Refuses every token whose `email_verified` is not true (`true` or `"true"`),
+    /// including one without it, whatever the identity claim. Without this call, only
+    /// with `email` as the identity claim, and only a present `email_verified` that is not
+    /// true, is refused. For providers that always send it (Google, Auth0, Cognito): a
+    /// token without it then comes from a flow or provider that does not vouch for the
     /// address, whose user may have chosen it.
     pub fn require_email_verified(mut self) -> Self {
         self.require_email_verified = true;
@@ -471,7 +473,7 @@ impl JwtBearerResolver {
         let header = jws::header(token)?;
         let key = self.key_for(&header).await?;
         let (claims, window) = self.rules.check(token, &header, &key, now)?;
-        if self.identity_claim == "email" {
+        if self.identity_claim == "email" || self.require_email_verified {
             match claims.get("email_verified") {
                 None if !self.require_email_verified => {}
                 Some(Value::Bool(true)) => {}

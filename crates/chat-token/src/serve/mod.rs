@@ -93,8 +93,9 @@ pub struct ServeArgs {
         requires = "jwt_keys"
     )]
     identity_claim: String,
-    /// With --identity-claim email, refuse a JWT that has no email_verified claim too (a
-    /// present one must be true in any case): for providers that always send it.
+    /// Refuse a JWT whose email_verified claim is not true, or missing, whatever the
+    /// identity claim (without it, only with --identity-claim email is a present
+    /// email_verified that is not true refused): for providers that always send it.
     #[arg(long, requires = "jwt_keys")]
     jwt_require_email_verified: bool,
     /// Remember this many verified bearer JWTs, each until its exp (5 minutes at most),
