@@ -23,7 +23,7 @@ async fn me(ResolvedIdentity(user): ResolvedIdentity) -> HttpResponse {
 }
 
 #[actix_web::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), chat_token_examples::MainError> {
     init_tracing();
     let service = service_from_env()?;
     let control = control_body(&service);

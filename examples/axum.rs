@@ -26,7 +26,7 @@ async fn me(ResolvedIdentity(user): ResolvedIdentity) -> impl IntoResponse {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), chat_token_examples::MainError> {
     init_tracing();
     let service = service_from_env()?;
     let control = control_body(&service);

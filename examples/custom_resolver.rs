@@ -101,7 +101,7 @@ async fn login(Path(user): Path<String>) -> String {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), chat_token_examples::MainError> {
     init_tracing();
     let issuer = issuer_from_env()?;
     let resolver = SessionJwt::new(SESSION_SECRET, issuer.chat_service_sid().map(str::to_owned));

@@ -70,7 +70,7 @@ async fn chat_user(session: Session) -> Result<Resolved, ResolveError> {
 }
 
 #[actix_web::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), chat_token_examples::MainError> {
     init_tracing();
     let service = TokenService::without_resolver(issuer_from_env()?).build()?; // chat-token
     // A real app loads its session key from its configuration.

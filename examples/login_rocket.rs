@@ -74,7 +74,7 @@ fn not_found() -> RawHtml<&'static str> {
 }
 
 #[rocket::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), chat_token_examples::MainError> {
     init_tracing();
     let service = TokenService::without_resolver(issuer_from_env()?).build()?; // chat-token
     let addr = listen_addr()?;

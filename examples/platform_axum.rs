@@ -151,7 +151,7 @@ async fn chat_user(session: Session) -> Result<Resolved, ResolveError> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), chat_token_examples::MainError> {
     init_tracing();
     let orgs = Organisations::demo();
     // The platform's own credentials sign no organisation's token (a user without one is

@@ -44,7 +44,7 @@ fn me(user: ResolvedIdentity) -> NoStore<Json<Value>> {
 }
 
 #[rocket::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), chat_token_examples::MainError> {
     init_tracing();
     let service = service_from_env()?;
     let control_body = Control(control_body(&service));

@@ -17,6 +17,29 @@ use std::net::{Ipv4Addr, SocketAddr};
 use chat_token_axum::prelude::{IncomingRequest, Resolved, TokenIssuer, TokenService};
 use chat_token_core::setup::EnvSetup;
 
+/// What an example's `main` returns on failure. `main` prints an error with `Debug`,
+/// which for a typed error is its structure (`Env(MissingVar { var: ... })`); this one
+/// prints the error's message and the message of each cause, which say what to fix.
+pub struct MainError(Box<dyn std::error::Error>);
+
+impl<E: Into<Box<dyn std::error::Error>>> From<E> for MainError {
+    fn from(error: E) -> Self {
+        Self(error.into())
+    }
+}
+
+impl std::fmt::Debug for MainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            write!(f, "\n  caused by: {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
+}
+
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     let filter =
@@ -75,3 +98,38 @@ pub fn check_password(user: &str, password: &str) -> bool {
 
 /// The login examples' own page for visitors who are not signed in.
 pub const SIGN_IN_PAGE: &str = "<h1>Sign in</h1><form method=post action=/login><input name=user><input name=password type=password><button>Sign in</button></form>";
+
+#[cfg(test)]
+mod tests {
+    use super::MainError;
+
+    #[test]
+    fn a_failed_main_shows_the_message_and_its_causes() {
+        let missing = chat_token_core::env::EnvError::MissingVar {
+            var: "TWILIO_API_KEY",
+            what: "API key SID",
+        };
+        let shown = format!("{:?}", MainError::from(missing.clone()));
+        assert_eq!(shown, missing.to_string());
+        assert!(shown.starts_with("TWILIO_API_KEY is not set"), "{shown}");
+
+        /// An error that names `missing` as its cause.
+        #[derive(Debug)]
+        struct Wrapped(chat_token_core::env::EnvError);
+        impl std::fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the service cannot start")
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let shown = format!("{:?}", MainError::from(Wrapped(missing.clone())));
+        assert_eq!(
+            shown,
+            format!("the service cannot start\n  caused by: {missing}")
+        );
+    }
+}
