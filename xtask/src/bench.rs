@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 
 use crate::bench_identity::TENANTS_TARGET;
+use crate::estimates::criterion_median;
 use crate::process::{cargo, ensure_wrk, group, run as run_cmd};
 use crate::python::venv;
 
@@ -264,21 +265,6 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
     std::fs::write(root.join("BENCHMARKS.md"), &doc)?;
     println!("{doc}");
     Ok(())
-}
-
-/// The median time of criterion benchmark `group/name` of the last run, in ns.
-fn criterion_median(root: &Path, group: &str, name: &str) -> Result<f64> {
-    let path = root
-        .join("target/criterion")
-        .join(group)
-        .join(name)
-        .join("new/estimates.json");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text)?;
-    v["median"]["point_estimate"]
-        .as_f64()
-        .context("median in estimates.json")
 }
 
 /// The figures of `benches/tenants.rs`: criterion's medians and the cache's own

@@ -40,6 +40,7 @@ mod ci;
 mod conformance;
 mod deny;
 mod doc_links;
+mod estimates;
 mod module_cycles;
 mod msrv;
 mod package;
