@@ -310,7 +310,7 @@ pub fn measure(root: &Path, secs: u32, reps: usize) -> Result<Identity> {
         };
         let _ = writeln!(
             verdicts,
-            "- {alg}: 2,000 distinct tokens, each verified, at {:.2} of the limit ({}); one repeated token at {:.2} of the static-user figure ({}). In process, the whole check of a distinct token takes {:.2}x the signature alone.",
+            "- {alg}: 2,000 distinct tokens, each verified, at {:.3} of the limit ({}); one repeated token at {:.3} of the static-user figure ({}). In process, the whole check of a distinct token takes {:.2}x the signature alone.",
             distinct / limit,
             verdict(distinct / limit, target),
             repeated / static_rps,
