@@ -41,12 +41,10 @@ impl HmacKey {
         #[cfg(feature = "rust-crypto")]
         {
             use hmac::Mac;
-            // `new_from_slice` cannot fail for HMAC: keys of any length are accepted
-            // (longer ones are hashed, shorter ones padded), so the error arm is dead.
-            let keyed = match hmac::Hmac::<sha2::Sha256>::new_from_slice(secret) {
-                Ok(k) => k,
-                Err(_) => unreachable_hmac(),
-            };
+            // HMAC accepts keys of any length (longer ones are hashed, shorter ones
+            // padded): `new_from_slice` never fails.
+            let keyed = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret)
+                .expect("HMAC accepts keys of every length");
             Self { keyed }
         }
         #[cfg(all(feature = "aws-lc-rs", not(feature = "rust-crypto")))]
@@ -129,12 +127,6 @@ impl HmacState {
             out
         }
     }
-}
-
-#[cfg(feature = "rust-crypto")]
-#[cold]
-fn unreachable_hmac() -> ! {
-    unreachable!("HMAC accepts keys of every length")
 }
 
 /// Installs chat-token's jsonwebtoken provider for this process, if no provider was

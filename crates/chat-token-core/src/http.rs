@@ -111,20 +111,13 @@ impl HttpReply {
 
 /// A refused request: its error code, the message for the client, and the headers that
 /// go with it. Adapters' extractors reject with this; [`Rejection::reply`] renders it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
 pub struct Rejection {
     code: ErrorCode,
     message: Cow<'static, str>,
     retry_after: Option<u64>,
 }
-
-impl fmt::Display for Rejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
-}
-
-impl std::error::Error for Rejection {}
 
 impl Rejection {
     /// A rejection with this code and client message.

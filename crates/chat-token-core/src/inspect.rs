@@ -425,25 +425,13 @@ fn check_grants(grants: Option<&Value>, add: &mut impl FnMut(TwilioErrorCode, St
     let mut products = 0;
     for (key, value) in grants.iter().filter(|(k, _)| *k != "identity") {
         products += 1;
-        let known = matches!(
-            key.as_str(),
-            "chat"
-                | "ip_messaging"
-                | "data_sync"
-                | "voice"
-                | "video"
-                | "task_router"
-                | "player"
-                | "rtc"
-        );
         if !value.is_object() {
             add(
                 code,
                 format!("grant {key} is {}, must be an object", type_name(value)),
             );
         }
-        if known
-            && identity.is_none()
+        if identity.is_none()
             && matches!(
                 key.as_str(),
                 "chat" | "ip_messaging" | "data_sync" | "voice" | "video"

@@ -195,6 +195,7 @@ impl MintedToken {
     }
 }
 
+#[derive(Clone)]
 struct Inner {
     /// The two SIDs every token names, next to the signing state: minting reads no other
     /// allocation of the issuer (many issuers, one per tenant, share the CPU's caches).
@@ -297,18 +298,7 @@ impl TokenIssuer {
     }
 
     fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
-        let mut inner = match Arc::try_unwrap(self.inner) {
-            Ok(inner) => inner,
-            Err(shared) => Inner {
-                api_key_sid: shared.api_key_sid,
-                account_sid: shared.account_sid,
-                credentials: shared.credentials.clone(),
-                key: shared.key.clone(),
-                header_state: shared.header_state.clone(),
-                clock: shared.clock.clone(),
-                chat_service_sid: shared.chat_service_sid.clone(),
-            },
-        };
+        let mut inner = Arc::unwrap_or_clone(self.inner);
         change(&mut inner);
         Self {
             inner: Arc::new(inner),

@@ -53,17 +53,14 @@ use crate::token::{AccessToken, MAX_TTL};
 
 /// What one rule does.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct PolicyRule {
     /// Refuse a token (403 `forbidden`).
-    #[serde(default)]
     pub deny: bool,
     /// The token lifetime in seconds (1..=86400).
-    #[serde(default)]
     pub ttl: Option<u64>,
     /// The chat grant's `deployment_role_sid` (`RL...`).
-    #[serde(default)]
     pub chat_deployment_role_sid: Option<String>,
 }
 
@@ -81,21 +78,17 @@ pub struct PolicyRule {
 /// # Ok::<(), chat_token_core::policy::PolicyError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct UserPolicy {
     /// The claim that lists the user's roles (a string or an array of strings): a
     /// top-level claim of that name, else a dotted path (`realm_access.roles`).
-    #[serde(default)]
     pub role_claim: Option<String>,
     /// Rules by role.
-    #[serde(default)]
     pub roles: BTreeMap<String, PolicyRule>,
     /// Rules by identity; they win over role rules.
-    #[serde(default)]
     pub identities: BTreeMap<String, PolicyRule>,
     /// A request header naming the device; the chat endpoint id becomes `identity:device`.
-    #[serde(default)]
     pub endpoint_id_header: Option<String>,
 }
 

@@ -1,6 +1,6 @@
-//! Development mode, demo users and credential reloads, as `chat-token serve` and the
-//! examples read them from the environment (feature `setup`). An app reads its
-//! credentials with [`TokenIssuer::from_env`] and does not need this.
+//! Development mode and demo users, as `chat-token serve` and the examples read them
+//! from the environment (feature `setup`). An app reads its credentials with
+//! [`TokenIssuer::from_env`] and does not need this.
 //!
 //! | variable | meaning |
 //! |---|---|
@@ -10,8 +10,6 @@
 //! The demo users' bearer tokens are public. They are handed out only with the public
 //! development credentials, whose tokens Twilio refuses: with real credentials and no
 //! users, [`EnvSetup::users_or_demo`] is an error that names `CHAT_TOKEN_USERS`.
-
-use secrecy::ExposeSecret as _;
 
 use crate::env::{
     ENV_ACCOUNT_SID, ENV_API_KEY, ENV_API_KEY_FILE, ENV_API_SECRET, ENV_API_SECRET_FILE, EnvError,
@@ -53,16 +51,6 @@ pub enum SetupError {
         "CHAT_TOKEN_USERS is not set: with real Twilio credentials the public demo users are refused; set CHAT_TOKEN_USERS=\"token=identity,...\" (tokens of 16 characters or more)"
     )]
     NoUsers,
-    /// A reload found a new secret under the same API key SID.
-    #[error(
-        "the API key secret changed but the API key SID did not; a Twilio API key's secret never changes, so a new secret belongs to a new key: update TWILIO_API_KEY_FILE with the new key SID together with TWILIO_API_SECRET_FILE"
-    )]
-    SecretWithoutNewKey,
-    /// A reload found a secret with the shape of an Auth Token.
-    #[error(
-        "the new API key secret has the shape of an account Auth Token (32 lower-case hex characters), which Twilio refuses (20107); use the secret of an API key"
-    )]
-    SecretLooksLikeAuthToken,
 }
 
 /// The issuer and users the environment describes.
@@ -144,44 +132,6 @@ impl EnvSetup {
         }
     }
 
-    /// Reads the credentials again (a rotation written to `TWILIO_API_KEY_FILE` and
-    /// `TWILIO_API_SECRET_FILE`, say) and returns an issuer with them and this setup's
-    /// chat service.
-    ///
-    /// Refused, so that the caller keeps `current`: credentials that do not check, a
-    /// secret with an Auth Token's shape, and a new secret under `current`'s API key SID
-    /// (Twilio never changes a key's secret, so tokens signed that way would all be
-    /// refused).
-    pub fn reload_issuer(&self, current: &TokenIssuer) -> Result<TokenIssuer, SetupError> {
-        self.reload_issuer_from(current, std::env::var)
-    }
-
-    /// [`reload_issuer`](Self::reload_issuer) with the variables read through `lookup`.
-    pub fn reload_issuer_from(
-        &self,
-        current: &TokenIssuer,
-        lookup: impl Fn(&'static str) -> Result<String, std::env::VarError>,
-    ) -> Result<TokenIssuer, SetupError> {
-        if self.development {
-            return Ok(self.issuer.clone());
-        }
-        let credentials = Credentials::from_lookup(lookup)?;
-        if credentials.secret_looks_like_auth_token() {
-            return Err(SetupError::SecretLooksLikeAuthToken);
-        }
-        let old = current.credentials();
-        let same_key = credentials.api_key_sid() == old.api_key_sid();
-        let same_secret = credentials.secret().expose_secret() == old.secret().expose_secret();
-        if same_key && !same_secret {
-            return Err(SetupError::SecretWithoutNewKey);
-        }
-        let issuer = TokenIssuer::new(credentials);
-        Ok(match self.issuer.chat_service_sid() {
-            Some(sid) => issuer.with_chat_service_sid(sid).map_err(EnvError::from)?,
-            None => issuer,
-        })
-    }
-
     /// Logs a warning in development mode: tokens are signed with the public development
     /// credentials, which Twilio refuses. (The demo users warn when
     /// [`users_or_demo`](Self::users_or_demo) hands them out.)
@@ -216,7 +166,6 @@ mod tests {
 
     const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const KEY_1: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-    const KEY_2: &str = "SKcccccccccccccccccccccccccccccccc";
 
     fn vars<'a>(
         list: &'a [(&'static str, &'a str)],
@@ -254,7 +203,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reload_takes_the_key_sid_with_the_secret() {
+    fn the_key_sid_is_read_from_its_file_and_not_from_both_forms() {
         let dir = std::env::temp_dir().join(format!("chat-token-env-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let key_file = dir.join("key");
@@ -272,29 +221,6 @@ mod tests {
         ];
         let setup = EnvSetup::from_lookup(vars(&list)).unwrap();
         assert_eq!(setup.issuer.credentials().api_key_sid().as_str(), KEY_1);
-        let current = setup.issuer.clone();
-        // A real rotation: new key SID and its secret.
-        std::fs::write(&key_file, KEY_2).unwrap();
-        std::fs::write(&secret_file, "second-secret-Bb2").unwrap();
-        let rotated = setup.reload_issuer_from(&current, vars(&list)).unwrap();
-        assert_eq!(rotated.credentials().api_key_sid().as_str(), KEY_2);
-        // Only the secret changed: refused, the caller keeps the current issuer.
-        std::fs::write(&secret_file, "third-secret-Cc3").unwrap();
-        assert_eq!(
-            setup.reload_issuer_from(&rotated, vars(&list)).unwrap_err(),
-            SetupError::SecretWithoutNewKey
-        );
-        // An Auth Token's shape: refused.
-        std::fs::write(&key_file, KEY_1).unwrap();
-        std::fs::write(&secret_file, "0123456789abcdef0123456789abcdef").unwrap();
-        assert_eq!(
-            setup.reload_issuer_from(&rotated, vars(&list)).unwrap_err(),
-            SetupError::SecretLooksLikeAuthToken
-        );
-        // Nothing changed: fine.
-        std::fs::write(&key_file, KEY_2).unwrap();
-        std::fs::write(&secret_file, "second-secret-Bb2").unwrap();
-        assert!(setup.reload_issuer_from(&rotated, vars(&list)).is_ok());
         // Both key variables: refused.
         let both = [
             (ENV_ACCOUNT_SID, ACCOUNT),

@@ -234,16 +234,15 @@ impl AccessToken {
     /// Checks everything and works out the times, given the issuer's clock reading.
     pub(crate) fn plan(&self, now: u64) -> Result<Times, TokenError> {
         let issued_at = self.issued_at.unwrap_or(now);
+        let not_before = match self.not_before {
+            NotBefore::IssuedAt => Some(issued_at),
+            NotBefore::At(t) => Some(t),
+            NotBefore::Omit => None,
+        };
         let times = [
             ("issued-at", Some(issued_at)),
             ("valid-until", self.valid_until),
-            (
-                "not-before",
-                match self.not_before {
-                    NotBefore::At(t) => Some(t),
-                    _ => None,
-                },
-            ),
+            ("not-before", not_before),
         ];
         for (what, value) in times {
             if let Some(value) = value.filter(|v| *v > MAX_UNIX_TIME) {
@@ -258,11 +257,6 @@ impl AccessToken {
                 }
                 issued_at + self.ttl
             }
-        };
-        let not_before = match self.not_before {
-            NotBefore::IssuedAt => Some(issued_at),
-            NotBefore::At(t) => Some(t),
-            NotBefore::Omit => None,
         };
         let valid_from = not_before.unwrap_or(issued_at);
         if expires_at <= valid_from {

@@ -45,6 +45,7 @@ use super::jwks::HttpJwks;
 use super::jwks::{JwksCache, JwksSource, Refresh};
 use super::jws::{self, ClaimRules, VerifyingKey};
 use super::verified_cache::{Bounds, Verified, VerifiedCache, VerifiedCacheStats};
+use crate::clock::{Clock as _, SystemClock};
 use crate::request::IncomingRequest;
 use crate::resolver::{IdentityResolver, ResolveError, Resolved};
 
@@ -523,17 +524,11 @@ impl JwtBearerResolver {
     }
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 #[async_trait]
 impl IdentityResolver for JwtBearerResolver {
     async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
         let token = req.bearer_token()?;
-        let now = unix_now();
+        let now = SystemClock.now();
         let digest = self.cache.enabled().then(|| self.cache.digest(token));
         if let Some(digest) = &digest
             && let Some(hit) = self.cache.get(digest, now)

@@ -139,12 +139,7 @@ impl TokenServiceBuilder {
             Some(grants) => grants,
             None => vec![self.issuer.default_chat_grant().into()],
         };
-        if grants.is_empty() {
-            return Err(TokenError::NoGrants.into());
-        }
-        for grant in &grants {
-            grant.validate().map_err(TokenError::from)?;
-        }
+        let template = default_token(grants, self.strict_identity)?;
         if let Some(users) = &self.users {
             users.check()?;
         }
@@ -173,15 +168,7 @@ impl TokenServiceBuilder {
                         (None, Some(_)) => vec![tenant.issuer().default_chat_grant().into()],
                         (None, None) => Vec::new(),
                     };
-                    if grants.is_empty() {
-                        return Err(TokenError::NoGrants);
-                    }
-                    for grant in &grants {
-                        grant.validate()?;
-                    }
-                    Ok(AccessToken::new()
-                        .with_strict_identity(strict)
-                        .with_grants(grants))
+                    default_token(grants, strict)
                 }),
             )
         });
@@ -192,9 +179,7 @@ impl TokenServiceBuilder {
                 issuer: ArcSwap::from_pointee(self.issuer),
                 users: ArcSwapOption::from(self.users.map(Arc::new)),
                 policy: TokenPolicy {
-                    template: AccessToken::new()
-                        .with_strict_identity(self.strict_identity)
-                        .with_grants(grants),
+                    template,
                     ttl: self.ttl,
                     resolve_timeout: self.resolve_timeout,
                     strict_identity: self.strict_identity,
@@ -203,6 +188,20 @@ impl TokenServiceBuilder {
             }),
         })
     }
+}
+
+/// The token every request starts from: `grants` (at least one, each valid) and the
+/// identity rule.
+fn default_token(grants: Vec<Grant>, strict: bool) -> Result<AccessToken, TokenError> {
+    if grants.is_empty() {
+        return Err(TokenError::NoGrants);
+    }
+    for grant in &grants {
+        grant.validate()?;
+    }
+    Ok(AccessToken::new()
+        .with_strict_identity(strict)
+        .with_grants(grants))
 }
 
 impl TokenService {
