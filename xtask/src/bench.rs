@@ -13,7 +13,8 @@
 //!    server pinned to core 0 and wrk to core 1, 16 and 64 connections, 5 runs each,
 //!    medians of requests/s and p99 latency; and the server's own CPU time per request
 //!    on each route (user + system from `/proc`, 9 interleaved 3 s runs, medians) under
-//!    a fixed offered load and a saturating one;
+//!    a fixed offered load and a saturating one, with a `perf` profile of the axum
+//!    example's token path beside its `/control` (when `perf` is available);
 //! 4. memory: each server's RSS after 5 s and after 60 s of load;
 //! 5. identification: `chat-token serve` with identity-provider JWTs (RS256, ES256;
 //!    distinct and repeated tokens) beside a static user, PyJWT and `openssl speed`, and
@@ -225,6 +226,7 @@ pub fn run(root: &Path, quick: bool) -> Result<()> {
     report.push('\n');
     let (runs, secs) = if quick { (2, 1) } else { (CPU_RUNS, CPU_SECS) };
     report.push_str(&cpu_section(root, runs, secs)?);
+    report.push_str(&profile_section(root, if quick { 2 } else { 6 })?);
     let _ = writeln!(
         report,
         "\n## Memory under load\n\nRSS of the example server while wrk loads `/token` with 64 connections.\n\n\
@@ -591,6 +593,7 @@ pub fn cpu(root: &Path, quick: bool) -> Result<()> {
     build_examples()?;
     let (runs, secs) = if quick { (2, 1) } else { (CPU_RUNS, CPU_SECS) };
     println!("{}", cpu_section(root, runs, secs)?);
+    println!("{}", profile_section(root, if quick { 2 } else { 6 })?);
     Ok(())
 }
 
@@ -617,12 +620,7 @@ const CPU_SECS: u32 = 3;
 /// under a saturating one (16 connections, no wait).
 pub fn cpu_section(root: &Path, runs: usize, secs: u32) -> Result<String> {
     let tick_us = 1e6 / clock_ticks()?;
-    let pace = root.join("target/xtask-bench/pace.lua");
-    std::fs::create_dir_all(pace.parent().context("script directory")?)?;
-    std::fs::write(
-        &pace,
-        "-- 1 ms between an answer and the next request\nfunction delay()\n  return 1\nend\n",
-    )?;
+    let pace = pace_script(root)?;
     let loads: [(&str, u32, Option<&Path>); 2] = [
         ("fixed (64 connections, 1 ms apart)", 64, Some(&pace)),
         ("saturating (16 connections)", 16, None),
@@ -691,6 +689,174 @@ pub fn cpu_section(root: &Path, runs: usize, secs: u32) -> Result<String> {
     Ok(out)
 }
 
+/// The wrk script of the fixed load (1 ms between an answer and the next request), written
+/// under `target/xtask-bench`.
+fn pace_script(root: &Path) -> Result<PathBuf> {
+    let pace = root.join("target/xtask-bench/pace.lua");
+    std::fs::create_dir_all(pace.parent().context("script directory")?)?;
+    std::fs::write(
+        &pace,
+        "-- 1 ms between an answer and the next request\nfunction delay()\n  return 1\nend\n",
+    )?;
+    Ok(pace)
+}
+
+/// The top user-space entries of a profile, in the profile section.
+const PROFILE_ROWS: usize = 14;
+
+/// The profile section: where the axum example's server spends its CPU time on
+/// `/token` and on `/control`, per request, under the fixed load of [`cpu_section`]:
+/// `perf record` on the server for `secs` s on each route, each entry's share of the
+/// sampled CPU time divided by the requests answered in the window. Without a usable
+/// `perf`, the section says why.
+pub fn profile_section(root: &Path, secs: u32) -> Result<String> {
+    let mut out = format!(
+        "\n### Where `/token`'s extra time goes\n\n\
+         A `perf` profile of the axum example under the fixed load above: `perf record -F \
+         4000` on the server for {secs} s on each route, the sampled CPU time of each entry \
+         divided by the requests answered in that window. Sampling adds kernel time of its \
+         own, so the totals run above the table before; read the differences. User-space \
+         entries by their cost on `/token`, then the totals.\n\n",
+    );
+    if let Err(err) = output(Command::new("perf").arg("--version")) {
+        let _ = writeln!(
+            out,
+            "Not measured in this run: `perf` is not available ({err})."
+        );
+        return Ok(out);
+    }
+    let pace = pace_script(root)?;
+    let dir = pace.parent().context("script directory")?.to_path_buf();
+    let server = Server::start(root, "axum")?;
+    wrk_run(server.addr, "/token", 16, 1, None)?;
+    let mut profiles = Vec::new();
+    for path in ["/token", "/control"] {
+        let data = dir.join(format!("perf{}.data", path.replace('/', "-")));
+        let (addr, script) = (server.addr, pace.clone());
+        // wrk runs past both ends of the recording, so the window sees a steady load.
+        let load = std::thread::spawn(move || wrk_run(addr, path, 64, secs + 2, Some(&script)));
+        std::thread::sleep(Duration::from_secs(1));
+        let recorded = output(
+            Command::new("perf")
+                .args(["record", "-F", "4000", "-p"])
+                .arg(server.child.id().to_string())
+                .arg("-o")
+                .arg(&data)
+                .args(["--", "sleep", &secs.to_string()]),
+        );
+        let rps = load
+            .join()
+            .map_err(|_| anyhow::anyhow!("the wrk thread panicked"))??
+            .rps;
+        if let Err(err) = recorded {
+            let _ = writeln!(
+                out,
+                "Not measured in this run: `perf record` failed ({err})."
+            );
+            return Ok(out);
+        }
+        let report = output(
+            Command::new("perf")
+                .args(["report", "--no-children", "--sort", "symbol", "--stdio"])
+                .args(["-n", "-F", "overhead,sample,sym", "-i"])
+                .arg(&data),
+        )?;
+        // The samples' total CPU time, in ns (the `cpu-clock` event counts nanoseconds).
+        let sampled_ns: f64 = report
+            .lines()
+            .find_map(|l| l.strip_prefix("# Event count (approx.):"))
+            .and_then(|v| v.trim().parse().ok())
+            .with_context(|| format!("no event count in perf report:\n{report}"))?;
+        let per_request_us = sampled_ns / 1e3 / (rps * f64::from(secs));
+        profiles.push(Profile::parse(&report, per_request_us));
+    }
+    let [token, control] = &profiles[..] else {
+        bail!("two profiles expected");
+    };
+    out.push_str("| entry | `/token` | `/control` | extra |\n|---|---|---|---|\n");
+    for (symbol, us) in token.user.iter().take(PROFILE_ROWS) {
+        let other = control.user_us(symbol);
+        let _ = writeln!(
+            out,
+            "| `{}` | {us:.3} µs | {other:.3} µs | {:+.3} µs |",
+            shorten(symbol),
+            us - other
+        );
+    }
+    let total = |p: &Profile| p.user.iter().map(|(_, us)| us).sum::<f64>();
+    let _ = writeln!(
+        out,
+        "| all user space | {:.3} µs | {:.3} µs | {:+.3} µs |\n\
+         | the kernel | {:.3} µs | {:.3} µs | {:+.3} µs |",
+        total(token),
+        total(control),
+        total(token) - total(control),
+        token.kernel_us,
+        control.kernel_us,
+        token.kernel_us - control.kernel_us,
+    );
+    Ok(out)
+}
+
+/// One route's profile, in µs per request.
+struct Profile {
+    /// User-space entries, most costly first.
+    user: Vec<(String, f64)>,
+    /// Every kernel entry together.
+    kernel_us: f64,
+}
+
+impl Profile {
+    /// Reads `perf report --stdio -n` lines (`12.34%  567  [.] symbol`; the header's `#`
+    /// lines are skipped), each share applied to `per_request_us`.
+    fn parse(report: &str, per_request_us: f64) -> Self {
+        let mut user: Vec<(String, f64)> = Vec::new();
+        let mut kernel_us = 0.0;
+        for line in report.lines() {
+            let mut fields = line.split_whitespace();
+            let (Some(share), Some(_samples), Some(kind)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let Some(share) = share.strip_suffix('%').and_then(|v| v.parse::<f64>().ok()) else {
+                continue;
+            };
+            let us = share / 100.0 * per_request_us;
+            // perf may end each line with its IPC columns, `-` when not measured.
+            let mut words: Vec<&str> = fields.collect();
+            while words.last() == Some(&"-") {
+                words.pop();
+            }
+            let symbol = words.join(" ");
+            match kind {
+                "[k]" => kernel_us += us,
+                "[.]" => user.push((symbol, us)),
+                _ => {}
+            }
+        }
+        user.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Self { user, kernel_us }
+    }
+
+    /// The cost of `symbol` in this profile (0 when it has no samples).
+    fn user_us(&self, symbol: &str) -> f64 {
+        self.user
+            .iter()
+            .find(|(s, _)| s == symbol)
+            .map_or(0.0, |(_, us)| *us)
+    }
+}
+
+/// A symbol as a table cell: at most 90 characters, no `|`.
+fn shorten(symbol: &str) -> String {
+    let cell = symbol.replace('|', "/");
+    match cell.char_indices().nth(90) {
+        Some((end, _)) => format!("{}…", &cell[..end]),
+        None => cell,
+    }
+}
+
 /// What `/token` may cost over `/control`, in server CPU µs per request.
 const CPU_TARGET_US: f64 = 1.0;
 
@@ -751,6 +917,26 @@ fn rss_under_load(server: &Server, secs: u64) -> Result<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profile_splits_user_space_from_the_kernel_per_request() {
+        let report = "    50.00%   200  [.] sha2::sha256::x86::digest_blocks  -  -\n\
+                      \x20   25.00%   100  [k] _raw_spin_unlock_irqrestore\n\
+                      \x20   20.00%    80  [.] <F as axum::handler::Handler<(M,T1),S>>::call\n\
+                      \x20    5.00%    20  [k] tcp_sendmsg\n\
+                      \n";
+        let profile = Profile::parse(report, 2.0);
+        assert_eq!(profile.user.len(), 2);
+        assert_eq!(profile.user[0].0, "sha2::sha256::x86::digest_blocks");
+        assert!((profile.user[0].1 - 1.0).abs() < 1e-9);
+        assert!(
+            (profile.user_us("<F as axum::handler::Handler<(M,T1),S>>::call") - 0.4).abs() < 1e-9
+        );
+        assert_eq!(profile.user_us("absent"), 0.0);
+        assert!((profile.kernel_us - 0.6).abs() < 1e-9);
+        assert_eq!(shorten("a|b"), "a/b");
+        assert_eq!(shorten(&"x".repeat(100)).chars().count(), 91);
+    }
 
     fn figures() -> TenantFigures {
         TenantFigures {

@@ -15,7 +15,8 @@
 //! - `bench [--quick]`: measures minting, the helpers, HTTP and memory side by side and
 //!   writes `BENCHMARKS.md`.
 //! - `bench-cpu [--quick]`: only the server CPU time per request of `bench` (`/token`
-//!   against `/control` on each adapter), printed, not written.
+//!   against `/control` on each adapter) and the axum token path's `perf` profile,
+//!   printed, not written.
 //! - `bench-identity [--quick]`: only the identification part of `bench` (IdP JWTs,
 //!   static users tables), printed, not written.
 //! - `soak [--secs N]`: each adapter under mixed good and failing traffic; reports
