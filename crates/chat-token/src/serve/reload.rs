@@ -660,6 +660,21 @@ impl Watcher {
     /// Watches the directory of every followed file; the kinds of file each event may
     /// have changed go to `pending`.
     fn start(followed: &Followed, pending: Arc<Pending>) -> Result<Self> {
+        let mut watcher = Self::new(pending)?;
+        watcher.follow_new_directories(followed);
+        watcher.note_files(followed);
+        if watcher.identities.is_empty() {
+            bail!("no directory of the followed files could be watched");
+        }
+        tracing::info!(
+            directories = watcher.identities.len(),
+            "watching the files for changes"
+        );
+        Ok(watcher)
+    }
+
+    /// A watcher of no directory yet, whose events go to `pending`.
+    fn new(pending: Arc<Pending>) -> Result<Self> {
         let names: Arc<std::sync::RwLock<Names>> = Arc::default();
         let seen = names.clone();
         let inner =
@@ -687,31 +702,19 @@ impl Watcher {
                 Err(err) => tracing::warn!(error = %err, "the file watcher reported an error"),
             })
             .map_err(|e| anyhow!("starting the file watcher: {e}"))?;
-        let mut watcher = Self {
+        Ok(Self {
             inner,
             names,
             identities: HashMap::new(),
             fingerprints: HashMap::new(),
-        };
-        watcher.follow_new_directories(followed);
-        watcher.note_files(followed);
-        if watcher.identities.is_empty() {
-            bail!("no directory of the followed files could be watched");
-        }
-        tracing::info!(
-            directories = watcher.identities.len(),
-            "watching the files for changes"
-        );
-        Ok(watcher)
+        })
     }
 
     /// Adds the directories of followed files not yet watched (a tenants file may name
     /// new secret files, a mounted secret's files move to a new directory on each
     /// update), and notes which names in them belong to which kind.
     fn follow_new_directories(&mut self, followed: &Followed) {
-        use notify::Watcher as _;
-        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
-        let mut wanted: HashSet<PathBuf> = HashSet::new();
+        let mut found: Names = HashMap::new();
         for kind in followed.kinds() {
             // The path as given; every symlink on the way to it, as a name in its own
             // directory (a mounted secret's `..data`, a directory swapped by a symlink
@@ -727,19 +730,7 @@ impl Watcher {
                 let (Some(dir), Some(name)) = (directory_of(&file), file.file_name()) else {
                     continue;
                 };
-                wanted.insert(dir.clone());
-                if !self.identities.contains_key(&dir) {
-                    if let Err(err) = self.inner.watch(&dir, notify::RecursiveMode::NonRecursive) {
-                        tracing::warn!(
-                            directory = %dir.display(),
-                            error = %err,
-                            "cannot watch this directory; its files are read again on SIGHUP only"
-                        );
-                        continue;
-                    }
-                    self.identities.insert(dir.clone(), identity(&dir));
-                }
-                names
+                found
                     .entry(dir)
                     .or_default()
                     .entry(name.to_owned())
@@ -747,20 +738,61 @@ impl Watcher {
                     .insert(kind);
             }
         }
+        self.follow(found);
+    }
+
+    /// Watches the directories of `found` not watched yet and no others, and notes which
+    /// names in each belong to which kinds.
+    ///
+    /// `watch` and `unwatch` wait for the watcher's thread, and that thread runs the event
+    /// handler, which reads `names`: `names` is never locked across either call, or an
+    /// event arriving meanwhile (a mounted secret swapped again at once) would leave the
+    /// two waiting for each other for good.
+    fn follow(&mut self, found: Names) {
+        use notify::Watcher as _;
+        {
+            // The names first, so that an event of a directory is known once it is watched.
+            let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+            for (dir, of_dir) in &found {
+                let known = names.entry(dir.clone()).or_default();
+                for (name, kinds) in of_dir {
+                    known.entry(name.clone()).or_default().extend(kinds);
+                }
+            }
+        }
+        let mut gone: Vec<PathBuf> = Vec::new();
+        for dir in found.keys() {
+            if self.identities.contains_key(dir) {
+                continue;
+            }
+            if let Err(err) = self.inner.watch(dir, notify::RecursiveMode::NonRecursive) {
+                tracing::warn!(
+                    directory = %dir.display(),
+                    error = %err,
+                    "cannot watch this directory; its files are read again on SIGHUP only"
+                );
+                gone.push(dir.clone());
+                continue;
+            }
+            self.identities.insert(dir.clone(), identity(dir));
+        }
         // Directories no file leads to any more (a mounted secret's previous version, a
         // release switched away from): not watched, not remembered.
         let unwanted: Vec<PathBuf> = self
             .identities
             .keys()
-            .filter(|dir| !wanted.contains(*dir))
+            .filter(|dir| !found.contains_key(*dir))
             .cloned()
             .collect();
-        for dir in unwanted {
-            self.identities.remove(&dir);
-            names.remove(&dir);
-            if identity(&dir).is_some() {
-                let _ = self.inner.unwatch(&dir);
+        for dir in &unwanted {
+            self.identities.remove(dir);
+            if identity(dir).is_some() {
+                let _ = self.inner.unwatch(dir);
             }
+        }
+        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+        for dir in gone.iter().chain(&unwanted) {
+            names.remove(dir);
         }
     }
 
@@ -772,7 +804,7 @@ impl Watcher {
     fn recheck(&mut self, followed: &Followed) -> BTreeSet<Kind> {
         use notify::Watcher as _;
         let mut kinds = BTreeSet::new();
-        let names = self.names.read().unwrap_or_else(|e| e.into_inner());
+        // `names` is read only between the watcher calls (see `follow`).
         for (dir, known) in &mut self.identities {
             let now = identity(dir);
             if now.is_none() {
@@ -790,6 +822,7 @@ impl Watcher {
             }
             if now != *known {
                 *known = now;
+                let names = self.names.read().unwrap_or_else(|e| e.into_inner());
                 kinds.extend(
                     names
                         .get(dir)
@@ -798,7 +831,6 @@ impl Watcher {
                 );
             }
         }
-        drop(names);
         for kind in followed.kinds() {
             let now = fingerprint(&followed.files(kind));
             if self.fingerprints.insert(kind, now) != Some(now) {
@@ -1013,6 +1045,65 @@ mod tests {
         assert_eq!(cache.len(), COUNT);
         println!("a reload of {COUNT} tenants, one changed, took {took:?}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A directory watched while another one's events pour in: the watcher's thread runs
+    /// the event handler, so `watch` must not wait for it while the handler waits for
+    /// `names` (a mounted secret swapped twice in a row left serve's watcher stuck).
+    #[test]
+    fn watching_a_directory_while_events_arrive_does_not_wait_for_ever() {
+        let root =
+            std::env::temp_dir().join(format!("chat-token-watch-storm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let busy = root.join("busy");
+        std::fs::create_dir_all(&busy).expect("dir");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (stop, file) = (stop.clone(), busy.join("users"));
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::fs::write(&file, n.to_string()).expect("write");
+                    n += 1;
+                }
+            })
+        };
+        let (done, finished) = std::sync::mpsc::channel();
+        let follower = {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let mut watcher = Watcher::new(Arc::default()).expect("watcher");
+                for round in 0..200 {
+                    let fresh = root.join(format!("v{round}"));
+                    std::fs::create_dir_all(&fresh).expect("dir");
+                    let mut found: Names = HashMap::new();
+                    for dir in [&busy, &fresh] {
+                        found
+                            .entry(dir.clone())
+                            .or_default()
+                            .entry(OsString::from("users"))
+                            .or_default()
+                            .insert(Kind::Users);
+                    }
+                    watcher.follow(found);
+                    assert!(watcher.identities.contains_key(&fresh));
+                    if round > 0 {
+                        let previous = root.join(format!("v{}", round - 1));
+                        assert!(!watcher.identities.contains_key(&previous));
+                    }
+                }
+                let _ = done.send(());
+            })
+        };
+        let outcome = finished.recv_timeout(Duration::from_secs(120));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().expect("writer");
+        assert!(
+            outcome.is_ok(),
+            "watching a new directory while events arrive never returned"
+        );
+        follower.join().expect("follower");
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
