@@ -30,10 +30,16 @@ impl<E: Into<Box<dyn std::error::Error>>> From<E> for MainError {
 
 impl std::fmt::Debug for MainError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
         let mut cause = self.0.source();
         while let Some(error) = cause {
-            write!(f, "\n  caused by: {error}")?;
+            // Many errors repeat their cause's message in their own: say it once.
+            let message = error.to_string();
+            if !shown.contains(&message) {
+                write!(f, "\n  caused by: {message}")?;
+                shown = message;
+            }
             cause = error.source();
         }
         Ok(())
@@ -131,5 +137,14 @@ mod tests {
             shown,
             format!("the service cannot start\n  caused by: {missing}")
         );
+
+        // An error whose message already holds its cause's: the cause is not repeated.
+        let users = "x=alice"
+            .parse::<chat_token_core::StaticUsers>()
+            .unwrap_err();
+        let setup = chat_token_core::setup::SetupError::from(users.clone());
+        let shown = format!("{:?}", MainError::from(setup.clone()));
+        assert_eq!(shown, setup.to_string());
+        assert_eq!(shown.matches(&users.to_string()).count(), 1, "{shown}");
     }
 }

@@ -712,67 +712,20 @@ const PROFILE_ROWS: usize = 14;
 pub fn profile_section(root: &Path, secs: u32) -> Result<String> {
     let mut out = format!(
         "\n### Where `/token`'s extra time goes\n\n\
-         A `perf` profile of the axum example under the fixed load above: `perf record -F \
-         4000` on the server for {secs} s on each route, the sampled CPU time of each entry \
+         A `perf` profile of the axum example under the fixed load above: `perf record -e \
+         cpu-clock -F 4000` on the server for {secs} s on each route, the sampled CPU time of each entry \
          divided by the requests answered in that window. Sampling adds kernel time of its \
          own, so the totals run above the table before; read the differences. User-space \
          entries by their cost on `/token`, then the totals.\n\n",
     );
-    if let Err(err) = output(Command::new("perf").arg("--version")) {
-        let _ = writeln!(
-            out,
-            "Not measured in this run: `perf` is not available ({err})."
-        );
-        return Ok(out);
-    }
-    let pace = pace_script(root)?;
-    let dir = pace.parent().context("script directory")?.to_path_buf();
-    let server = Server::start(root, "axum")?;
-    wrk_run(server.addr, "/token", 16, 1, None)?;
-    let mut profiles = Vec::new();
-    for path in ["/token", "/control"] {
-        let data = dir.join(format!("perf{}.data", path.replace('/', "-")));
-        let (addr, script) = (server.addr, pace.clone());
-        // wrk runs past both ends of the recording, so the window sees a steady load.
-        let load = std::thread::spawn(move || wrk_run(addr, path, 64, secs + 2, Some(&script)));
-        std::thread::sleep(Duration::from_secs(1));
-        let recorded = output(
-            Command::new("perf")
-                .args(["record", "-F", "4000", "-p"])
-                .arg(server.child.id().to_string())
-                .arg("-o")
-                .arg(&data)
-                .args(["--", "sleep", &secs.to_string()]),
-        );
-        let rps = load
-            .join()
-            .map_err(|_| anyhow::anyhow!("the wrk thread panicked"))??
-            .rps;
-        if let Err(err) = recorded {
-            let _ = writeln!(
-                out,
-                "Not measured in this run: `perf record` failed ({err})."
-            );
+    let (token, control) = match profiles(root, secs) {
+        Ok(profiles) => profiles,
+        Err(err) => {
+            let _ = writeln!(out, "Not measured in this run: {err:#}.");
             return Ok(out);
         }
-        let report = output(
-            Command::new("perf")
-                .args(["report", "--no-children", "--sort", "symbol", "--stdio"])
-                .args(["-n", "-F", "overhead,sample,sym", "-i"])
-                .arg(&data),
-        )?;
-        // The samples' total CPU time, in ns (the `cpu-clock` event counts nanoseconds).
-        let sampled_ns: f64 = report
-            .lines()
-            .find_map(|l| l.strip_prefix("# Event count (approx.):"))
-            .and_then(|v| v.trim().parse().ok())
-            .with_context(|| format!("no event count in perf report:\n{report}"))?;
-        let per_request_us = sampled_ns / 1e3 / (rps * f64::from(secs));
-        profiles.push(Profile::parse(&report, per_request_us));
-    }
-    let [token, control] = &profiles[..] else {
-        bail!("two profiles expected");
     };
+    let (token, control) = (&token, &control);
     out.push_str("| entry | `/token` | `/control` | extra |\n|---|---|---|---|\n");
     for (symbol, us) in token.user.iter().take(PROFILE_ROWS) {
         let other = control.user_us(symbol);
@@ -786,16 +739,69 @@ pub fn profile_section(root: &Path, secs: u32) -> Result<String> {
     let total = |p: &Profile| p.user.iter().map(|(_, us)| us).sum::<f64>();
     let _ = writeln!(
         out,
-        "| all user space | {:.3} µs | {:.3} µs | {:+.3} µs |\n\
-         | the kernel | {:.3} µs | {:.3} µs | {:+.3} µs |",
+        "| all user space | {:.3} µs | {:.3} µs | {:+.3} µs |",
         total(token),
         total(control),
         total(token) - total(control),
-        token.kernel_us,
-        control.kernel_us,
-        token.kernel_us - control.kernel_us,
     );
+    if token.kernel_sampled && control.kernel_sampled {
+        let _ = writeln!(
+            out,
+            "| the kernel | {:.3} µs | {:.3} µs | {:+.3} µs |",
+            token.kernel_us,
+            control.kernel_us,
+            token.kernel_us - control.kernel_us,
+        );
+    } else {
+        out.push_str("| the kernel | not sampled (perf could sample user space only) | | |\n");
+    }
     Ok(out)
+}
+
+/// The profiles of `/token` and of `/control` (see [`profile_section`]).
+fn profiles(root: &Path, secs: u32) -> Result<(Profile, Profile)> {
+    output(Command::new("perf").arg("--version")).context("`perf` is not available")?;
+    let pace = pace_script(root)?;
+    let dir = pace.parent().context("script directory")?.to_path_buf();
+    let server = Server::start(root, "axum")?;
+    wrk_run(server.addr, "/token", 16, 1, None)?;
+    let mut profiles = Vec::new();
+    for path in ["/token", "/control"] {
+        let data = dir.join(format!("perf{}.data", path.replace('/', "-")));
+        let (addr, script) = (server.addr, pace.clone());
+        // wrk runs past both ends of the recording, so the window sees a steady load.
+        let load = std::thread::spawn(move || wrk_run(addr, path, 64, secs + 2, Some(&script)));
+        std::thread::sleep(Duration::from_secs(1));
+        // `cpu-clock` whatever the machine offers: its count is in nanoseconds.
+        let recorded = output(
+            Command::new("perf")
+                .args(["record", "-e", "cpu-clock", "-F", "4000", "-p"])
+                .arg(server.child.id().to_string())
+                .arg("-o")
+                .arg(&data)
+                .args(["--", "sleep", &secs.to_string()]),
+        );
+        let rps = load
+            .join()
+            .map_err(|_| anyhow::anyhow!("the wrk thread panicked"))??
+            .rps;
+        recorded.context("`perf record` failed")?;
+        let report = output(
+            Command::new("perf")
+                .args(["report", "--no-children", "--sort", "symbol", "--stdio"])
+                .args(["-n", "-F", "overhead,sample,sym", "-i"])
+                .arg(&data),
+        )
+        .context("`perf report` failed")?;
+        let profile = Profile::parse(&report, rps * f64::from(secs))
+            .with_context(|| format!("`perf report` gave no profile of {path}"))?;
+        profiles.push(profile);
+    }
+    let mut profiles = profiles.into_iter();
+    match (profiles.next(), profiles.next()) {
+        (Some(token), Some(control)) => Ok((token, control)),
+        _ => bail!("two profiles expected"),
+    }
 }
 
 /// One route's profile, in µs per request.
@@ -804,12 +810,30 @@ struct Profile {
     user: Vec<(String, f64)>,
     /// Every kernel entry together.
     kernel_us: f64,
+    /// Whether the kernel was sampled (not when perf could watch user space only).
+    kernel_sampled: bool,
 }
 
 impl Profile {
-    /// Reads `perf report --stdio -n` lines (`12.34%  567  [.] symbol`; the header's `#`
-    /// lines are skipped), each share applied to `per_request_us`.
-    fn parse(report: &str, per_request_us: f64) -> Self {
+    /// Reads the output of `perf report --stdio -n` on one `cpu-clock` recording: the
+    /// header's event name and count (the samples' CPU time in ns), then one line per
+    /// symbol (`12.34%  567  [.] symbol`), each share of that time divided by `requests`.
+    /// `None` without a single `cpu-clock` event and its count.
+    fn parse(report: &str, requests: f64) -> Option<Self> {
+        let mut events = report
+            .lines()
+            .filter_map(|l| l.strip_prefix("# Samples: "))
+            .filter_map(|l| l.split_once(" of event '"))
+            .map(|(_, event)| event.trim_end_matches('\''));
+        let event = events.next()?;
+        if events.next().is_some() || !event.starts_with("cpu-clock") {
+            return None;
+        }
+        let sampled_ns: f64 = report
+            .lines()
+            .find_map(|l| l.strip_prefix("# Event count (approx.):"))
+            .and_then(|v| v.trim().parse().ok())?;
+        let per_request_us = sampled_ns / 1e3 / requests;
         let mut user: Vec<(String, f64)> = Vec::new();
         let mut kernel_us = 0.0;
         for line in report.lines() {
@@ -836,7 +860,11 @@ impl Profile {
             }
         }
         user.sort_by(|a, b| b.1.total_cmp(&a.1));
-        Self { user, kernel_us }
+        Some(Self {
+            user,
+            kernel_us,
+            kernel_sampled: !event.contains(":u"),
+        })
     }
 
     /// The cost of `symbol` in this profile (0 when it has no samples).
@@ -920,20 +948,37 @@ mod tests {
 
     #[test]
     fn a_profile_splits_user_space_from_the_kernel_per_request() {
-        let report = "    50.00%   200  [.] sha2::sha256::x86::digest_blocks  -  -\n\
+        let report = "# Samples: 4K of event 'cpu-clock:ppp'\n\
+                      # Event count (approx.): 2000000000\n\
+                      #\n\
+                      # Overhead       Samples  Symbol\n\
+                      \x20   50.00%   200  [.] sha2::sha256::x86::digest_blocks  -  -\n\
                       \x20   25.00%   100  [k] _raw_spin_unlock_irqrestore\n\
                       \x20   20.00%    80  [.] <F as axum::handler::Handler<(M,T1),S>>::call\n\
                       \x20    5.00%    20  [k] tcp_sendmsg\n\
                       \n";
-        let profile = Profile::parse(report, 2.0);
+        // 2 s of CPU over a million requests: 2 µs each.
+        let profile = Profile::parse(report, 1e6).expect("a profile");
         assert_eq!(profile.user.len(), 2);
         assert_eq!(profile.user[0].0, "sha2::sha256::x86::digest_blocks");
         assert!((profile.user[0].1 - 1.0).abs() < 1e-9);
-        assert!(
-            (profile.user_us("<F as axum::handler::Handler<(M,T1),S>>::call") - 0.4).abs() < 1e-9
-        );
+        let call = "<F as axum::handler::Handler<(M,T1),S>>::call";
+        assert!((profile.user_us(call) - 0.4).abs() < 1e-9);
         assert_eq!(profile.user_us("absent"), 0.0);
         assert!((profile.kernel_us - 0.6).abs() < 1e-9);
+        assert!(profile.kernel_sampled);
+        // User space only, when perf may not watch the kernel.
+        let user_only = report.replace("cpu-clock:ppp", "cpu-clock:upp");
+        assert!(
+            !Profile::parse(&user_only, 1e6)
+                .expect("a profile")
+                .kernel_sampled
+        );
+        // Another event counts something else than nanoseconds; two events, two counts.
+        assert!(Profile::parse(&report.replace("cpu-clock:ppp", "cycles"), 1e6).is_none());
+        let two = format!("{report}# Samples: 1K of event 'cpu-clock:ppp'\n");
+        assert!(Profile::parse(&two, 1e6).is_none());
+        assert!(Profile::parse("", 1e6).is_none());
         assert_eq!(shorten("a|b"), "a/b");
         assert_eq!(shorten(&"x".repeat(100)).chars().count(), 91);
     }
