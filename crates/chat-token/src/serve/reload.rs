@@ -769,7 +769,7 @@ impl Watcher {
                 tracing::warn!(
                     directory = %dir.display(),
                     error = %err,
-                    "cannot watch this directory; its files are read again on SIGHUP only"
+                    "cannot watch this directory; its files are compared with what they were every 2 s instead"
                 );
                 gone.push(dir.clone());
                 continue;
