@@ -81,7 +81,19 @@ async fn main() -> Result<(), chat_token_examples::MainError> {
     let mut config: rocket::Config = rocket::Config::figment()
         .merge(("address", addr.ip()))
         .merge(("port", addr.port()))
-        .extract()?;
+        .extract()
+        .map_err(|err: rocket::figment::Error| {
+            // figment's message repeats the value it refused, and that value may be
+            // ROCKET_SECRET_KEY: name the setting only.
+            format!(
+                "the rocket configuration does not load: {} is not valid (its value is not shown)",
+                if err.path.is_empty() {
+                    "a setting".to_owned()
+                } else {
+                    err.path.join(".")
+                }
+            )
+        })?;
     if std::env::var_os("ROCKET_SECRET_KEY").is_none() {
         // A real app sets its key (ROCKET_SECRET_KEY); here a random one, so sessions
         // end when the example stops.
