@@ -146,6 +146,40 @@ pub fn run(root: &Path) -> Result<()> {
         login_flow(&server)?;
         println!("smoke: {name}: sign in, token, the app's own pages, sign out: as expected");
     }
+    refused_key_stays_secret(&target)?;
+    Ok(())
+}
+
+/// `login_rocket` with a `ROCKET_SECRET_KEY` of the right length that does not decode:
+/// it stops with an error that names the setting and does not show the key.
+fn refused_key_stays_secret(target: &Path) -> Result<()> {
+    // 44 base64url characters, which rocket's decoder refuses.
+    let key = "-__7__v_-__7__v_-__7__v_-__7__v_-__7__v_-_8=";
+    let mut cmd = Command::new(target.join("examples").join("login_rocket"));
+    for var in CHAT_TOKEN_VARS {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .env("PORT", free_port()?.to_string())
+        .env("ROCKET_SECRET_KEY", key)
+        .env("ROCKET_LOG_LEVEL", "off")
+        .stdin(Stdio::null())
+        .output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() || !text.contains("secret_key is not valid") {
+        bail!(
+            "login_rocket with an undecodable ROCKET_SECRET_KEY: {}\n{text}",
+            out.status
+        );
+    }
+    if text.contains(key) {
+        bail!("login_rocket printed the refused ROCKET_SECRET_KEY:\n{text}");
+    }
+    println!("smoke: login_rocket: an undecodable ROCKET_SECRET_KEY stops it, unprinted");
     Ok(())
 }
 
