@@ -4,6 +4,12 @@
 //! Run: `cargo run -p chat-token-examples --example login_actix`, then
 //! `curl -c jar -d 'user=alice&password=wonderland' http://127.0.0.1:3000/login` and
 //! `curl -b jar http://127.0.0.1:3000/token`.
+//!
+//! The session lives in the cookie itself (actix-session's `CookieSessionStore`, signed
+//! and encrypted with `key`): signing out removes it from the browser, but a copy of the
+//! cookie taken before keeps getting tokens. A real app keeps sessions on the server
+//! (actix-session's Redis store), so that signing out ends them; the token route is the
+//! same either way.
 
 use actix_session::storage::CookieSessionStore;
 use actix_session::{Session, SessionMiddleware};

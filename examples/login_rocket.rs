@@ -6,6 +6,12 @@
 //! `curl -c jar -d 'user=alice&password=wonderland' http://127.0.0.1:3000/login` and
 //! `curl -b jar http://127.0.0.1:3000/token`. Without `ROCKET_SECRET_KEY` the private
 //! cookies use a random key, so sessions end with the process.
+//!
+//! The session lives in the private cookie itself: signing out removes it from the
+//! browser, but a copy of the cookie taken before keeps getting tokens for as long as the
+//! key is the same. A real app keeps sessions on the server (or an expiry inside the
+//! cookie that its guard checks), so that signing out ends them; the token route is the
+//! same either way.
 
 use chat_token_examples::{
     SIGN_IN_PAGE, check_password, init_tracing, issuer_from_env, listen_addr,

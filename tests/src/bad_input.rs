@@ -154,6 +154,7 @@ cases! { bad_input => __suite_bad_input;
         auth_next_to_garbage_cookie: raw("GET", "/token", &[&bearer_alice(), b"Cookie: \x01;;==;session"], b"") => Expect::ClientError;
         auth_with_odd_cookie: raw("GET", "/token", &[&bearer_alice(), b"Cookie: ;;==;session=\"x"], b"") => Expect::Token;
         method_trace: raw("TRACE", "/token", &[&bearer_alice()], b"") => Expect::MethodNotAllowed;
+        method_connect: raw("CONNECT", "/token", &[&bearer_alice()], b"") => Expect::MethodNotAllowed;
         method_options_preflight: raw("OPTIONS", "/token", &[b"Origin: https://app.example", b"Access-Control-Request-Method: POST"], b"") => Expect::MethodNotAllowed;
         method_delete_with_body: raw("DELETE", "/token", &[&bearer_alice()], b"{}") => Expect::MethodNotAllowed;
         post_json_body: raw("POST", "/token", &[&bearer_alice(), b"Content-Type: application/json"], br#"{"identity":"mallory","ttl":99999}"#) => Expect::Token;

@@ -18,8 +18,9 @@ use rocket::{Data, Request, Response};
 pub(crate) const HOW_TO_REGISTER: &str = "register it with `rocket::build().manage(service)`";
 
 /// Every method rocket routes; all go to the endpoint, which answers 405 with `Allow` for
-/// those other than GET and POST.
-const METHODS: [Method; 8] = [
+/// those other than GET and POST. (Rocket itself answers 400 to a method it does not
+/// know, before any route.)
+const METHODS: [Method; 9] = [
     Method::Get,
     Method::Post,
     Method::Put,
@@ -28,6 +29,7 @@ const METHODS: [Method; 8] = [
     Method::Head,
     Method::Options,
     Method::Trace,
+    Method::Connect,
 ];
 
 /// The token endpoint at `/token` under the mount point, one route per method.
