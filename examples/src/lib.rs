@@ -53,6 +53,9 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A line that cannot be written is dropped, rather than reported with
+        // `eprintln!`, which panics on the same closed stderr.
+        .log_internal_errors(false)
         .try_init();
 }
 

@@ -13,6 +13,7 @@ mod mint;
 mod secrets;
 mod serve;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -52,7 +53,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("chat-token: error: {err:#}");
+            // Not `eprintln!`, which panics when stderr is closed.
+            let _ = writeln!(std::io::stderr(), "chat-token: error: {err:#}");
             ExitCode::from(2)
         }
     }

@@ -2,6 +2,7 @@
 //! files of `serve` that may hold secrets, and the warnings about how secrets are kept.
 //! No function here prints or returns a secret's content.
 
+use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::{Result, bail};
@@ -145,5 +146,5 @@ pub fn looks_like_auth_token(secret: &SecretString) -> bool {
 
 /// Prints one warning line to stderr, as `mint` and `inspect` do.
 pub fn print_warning(warning: &str) {
-    eprintln!("chat-token: warning: {warning}");
+    let _ = writeln!(std::io::stderr(), "chat-token: warning: {warning}");
 }

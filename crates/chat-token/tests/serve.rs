@@ -825,3 +825,67 @@ fn clients_that_never_read_their_answers_do_not_hold_the_connections() {
         "normal client waits {waits:?}; attackers' connections {connections}; serve RSS {rss_before:?} KiB before, {peak_rss} KiB at most during the attack"
     );
 }
+
+/// Finding checked: when nobody reads `serve`'s stderr any more (a log shipper that
+/// restarts, `| tee` killed), a log line that cannot be written is dropped. It used to
+/// panic in whatever logged it: the reload after a change died with its first log line,
+/// so later changes were never applied, and SIGTERM ended the process with 101.
+#[test]
+fn a_closed_stderr_stops_neither_reloads_nor_a_clean_exit() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+
+    let dir = TempDir::new("a_closed_stderr_stops_neither_reloads_nor_a_clean_exit");
+    let users = dir.write_with_mode("users", "alice-token-0123456789=alice\n", 0o600);
+    let mut child = common::command(&[("RUST_LOG", "info")])
+        .envs(CREDS.iter().copied())
+        .args(["serve", "--bind", "127.0.0.1:0", "--users-file", &users])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chat-token");
+    let mut log = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let addr: std::net::SocketAddr = loop {
+        line.clear();
+        let read = log.read_line(&mut line).expect("read the log");
+        assert!(read > 0, "serve exited before it listened");
+        if let Some(addr) = line
+            .split("addr=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+        {
+            break addr.parse().expect("the address serve logs");
+        }
+    };
+    // Nobody reads stderr any more: every later write fails with a broken pipe.
+    drop(log);
+    assert_eq!(get_token(addr, ALICE).status, 200);
+
+    let bearer = |n: usize| format!("Bearer user{n}-token-0123456789");
+    for n in 1..=3 {
+        // Each version adds a user; each reload logs (and cannot write) a line.
+        let lines: String = (1..=n)
+            .map(|i| format!("user{i}-token-0123456789=user{i}\n"))
+            .collect();
+        std::fs::write(&users, format!("alice-token-0123456789=alice\n{lines}"))
+            .expect("write the users file");
+        assert!(
+            common::eventually(|| get_token(addr, &bearer(n)).status == 200),
+            "version {n} of the users file was never served"
+        );
+    }
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("wait");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "serve did not exit cleanly: {status}"
+    );
+}

@@ -11,6 +11,7 @@
 //! not hold their slots for long.
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -244,6 +245,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         ))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A log line that cannot be written (the reader of stderr went away: a log
+        // shipper restarting, `| tee` killed) is dropped. By default tracing-subscriber
+        // reports that with `eprintln!`, which panics on the same broken stderr, in the
+        // request or the reload that logged.
+        .log_internal_errors(false)
         .init();
     for warning in secrets::environment_warnings() {
         tracing::warn!("{warning}");
@@ -552,7 +558,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         );
     }
     if demo && args.tenants_file.is_none() {
-        eprintln!(
+        // Written as the log is: a stderr nobody reads is no reason to stop.
+        let _ = writeln!(
+            std::io::stderr(),
             "\nchat-token DEVELOPMENT MODE: tokens are signed with development credentials and Twilio will NOT accept them.\n\
              Demo users (bearer token = identity): {DEMO_USERS}\n\
              Try: curl -H 'Authorization: Bearer demo-alice' http://{addr}/token\n"
