@@ -85,7 +85,7 @@ pub enum EnvError {
 /// The warning for an API key secret with an account Auth Token's shape (32 lower-case
 /// hex characters), which Twilio refuses: [`TokenIssuer::from_env`] logs it, and
 /// `chat-token` prints it.
-pub const AUTH_TOKEN_WARNING: &str = "TWILIO_API_SECRET looks like an Auth Token; use an API key's secret (32 lower-case hex characters is the shape of an Account Auth Token, and Twilio refuses every token signed with one: error 20107)";
+pub const AUTH_TOKEN_WARNING: &str = "the API key secret (TWILIO_API_SECRET or TWILIO_API_SECRET_FILE) looks like an Auth Token; use an API key's secret (32 lower-case hex characters is the shape of an Account Auth Token, and Twilio refuses every token signed with one: error 20107)";
 
 impl Credentials {
     /// Reads `TWILIO_ACCOUNT_SID`, `TWILIO_API_KEY` (or `TWILIO_API_KEY_FILE`) and

@@ -122,8 +122,9 @@ pub fn secret_file_warning() -> Option<String> {
     readable_by_others(ENV_API_SECRET_FILE, Path::new(&path))
 }
 
-/// The warnings about the credentials in the environment (for `mint` and `serve`): a
-/// secret file others can read, and a secret with an Auth Token's shape (only checked
+/// The warnings about the credentials in the environment (for `mint`, and for `serve`
+/// after it read them again): a secret file others can read, and a secret with an Auth
+/// Token's shape (which `serve` refuses before it gets here; only checked
 /// when the credentials are complete and valid; otherwise the command's own error says
 /// what is wrong).
 pub fn environment_warnings() -> Vec<String> {

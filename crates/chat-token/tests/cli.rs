@@ -5,7 +5,10 @@ mod common;
 
 use std::process::Output;
 
-use common::{ACCOUNT_SID as AC, API_KEY as SK, API_SECRET as SECRET, TempDir, run};
+use common::{ACCOUNT_SID as AC, API_KEY as SK, TempDir, run};
+
+/// The secret of the reference vector: an Auth Token's shape, so every command warns.
+const SECRET: &str = "cccccccccccccccccccccccccccccccc";
 
 const REFERENCE: &str = "eyJhbGciOiJIUzI1NiIsImN0eSI6InR3aWxpby1mcGE7dj0xIiwidHlwIjoiSldUIn0.eyJqdGkiOiJTS2JiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiLTE3MDAwMDAwMDAiLCJncmFudHMiOnsiY2hhdCI6eyJzZXJ2aWNlX3NpZCI6IklTZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGQiLCJlbmRwb2ludF9pZCI6ImFwcDphbGljZUBleGFtcGxlLmNvbTpicm93c2VyIiwicHVzaF9jcmVkZW50aWFsX3NpZCI6IkNSZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWUifSwiaWRlbnRpdHkiOiJhbGljZUBleGFtcGxlLmNvbSJ9LCJpc3MiOiJTS2JiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiYmJiIiwiZXhwIjoxNzAwMDAzNjAwLCJuYmYiOjE3MDAwMDAwMDAsInN1YiI6IkFDYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWEifQ.HMpvzflNg1bFxVrs5bezHifQfQh6gaLojFDGWkMapIs";
 
@@ -15,13 +18,19 @@ const CREDS: [(&str, &str); 3] = [
     ("TWILIO_API_SECRET", SECRET),
 ];
 
+/// Credentials `serve` starts with: an API key's secret (it refuses an Auth Token's shape).
+const SERVE_CREDS: [(&str, &str); 3] = [
+    ("TWILIO_ACCOUNT_SID", AC),
+    ("TWILIO_API_KEY", SK),
+    ("TWILIO_API_SECRET", "Kx8fQ2mZp4Lr7Tn1Vb6Hc3Jd9Wg5Ys0E"),
+];
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The warning for a secret with an Auth Token's shape, as printed.
-const AUTH_TOKEN_WARNING: &str =
-    "chat-token: warning: TWILIO_API_SECRET looks like an Auth Token; use an API key's secret";
+const AUTH_TOKEN_WARNING: &str = "chat-token: warning: the API key secret (TWILIO_API_SECRET or TWILIO_API_SECRET_FILE) looks like an Auth Token; use an API key's secret";
 
 /// stderr, without the Auth Token warning: `SECRET`, which signed the reference vector,
 /// has that shape (the warning has its own test).
@@ -427,7 +436,7 @@ fn serve_refuses_a_public_bind_in_development_mode() {
 #[test]
 fn serve_without_users_outside_development_is_an_error() {
     assert_exits_2(
-        &CREDS,
+        &SERVE_CREDS,
         &["serve", "--bind", "127.0.0.1:0"],
         "no users configured",
     );
@@ -465,18 +474,18 @@ fn serve_requires_a_jwt_audience_and_issuer_unless_waived() {
         &path,
     ];
     assert_exits_2(
-        &CREDS,
+        &SERVE_CREDS,
         &[&base[..], &["--jwt-issuer", "https://idp.example.test/"]].concat(),
         "no audience configured",
     );
     assert_exits_2(
-        &CREDS,
+        &SERVE_CREDS,
         &[&base[..], &["--jwt-audience", "chat"]].concat(),
         "no issuer configured",
     );
     // Both waivers together with the values they replace: a usage error.
     let out = run(
-        &CREDS,
+        &SERVE_CREDS,
         &[
             &base[..],
             &["--jwt-audience", "chat", "--jwt-insecure-any-audience"],

@@ -539,32 +539,54 @@ fn me_is_never_cached() {
 #[test]
 fn serve_warns_about_secret_files_others_can_read_and_auth_token_secrets() {
     let dir = TempDir::new("serve_warns_about_secret_files_others_can_read_and_auth_token_secrets");
-    // `serve` with the API key secret and the users in files of these contents and modes;
-    // the files' paths and what it logged.
-    let serve_with_files = |api_secret: &str, api_mode: u32, users_mode: u32| {
+    // The environment and arguments of `serve` with the API key secret and the users in
+    // files of these contents and modes, and the files' paths.
+    let with_files = |api_secret: &str, api_mode: u32, users_mode: u32| {
         let api_secret = dir.write_with_mode("api-secret", api_secret, api_mode);
         let users = dir.write_with_mode("users", "users-file-token-000000=bob\n", users_mode);
-        let env = [
-            CREDS[0],
-            CREDS[1],
-            CREDS[3],
-            ("TWILIO_API_SECRET_FILE", api_secret.as_str()),
-        ];
-        let log = serve(&["--users-file", &users], &env).log_text();
-        (api_secret, users, log)
+        let env: Vec<(&str, String)> = [CREDS[0], CREDS[1], CREDS[3]]
+            .iter()
+            .map(|&(k, v)| (k, v.to_owned()))
+            .chain([("TWILIO_API_SECRET_FILE", api_secret.clone())])
+            .collect();
+        (env, api_secret, users)
     };
-    // An Auth Token's shape, in a file the group may read.
-    let (api_secret, users, log) =
-        serve_with_files("0123456789abcdef0123456789abcdef\n", 0o640, 0o644);
+
+    // An Auth Token's shape, in a file the group may read: the mode is warned about, and
+    // serve does not start (as a reload refuses that secret too).
+    let (env, api_secret, users) = with_files("0123456789abcdef0123456789abcdef\n", 0o640, 0o644);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = common::run(
+        &env,
+        &["serve", "--bind", "127.0.0.1:0", "--users-file", &users],
+    );
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    for needle in [
+        format!("TWILIO_API_SECRET_FILE {api_secret} can be read by other users (mode 640)"),
+        "the API key secret (TWILIO_API_SECRET or TWILIO_API_SECRET_FILE) looks like an Auth Token; use an API key's secret".to_owned(),
+        "serve does not start with it".to_owned(),
+    ] {
+        assert!(text.contains(&needle), "{needle} missing in:\n{text}");
+    }
+    assert!(
+        !text.contains("0123456789abcdef0123456789abcdef"),
+        "the secret was shown:\n{text}"
+    );
+
+    // An API key's secret in a file the group may read, and users anyone may read.
+    let (env, api_secret, users) = with_files("Kx8fQ2mZp4Lr7Tn1Vb6Hc3Jd9Wg5Ys0E\n", 0o640, 0o644);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let log = serve(&["--users-file", &users], &env).log_text();
     for needle in [
         format!("TWILIO_API_SECRET_FILE {api_secret} can be read by other users (mode 640)"),
         format!("--users-file {users} can be read by other users (mode 644)"),
-        "TWILIO_API_SECRET looks like an Auth Token; use an API key's secret".to_owned(),
     ] {
         assert!(log.contains(&needle), "{needle} missing in:\n{log}");
     }
+    assert!(!log.contains("Auth Token"), "{log}");
     for secret in [
-        "0123456789abcdef0123456789abcdef",
+        "Kx8fQ2mZp4Lr7Tn1Vb6Hc3Jd9Wg5Ys0E",
         "users-file-token-000000",
     ] {
         assert!(!log.contains(secret), "a secret was logged:\n{log}");
@@ -583,7 +605,9 @@ fn serve_warns_about_secret_files_others_can_read_and_auth_token_secrets() {
     drop(server);
 
     // Private files and an API key's secret: no warning.
-    let (_, _, log) = serve_with_files("Kx8fQ2mZp4Lr7Tn1Vb6Hc3Jd9Wg5Ys0E\n", 0o600, 0o600);
+    let (env, _, users) = with_files("Kx8fQ2mZp4Lr7Tn1Vb6Hc3Jd9Wg5Ys0E\n", 0o600, 0o600);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let log = serve(&["--users-file", &users], &env).log_text();
     assert!(!log.contains("can be read by other users"), "{log}");
     assert!(!log.contains("Auth Token"), "{log}");
 }

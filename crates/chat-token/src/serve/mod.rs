@@ -251,7 +251,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         // request or the reload that logged.
         .log_internal_errors(false)
         .init();
-    for warning in secrets::environment_warnings() {
+    // A secret with an Auth Token's shape stops `serve` (see `serve`), so only the file's
+    // mode is a warning here.
+    if let Some(warning) = secrets::secret_file_warning() {
         tracing::warn!("{warning}");
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -468,6 +470,14 @@ fn warn_if_readable_by_others(flag: &str, path: &Path) {
 
 async fn serve(args: ServeArgs) -> Result<()> {
     let setup = EnvSetup::from_env()?;
+    // As a reload refuses such a secret, so does the start: a replica that started with
+    // it would answer every request with a token Twilio refuses, and look healthy.
+    if !setup.development && setup.issuer.credentials().secret_looks_like_auth_token() {
+        bail!(
+            "{}; serve does not start with it, as Twilio would refuse every token it signed",
+            secrets::AUTH_TOKEN_WARNING
+        );
+    }
     if setup.development && !args.bind.ip().is_loopback() {
         bail!(
             "refusing to listen on {} in development mode (no Twilio credentials set): bind a loopback address, or configure TWILIO_ACCOUNT_SID, TWILIO_API_KEY and TWILIO_API_SECRET",

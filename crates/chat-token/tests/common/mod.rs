@@ -34,7 +34,7 @@ pub const ACCOUNT_SID: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 pub const API_KEY: &str = "SKbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 /// The test API key secret (it signed the command's reference vector); [`run`] asserts
 /// that it never appears in a command's output.
-pub const API_SECRET: &str = "cccccccccccccccccccccccccccccccc";
+pub const API_SECRET: &str = "Cc9-test-only-api-key-secret-000";
 /// The test Chat/Conversations service SID.
 pub const CHAT_SERVICE_SID: &str = "ISdddddddddddddddddddddddddddddddd";
 
