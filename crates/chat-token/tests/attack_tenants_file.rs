@@ -18,7 +18,7 @@ use common::tenants::{
     ACME, ACME_VAR, ALICE, Account, BOB, CAROL, GLOBEX, GLOBEX_VAR, STRAY_HEAD, STRAY_NUMBER,
     STRAY_TAIL, secret_env, secret_file, secret_inline, serve_tenants, tenant_env, token_of,
 };
-use common::{CHAT_SERVICE_SID, DEADLINE, Process, TempDir};
+use common::{CHAT_SERVICE_SID, DEADLINE, Process, TempDir, eventually};
 
 /// The name of the tenants file in a test's directory.
 const TENANTS: &str = "tenants.toml";
@@ -408,4 +408,62 @@ fn a_reload_swapping_two_tenants_credentials_swaps_their_tokens() {
         assert!(ACME.issued(&bob), "bob: {}\n{}", bob.body, serve.output());
     }
     serve.stop();
+}
+
+/// FINDING (medium, operator): a tenant whose new secret cannot be read keeps its
+/// current credentials (logged), but the reload counted as `ok` and
+/// `chat_token_reload_ok{file="tenants"}` stayed 1, so the alert the docs recommend
+/// never fired while the tenant ran on a secret that no longer exists on disk. Safe:
+/// such a reading counts as an error and leaves the gauge at 0 until every served
+/// tenant's credentials work again; the tenant keeps getting tokens meanwhile, and
+/// `chat_token_tenants_unusable` counts the tenants answered 500.
+#[test]
+fn a_tenant_kept_on_its_old_credentials_shows_in_the_reload_metrics() {
+    let dir = TempDir::new("a_tenant_kept_on_its_old_credentials_shows_in_the_reload_metrics");
+    let secret = ACME.write_secret(&dir, "acme-secret");
+    let users = dir.write_with_mode("users", &alice_of_acme(), 0o600);
+    let tenants = dir.write_with_mode(TENANTS, &acme_from_file(&secret), 0o600);
+    let mut serve = Process::serve(
+        &[
+            "--users-file",
+            &users,
+            "--tenants-file",
+            &tenants,
+            "--no-watch",
+            "--metrics",
+        ],
+        &tenant_env(),
+    );
+    let addr = serve.addr().expect("serve listens");
+    let gauge = |name: &str| -> Option<f64> {
+        let text = common::request(addr, "GET", "/metrics", &[]).body;
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    let ok = r#"chat_token_reload_ok{file="tenants"}"#;
+    let errors = r#"chat_token_reloads_total{file="tenants",result="error"}"#;
+    let unusable = "chat_token_tenants_unusable";
+    assert_eq!(gauge(ok), Some(1.0));
+    assert_eq!(gauge(unusable), Some(0.0));
+
+    // The secret file disappears (a mount half updated, a deleted file).
+    std::fs::remove_file(&secret).expect("remove the secret");
+    serve.hup();
+    serve.wait_for_log("tenants file reloaded in part", 1);
+    assert_eq!(gauge(ok), Some(0.0), "{}", serve.output());
+    assert_eq!(gauge(errors), Some(1.0));
+    assert_eq!(gauge(unusable), Some(0.0), "acme is still served");
+    assert!(ACME.issued(&token_of(addr, ALICE)));
+
+    // The secret is back: the gauge is 1 again.
+    ACME.write_secret(&dir, "acme-secret");
+    serve.hup();
+    assert!(eventually(|| gauge(ok) == Some(1.0)), "{}", serve.output());
+    let out = serve.stop();
+    assert!(
+        out.contains("kept on their current credentials, as their new ones cannot be used (see each one's warning): 1 (acme)"),
+        "{out}"
+    );
 }

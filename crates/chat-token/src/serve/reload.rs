@@ -194,6 +194,11 @@ enum Outcome {
     Unchanged,
     /// A new version, swapped in; what changed, in counts (never values).
     Reloaded(String),
+    /// A new version swapped in but for some of its parts, which keep their current
+    /// version (a tenant whose new credentials cannot be used): what changed, and what
+    /// was kept and why. Counted and shown as an error, so that an alert on
+    /// `chat_token_reload_ok == 0` sees it.
+    Partly(String, String),
 }
 
 /// The digest of one users entry (`token=identity[;tenant=id]`), so that two versions can
@@ -343,6 +348,16 @@ impl Followed {
                             tracing::info!("{}: {name} unchanged", trigger.as_str());
                         }
                         Outcome::Unchanged => {}
+                        Outcome::Partly(what, kept) => {
+                            metrics::counter!(METRIC_RELOADS, "file" => kind.label(), "result" => "error")
+                                .increment(1);
+                            metrics::gauge!(METRIC_LOADED, "file" => kind.label()).set(0.0);
+                            tracing::warn!(
+                                took = ?took,
+                                "{}: {name} reloaded in part: {what}; {kept}",
+                                trigger.as_str()
+                            );
+                        }
                     }
                 }
                 Err(err) => {
@@ -464,7 +479,7 @@ impl Followed {
             return Ok(Outcome::Unchanged);
         };
         let changes = tenants.reload()?;
-        if changes.is_empty() {
+        if changes.is_empty() && changes.kept.is_empty() {
             return Ok(Outcome::Unchanged);
         }
         if let Some(cache) = self.service.tenant_cache() {
@@ -478,7 +493,23 @@ impl Followed {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         super::warn_unconfigured(&named, tenants);
-        Ok(Outcome::Reloaded(changes.to_string()))
+        if changes.kept.is_empty() {
+            return Ok(Outcome::Reloaded(changes.to_string()));
+        }
+        let shown: Vec<&str> = changes.kept.iter().take(10).map(String::as_str).collect();
+        let more = if changes.kept.len() > shown.len() {
+            ", ..."
+        } else {
+            ""
+        };
+        Ok(Outcome::Partly(
+            changes.to_string(),
+            format!(
+                "kept on their current credentials, as their new ones cannot be used (see each one's warning): {} ({}{more})",
+                changes.kept.len(),
+                shown.join(", ")
+            ),
+        ))
     }
 
     fn reload_policy(&self) -> Result<Outcome> {

@@ -73,6 +73,9 @@ pub struct Changes {
     pub changed: Vec<String>,
     /// How many tenants the new file configures.
     pub total: usize,
+    /// Tenants whose new configuration cannot be used and that keep their current
+    /// credentials (not counted as changed).
+    pub kept: Vec<String>,
 }
 
 impl Changes {
@@ -170,8 +173,16 @@ impl Loaded {
             unusable = unusable.len(),
             "tenants file {what}"
         );
+        metrics::describe_gauge!(
+            METRIC_UNUSABLE,
+            "Tenants of --tenants-file whose Twilio configuration cannot be used: their users are answered 500"
+        );
+        metrics::gauge!(METRIC_UNUSABLE).set(unusable.len() as f64);
     }
 }
+
+/// The gauge of the tenants whose users are answered 500 (see [`Loaded::unusable`]).
+const METRIC_UNUSABLE: &str = "chat_token_tenants_unusable";
 
 /// The tenants of a `--tenants-file`, as the service's [`TenantSource`]: a cheap handle
 /// (clones share the table), whose [`reload`](Self::reload) replaces the table at once.
@@ -212,6 +223,7 @@ impl TenantsFile {
     pub fn reload(&self) -> Result<Changes> {
         let mut loaded = load(&self.path)?;
         let current = self.current();
+        let mut kept = Vec::new();
         // A tenant served now keeps its credentials when its new ones cannot be used (a
         // secret file half written, say): a reload never turns a working tenant into 500s.
         // Nor does it sign with a new API key SID and the old secret: a new key has a
@@ -233,13 +245,16 @@ impl TenantsFile {
                 %reason,
                 "the tenant's new Twilio configuration cannot be used; keeping its current credentials"
             );
+            kept.push(id.clone());
             *slot = Slot {
                 entry: Entry::Ready(tenant.clone()),
                 digest: old.digest,
             };
         }
+        kept.sort_unstable();
         let mut changes = Changes {
             total: loaded.len(),
+            kept,
             ..Changes::default()
         };
         for (id, slot) in &loaded.table {
