@@ -913,3 +913,55 @@ fn a_closed_stderr_stops_neither_reloads_nor_a_clean_exit() {
         "serve did not exit cleanly: {status}"
     );
 }
+
+/// Finding checked: with `--max-connections` above the open-files limit (the default
+/// 10000 in a container limited to a few hundred files), every accept failed once the
+/// files ran out while the slots were never all taken, so no idle connection gave its
+/// slot up and a real client waited for good. `serve` now lowers the bound to what the
+/// limit allows, says so, and idle connections give their slots up again.
+#[cfg(target_os = "linux")]
+#[test]
+fn max_connections_is_held_within_the_open_files_limit() {
+    use std::process::Stdio;
+
+    let dir = TempDir::new("max_connections_is_held_within_the_open_files_limit");
+    let log_path = dir.join("log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 100 && exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_chat-token"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start chat-token");
+    let text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let mut addr = None;
+    common::eventually(|| {
+        addr = text()
+            .split("addr=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse::<std::net::SocketAddr>().ok());
+        addr.is_some()
+    });
+    let addr = addr.unwrap_or_else(|| panic!("serve did not listen:\n{}", text()));
+    assert!(
+        text().contains("--max-connections 10000 is more than the open-files limit allows (100"),
+        "{}",
+        text()
+    );
+    assert!(text().contains("max_connections=36"), "{}", text());
+
+    // More idle connections than the process may open files.
+    let idle: Vec<TcpStream> = (0..120)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    let reply = get_token(addr, "Bearer demo-alice");
+    assert_eq!(reply.status, 200, "{}", text());
+    drop(idle);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -38,15 +38,44 @@ pub(super) struct Limits {
 /// reading the answers makes the server stop reading once this much is queued.
 const CONNECTION_BUFFER: usize = 64 * 1024;
 
+/// Open files kept for what is not a connection: the listener, the runtime's, the file
+/// watcher's, the files read on a reload, the JWKS client's.
+const FILES_NOT_CONNECTIONS: u64 = 64;
+
 impl Limits {
+    /// The limits of the flags; `--max-connections` lowered (with a warning) to what the
+    /// process's open-files limit allows, since past it every accept fails and the slots
+    /// are never all taken, so no idle connection would ever give its slot up.
     pub(super) fn of(args: &ServeArgs) -> Self {
+        let asked = u64::from(args.max_connections);
+        let max_connections = match open_files_limit() {
+            Some(limit) if asked.saturating_add(FILES_NOT_CONNECTIONS) > limit => {
+                let allowed = limit.saturating_sub(FILES_NOT_CONNECTIONS).max(1);
+                tracing::warn!(
+                    "--max-connections {asked} is more than the open-files limit allows ({limit}, of which {FILES_NOT_CONNECTIONS} are kept for other files): serving at most {allowed} connections at once; raise the limit (`ulimit -n`, the container's nofile limit) to serve more"
+                );
+                allowed
+            }
+            _ => asked,
+        };
         Self {
             header_read: Duration::from_secs(args.header_read_timeout),
             request: Duration::from_secs(args.request_timeout),
             write: Duration::from_secs(args.write_timeout),
-            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+            max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
         }
     }
+}
+
+/// The process's soft limit of open files, where the system says it (Linux's
+/// `/proc/self/limits`); `None` elsewhere, or when it is unlimited.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|soft| soft.parse().ok())
 }
 
 /// How long a connection must have been idle (no request in flight, nothing being
