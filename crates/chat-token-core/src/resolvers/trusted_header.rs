@@ -37,7 +37,26 @@ pub enum TrustedHeaderError {
     /// The header name is empty or not a valid HTTP header name.
     #[error("{0:?} is not a valid header name")]
     BadHeader(String),
+    /// The header carries the client's credentials or the request's routing
+    /// (`Authorization`, `Cookie`, `Host`, ...), not a name the proxy sets: its value would
+    /// become the identity, and be shown in tokens and logs.
+    #[error(
+        "{0:?} carries the client's credentials or the request's address, not a user the proxy names; use the header your proxy sets (X-Forwarded-User, say)"
+    )]
+    NotAnIdentityHeader(String),
 }
+
+/// Headers that are never a proxy's user header: a client's credentials, or the
+/// request's address.
+const NOT_IDENTITY_HEADERS: [&str; 7] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "host",
+    "forwarded",
+    "x-forwarded-for",
+];
 
 /// Trusts an identity header set by an authenticating reverse proxy (oauth2-proxy style),
 /// but only on requests whose peer address is in one of the proxy networks.
@@ -157,7 +176,11 @@ fn header_name(header: String) -> Result<String, TrustedHeaderError> {
     if header.is_empty() || !header.bytes().all(token_char) {
         return Err(TrustedHeaderError::BadHeader(header));
     }
-    Ok(header.to_ascii_lowercase())
+    let lower = header.to_ascii_lowercase();
+    if NOT_IDENTITY_HEADERS.contains(&lower.as_str()) {
+        return Err(TrustedHeaderError::NotAnIdentityHeader(header));
+    }
+    Ok(lower)
 }
 
 /// The one value of header `name`: `Ok(None)` when absent, refused when repeated, empty
@@ -397,6 +420,31 @@ mod tests {
         }
         assert!(TrustedHeader::try_new("X-User", [ipnet("10.0.0.0/7")]).is_ok());
         assert!(TrustedHeader::try_new("X-User", [ipnet("::ffff:10.0.0.0/103")]).is_ok());
+        // A client's credentials or the request's address never name the user: as the
+        // user header or the tenant header, in any case.
+        for credentials in [
+            "Authorization",
+            "COOKIE",
+            "Proxy-Authorization",
+            "host",
+            "X-Forwarded-For",
+        ] {
+            assert!(
+                matches!(
+                    TrustedHeader::try_new(credentials, [one]),
+                    Err(TrustedHeaderError::NotAnIdentityHeader(_))
+                ),
+                "{credentials:?}"
+            );
+            let user = TrustedHeader::try_new("X-User", [one]).expect("user header");
+            assert!(
+                matches!(
+                    user.with_tenant_header(credentials),
+                    Err(TrustedHeaderError::NotAnIdentityHeader(_))
+                ),
+                "{credentials:?}"
+            );
+        }
     }
 
     #[test]
