@@ -14,12 +14,21 @@ use std::fmt;
 /// The length of every Twilio SID: a two-letter prefix and 32 hexadecimal digits.
 pub const SID_LEN: usize = 34;
 
+/// The article of `what` in the messages below: "an" before A, E, I or O, "a" otherwise,
+/// which is right for every [`SidKind::name`].
+fn article(what: &str) -> &'static str {
+    match what.as_bytes().first() {
+        Some(b'A' | b'E' | b'I' | b'O' | b'a' | b'e' | b'i' | b'o') => "an",
+        _ => "a",
+    }
+}
+
 /// What went wrong with a SID. No variant carries the rejected value itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SidError {
     /// The value is empty.
-    #[error("{field} is empty; expected a {what} SID ({prefix} followed by 32 hex digits)")]
+    #[error("{field} is empty; expected {} {what} SID ({prefix} followed by 32 hex digits)", article(.what))]
     Empty {
         /// Which setting or field was checked.
         field: &'static str,
@@ -30,8 +39,9 @@ pub enum SidError {
     },
     /// A 32-character hex string: the shape of an Auth Token or an API key secret.
     #[error(
-        "{field} looks like an Auth Token or API key secret (32 hex characters), not a {what} SID; \
-         use the SID that starts with {prefix}, and keep the secret in TWILIO_API_SECRET"
+        "{field} looks like an Auth Token or API key secret (32 hex characters), not {} {what} SID; \
+         use the SID that starts with {prefix}, and keep the secret in TWILIO_API_SECRET",
+        article(.what)
     )]
     LooksLikeSecret {
         /// Which setting or field was checked.
@@ -43,7 +53,8 @@ pub enum SidError {
     },
     /// A well-formed SID of another kind (an Account SID where an API key SID belongs, say).
     #[error(
-        "{field} is {found_what} SID (starts with {found}), but a {what} SID (starting with {prefix}) is needed here{hint}"
+        "{field} is {found_what} SID (starts with {found}), but {} {what} SID (starting with {prefix}) is needed here{hint}",
+        article(.what)
     )]
     WrongKind {
         /// Which setting or field was checked.

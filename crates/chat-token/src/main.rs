@@ -54,10 +54,27 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // Not `eprintln!`, which panics when stderr is closed.
-            let _ = writeln!(std::io::stderr(), "chat-token: error: {err:#}");
+            let _ = writeln!(std::io::stderr(), "chat-token: error: {}", message(&err));
             ExitCode::from(2)
         }
     }
+}
+
+/// `err` and each of its causes that its text so far does not already hold (many
+/// errors say their cause in their own message).
+fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let said = cause.to_string();
+        if text.contains(&said) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&said);
+    }
+    text
 }
 
 /// Prints the warnings about the credentials in the environment (never a secret) to

@@ -494,3 +494,35 @@ fn serve_requires_a_jwt_audience_and_issuer_unless_waived() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Findings checked: an error said its cause twice ("X is empty; ...: X is empty; ...");
+/// an empty `CHAT_TOKEN_USERS` stopped `serve --users-file` with a message about the
+/// variable's list, not saying that the flag chooses the users.
+#[test]
+fn serve_errors_say_each_cause_once_and_name_the_flag_that_wins() {
+    let out = assert_exits_2(
+        &[("TWILIO_ACCOUNT_SID", ""), SERVE_CREDS[1], SERVE_CREDS[2]],
+        &["serve", "--bind", "127.0.0.1:0"],
+        "TWILIO_ACCOUNT_SID is empty; expected an Account SID",
+    );
+    assert_eq!(
+        stderr(&out).matches("is empty").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+
+    let dir = TempDir::new("serve_errors_say_each_cause_once_and_name_the_flag_that_wins");
+    let users = dir.write("users", "tok-alice-0123456789=alice\n");
+    let env = [
+        SERVE_CREDS[0],
+        SERVE_CREDS[1],
+        SERVE_CREDS[2],
+        ("CHAT_TOKEN_USERS", ""),
+    ];
+    assert_exits_2(
+        &env,
+        &["serve", "--bind", "127.0.0.1:0", "--users-file", &users],
+        "CHAT_TOKEN_USERS is set but empty, and --users-file chooses the users: unset CHAT_TOKEN_USERS",
+    );
+}

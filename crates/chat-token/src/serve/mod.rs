@@ -468,7 +468,32 @@ fn warn_if_readable_by_others(flag: &str, path: &Path) {
     }
 }
 
+/// The flag that chooses where the users come from instead of `CHAT_TOKEN_USERS`, if any.
+fn users_flag(args: &ServeArgs) -> Option<&'static str> {
+    [
+        (args.trusted_header.is_some(), "--trusted-header"),
+        (args.jwks_url.is_some(), "--jwks-url"),
+        (
+            args.jwt_hs256_secret_file.is_some(),
+            "--jwt-hs256-secret-file",
+        ),
+        (args.users_file.is_some(), "--users-file"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
+}
+
 async fn serve(args: ServeArgs) -> Result<()> {
+    let users_var = std::env::var_os(ENV_USERS);
+    if let (Some(flag), Some(users)) = (users_flag(&args), &users_var) {
+        // The variable would be read (and an empty one refused) for nothing.
+        if users.to_string_lossy().trim().is_empty() {
+            bail!("{ENV_USERS} is set but empty, and {flag} chooses the users: unset {ENV_USERS}");
+        }
+        tracing::warn!(
+            "{ENV_USERS} is set, but {flag} chooses the users: its users are not served; unset it"
+        );
+    }
     let setup = EnvSetup::from_env()?;
     // As a reload refuses such a secret, so does the start: a replica that started with
     // it would answer every request with a token Twilio refuses, and look healthy.
