@@ -119,6 +119,9 @@ pub enum PolicyError {
     /// `role_claim` is empty.
     #[error("the policy's role_claim is empty: name the claim that lists each user's roles")]
     EmptyRoleClaim,
+    /// `endpoint_id_header` is not a valid header name, so no request would ever have it.
+    #[error("the policy's endpoint_id_header {0:?} is not a valid header name")]
+    BadEndpointIdHeader(String),
     /// A rule's SID is malformed.
     #[error("policy rule {rule}: {source}")]
     Sid {
@@ -164,8 +167,8 @@ impl UserPolicy {
         Ok(policy)
     }
 
-    /// Checks every rule's ttl and SIDs, and that role rules have a `role_claim` to
-    /// find the user's roles in.
+    /// Checks every rule's ttl and SIDs, that `endpoint_id_header` is a header name, and
+    /// that role rules have a `role_claim` to find the user's roles in.
     pub fn check(&self) -> Result<(), PolicyError> {
         let named = self
             .roles
@@ -188,6 +191,13 @@ impl UserPolicy {
                         source: Box::new(source),
                     })?;
             }
+        }
+        if let Some(header) = self
+            .endpoint_id_header
+            .as_ref()
+            .filter(|h| !crate::request::is_header_name(h))
+        {
+            return Err(PolicyError::BadEndpointIdHeader(header.clone()));
         }
         match self.role_claim.as_deref() {
             Some(claim) if claim.trim().is_empty() => Err(PolicyError::EmptyRoleClaim),
@@ -386,6 +396,19 @@ mod tests {
             UserPolicy::from_json(r#"{"roles":{"a":{"chat_deployment_role_sid":"IS1"}}}"#),
             Err(PolicyError::Sid { .. })
         ));
+    }
+
+    #[test]
+    fn an_endpoint_id_header_that_no_request_can_have_is_refused() {
+        for bad in ["", "X Device", "X-Device:", "X-Gerät"] {
+            let text = format!(r#"{{"endpoint_id_header":{bad:?}}}"#);
+            assert_eq!(
+                UserPolicy::from_json(&text),
+                Err(PolicyError::BadEndpointIdHeader(bad.to_owned())),
+                "{bad:?}"
+            );
+        }
+        assert!(UserPolicy::from_json(r#"{"endpoint_id_header":"X-Device-Id"}"#).is_ok());
     }
 
     #[test]

@@ -172,8 +172,7 @@ impl TrustedHeader {
 
 /// A valid header name, lower-cased.
 fn header_name(header: String) -> Result<String, TrustedHeaderError> {
-    let token_char = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if header.is_empty() || !header.bytes().all(token_char) {
+    if !crate::request::is_header_name(&header) {
         return Err(TrustedHeaderError::BadHeader(header));
     }
     let lower = header.to_ascii_lowercase();
