@@ -78,6 +78,27 @@ pub enum UsersParseError {
     /// The list has no entry.
     #[error("the users list is empty; give at least one token=identity entry")]
     Empty,
+    /// An entry has an attribute other than `;tenant=` (`;Tenant=acme`, `;team=x`), which
+    /// would otherwise be read as part of the identity.
+    #[error(
+        "users entry {entry} has an attribute other than ;tenant= (written in lower case, after the identity: token=identity;tenant=id)"
+    )]
+    UnknownAttribute {
+        /// The entry's position, from 1.
+        entry: usize,
+    },
+}
+
+/// Whether `identity` holds `;name=`, an attribute written where only `;tenant=` is one.
+fn has_attribute(identity: &str) -> bool {
+    identity.split(';').skip(1).any(|after| {
+        after.split_once('=').is_some_and(|(name, _)| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        })
+    })
 }
 
 /// The fixed key of the token digests. Secrecy is not needed: the digest only has to
@@ -254,12 +275,15 @@ impl std::str::FromStr for StaticUsers {
                 .split_once('=')
                 .ok_or(UsersParseError::MissingEquals { entry: n + 1 })?;
             let (identity, tenant) = match identity.split_once(";tenant=") {
-                Some((_, tenant)) if tenant.contains(";tenant=") => {
+                Some((_, tenant)) if tenant.contains(";tenant=") || tenant.trim().is_empty() => {
                     return Err(UsersParseError::BadTenant { entry: n + 1 });
                 }
                 Some((identity, tenant)) => (identity, Some(tenant.trim().to_owned())),
                 None => (identity, None),
             };
+            if has_attribute(identity) || tenant.as_deref().is_some_and(has_attribute) {
+                return Err(UsersParseError::UnknownAttribute { entry: n + 1 });
+            }
             pairs.push((token.trim().to_owned(), identity.trim().to_owned(), tenant));
         }
         Self::try_with_tenants(pairs)
@@ -305,11 +329,28 @@ mod tests {
         for bad in [
             format!("{T1}=alice;tenant=a\u{7}b"),
             format!("{T1}=alice;tenant={long}"),
+            format!("{T1}=alice;tenant="),
+            format!("{T1}=alice;tenant= "),
         ] {
             assert!(matches!(
                 bad.parse::<StaticUsers>(),
                 Err(UsersParseError::BadTenant { entry: 1 })
             ));
+        }
+        // A typo in an attribute is refused, not read as part of the identity.
+        for bad in [
+            format!("{T1}=alice;Tenant=acme"),
+            format!("{T1}=alice;foo=bar"),
+            format!("{T1}=alice;team=x;tenant=acme"),
+            format!("{T1}=alice;tenant=acme;team=x"),
+        ] {
+            assert!(
+                matches!(
+                    bad.parse::<StaticUsers>(),
+                    Err(UsersParseError::UnknownAttribute { entry: 1 })
+                ),
+                "{bad}"
+            );
         }
     }
 
