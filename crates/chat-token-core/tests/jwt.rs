@@ -242,6 +242,27 @@ async fn a_valid_es256_token_names_the_user_by_the_configured_claim() {
     assert_eq!(resolved.claims().expect("claims")["sub"], "user-123");
 }
 
+/// A finding checked: an identity claim of another type was reported as missing.
+#[tokio::test]
+async fn an_identity_claim_missing_or_not_a_string_is_named_as_such() {
+    let jwks = Jwks::start(&["key1"]).await;
+    let resolver = jwks.resolver();
+    let mut without = claims();
+    without.as_object_mut().expect("claims").remove("email");
+    invalid_because(
+        resolver.resolve(&request(&sign("key1", without))).await,
+        "has no email claim",
+    );
+    for other in [json!(42), json!(""), json!(["alice"]), json!(null)] {
+        invalid_because(
+            resolver
+                .resolve(&request(&sign("key1", with(claims(), "email", other))))
+                .await,
+            "email claim is not a non-empty string",
+        );
+    }
+}
+
 #[tokio::test]
 async fn rs256_keys_work_too() {
     let jwks = Jwks::start(&["rsa1"]).await;

@@ -80,7 +80,7 @@ fn serve_with_an_unreachable_jwks_answers_503() {
     let server = serve(
         &[
             "--jwks-url",
-            "http://127.0.0.1:9/jwks.json",
+            "http://127.0.0.1:9/jwks.json?key=QuerySecret-never-logged",
             "--jwt-issuer",
             IDP_ISSUER,
             "--jwt-audience",
@@ -97,6 +97,11 @@ fn serve_with_an_unreachable_jwks_answers_503() {
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.json()["error"], "unavailable");
     assert!(r.header("retry-after").is_some());
+    // The log says why (the connection was refused), and never the URL's query.
+    let log = server.log_text();
+    assert!(log.contains("http://127.0.0.1:9/jwks.json"), "{log}");
+    assert!(log.to_lowercase().contains("refused"), "{log}");
+    assert!(!log.contains("QuerySecret"), "{log}");
 }
 
 #[test]

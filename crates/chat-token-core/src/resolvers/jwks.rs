@@ -98,6 +98,28 @@ impl HttpJwks {
     }
 }
 
+/// What went wrong with a request, without its URL: a timeout by name, otherwise the
+/// error and each cause it does not already say ("error sending request" alone says
+/// nothing of a refused connection or an unknown host).
+#[cfg(feature = "jwks")]
+fn failure(err: reqwest::Error) -> String {
+    if err.is_timeout() {
+        return "no answer within 5 s".to_owned();
+    }
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(error) = cause {
+        let said = error.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = error.source();
+    }
+    text
+}
+
 #[cfg(feature = "jwks")]
 #[async_trait]
 impl JwksSource for HttpJwks {
@@ -108,7 +130,7 @@ impl JwksSource for HttpJwks {
             .get(self.url.clone())
             .send()
             .await
-            .map_err(|e| format!("fetching {shown}: {}", e.without_url()))?;
+            .map_err(|e| format!("fetching {shown}: {}", failure(e)))?;
         let status = response.status();
         if status.is_redirection() {
             return Err(format!(
@@ -129,7 +151,7 @@ impl JwksSource for HttpJwks {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| format!("reading {shown}: {}", e.without_url()))?
+            .map_err(|e| format!("reading {shown}: {}", failure(e)))?
         {
             if body.len() + chunk.len() > Self::MAX_BYTES {
                 return Err(too_big());

@@ -493,9 +493,15 @@ impl JwtBearerResolver {
         }
         let identity = match claims.get(&self.identity_claim) {
             Some(Value::String(identity)) if !identity.is_empty() => identity.clone(),
-            _ => {
+            None => {
                 return Err(ResolveError::invalid(format!(
                     "the bearer token has no {} claim to use as the identity",
+                    self.identity_claim
+                )));
+            }
+            Some(_) => {
+                return Err(ResolveError::invalid(format!(
+                    "the bearer token's {} claim is not a non-empty string, so it cannot be the identity",
                     self.identity_claim
                 )));
             }

@@ -352,9 +352,13 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<Chosen> {
         return Ok(Chosen::plain(Arc::new(trusted), description));
     }
     if args.jwks_url.is_some() || args.jwt_hs256_secret_file.is_some() {
+        // A JWKS URL's query may hold a secret (an access key): the log shows the rest.
+        let source = match args.jwks_url.as_deref() {
+            Some(url) => url.split(['?', '#']).next().unwrap_or_default(),
+            None => "HS256 shared secret",
+        };
         let mut description = format!(
-            "bearer JWT ({}), identity from claim {}",
-            args.jwks_url.as_deref().unwrap_or("HS256 shared secret"),
+            "bearer JWT ({source}), identity from claim {}",
             args.identity_claim
         );
         if let Some(claim) = &args.tenant_claim {
