@@ -970,3 +970,14 @@ fn max_connections_is_held_within_the_open_files_limit() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Finding checked: `SIGHUP` with nothing to read again (the users and credentials in the
+/// environment) logged nothing, so an operator could not tell it was received.
+#[cfg(unix)]
+#[test]
+fn a_sighup_with_no_file_to_read_says_so() {
+    let mut server = common::Process::serve(&[], &with_users());
+    assert!(server.addr().is_some(), "{}", server.output());
+    server.hup();
+    server.wait_for_log("SIGHUP: no file to read again", 1);
+}

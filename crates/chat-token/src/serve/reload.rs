@@ -319,6 +319,11 @@ impl Followed {
     /// Reads the files of `kinds` again, swaps in each new version that checks, and logs
     /// and counts each result. Blocks on the file system: runs on a blocking thread.
     pub(super) fn reload(&self, kinds: &BTreeSet<Kind>, trigger: Trigger) {
+        if kinds.is_empty() && trigger == Trigger::Signal {
+            tracing::info!(
+                "SIGHUP: no file to read again; the settings come from the environment and the flags, which a running process cannot read anew (restart it)"
+            );
+        }
         for &kind in kinds {
             let (name, kept) = kind.names();
             let started = std::time::Instant::now();
