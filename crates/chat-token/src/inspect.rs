@@ -66,27 +66,27 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
         "header": inspection.header(),
         "claims": inspection.claims(),
     });
-    println!("{}", serde_json::to_string_pretty(&decoded)?);
+    say!("{}", serde_json::to_string_pretty(&decoded)?);
     match inspection.signature() {
-        SignatureCheck::Valid => println!("signature: valid"),
-        SignatureCheck::Invalid => println!("signature: INVALID"),
-        SignatureCheck::NotChecked => println!(
+        SignatureCheck::Valid => say!("signature: valid"),
+        SignatureCheck::Invalid => say!("signature: INVALID"),
+        SignatureCheck::NotChecked => say!(
             "signature: NOT CHECKED (set {ENV_API_SECRET} or {ENV_API_SECRET_FILE} to check it)"
         ),
     }
     let refused =
         !inspection.problems().is_empty() || inspection.signature() == SignatureCheck::Invalid;
     if refused {
-        println!("verdict: Twilio would refuse this token");
+        say!("verdict: Twilio would refuse this token");
         for problem in inspection.problems() {
-            println!("{} {}", problem.code, problem.message);
+            say!("{} {}", problem.code, problem.message);
         }
         Ok(ExitCode::from(EXIT_REFUSED))
     } else if inspection.signature() == SignatureCheck::Valid {
-        println!("verdict: Twilio would accept this token");
+        say!("verdict: Twilio would accept this token");
         Ok(ExitCode::from(EXIT_ACCEPTED))
     } else {
-        println!(
+        say!(
             "verdict: no problem found in the claims, but the signature was not checked, so the token may be forged (exit status {EXIT_NOT_CHECKED})"
         );
         Ok(ExitCode::from(EXIT_NOT_CHECKED))

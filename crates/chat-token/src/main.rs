@@ -8,6 +8,15 @@
 
 #![forbid(unsafe_code)]
 
+/// `println!` that does not panic when stdout is closed (`chat-token mint | head -c 10`):
+/// what the reader no longer takes is dropped, as with the other command-line tools.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod inspect;
 mod mint;
 mod secrets;

@@ -196,9 +196,9 @@ pub fn run(args: MintArgs) -> Result<ExitCode> {
             "expires_in": minted.expires_in(),
             "expires_at": minted.expires_at(),
         });
-        println!("{body}");
+        say!("{body}");
     } else {
-        println!("{}", minted.jwt());
+        say!("{}", minted.jwt());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -526,3 +526,20 @@ fn serve_errors_say_each_cause_once_and_name_the_flag_that_wins() {
         "CHAT_TOKEN_USERS is set but empty, and --users-file chooses the users: unset CHAT_TOKEN_USERS",
     );
 }
+
+/// Finding checked: with stdout closed (`chat-token mint | head -c 0`), `mint` panicked
+/// ("failed printing to stdout") and exited 101. What nobody reads is dropped now.
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = common::command(&CREDS)
+        .args(reference_args())
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run chat-token");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
