@@ -119,8 +119,12 @@ pub enum PolicyError {
     /// `role_claim` is empty.
     #[error("the policy's role_claim is empty: name the claim that lists each user's roles")]
     EmptyRoleClaim,
-    /// `endpoint_id_header` is not a valid header name, so no request would ever have it.
-    #[error("the policy's endpoint_id_header {0:?} is not a valid header name")]
+    /// `endpoint_id_header` is not a valid header name (no request would ever have it), or
+    /// names a header that carries credentials or an address (its value would go into
+    /// tokens).
+    #[error(
+        "the policy's endpoint_id_header {0:?} cannot name the device: it must be a header name, and not one that carries credentials or addresses (Authorization, Cookie, X-Forwarded-For, ...)"
+    )]
     BadEndpointIdHeader(String),
     /// A rule's SID is malformed.
     #[error("policy rule {rule}: {source}")]
@@ -192,11 +196,9 @@ impl UserPolicy {
                     })?;
             }
         }
-        if let Some(header) = self
-            .endpoint_id_header
-            .as_ref()
-            .filter(|h| !crate::request::is_header_name(h))
-        {
+        if let Some(header) = self.endpoint_id_header.as_ref().filter(|h| {
+            !crate::request::is_header_name(h) || crate::request::carries_credentials_or_address(h)
+        }) {
             return Err(PolicyError::BadEndpointIdHeader(header.clone()));
         }
         match self.role_claim.as_deref() {
@@ -400,7 +402,14 @@ mod tests {
 
     #[test]
     fn an_endpoint_id_header_that_no_request_can_have_is_refused() {
-        for bad in ["", "X Device", "X-Device:", "X-Gerät"] {
+        for bad in [
+            "",
+            "X Device",
+            "X-Device:",
+            "X-Gerät",
+            "Authorization",
+            "x-api-key",
+        ] {
             let text = format!(r#"{{"endpoint_id_header":{bad:?}}}"#);
             assert_eq!(
                 UserPolicy::from_json(&text),

@@ -250,6 +250,33 @@ pub(crate) fn is_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(token_char)
 }
 
+/// Headers that carry a client's credentials or the request's address, whatever their
+/// case: never a name to read an identity, a tenant or a device from, since their value
+/// would end up in tokens and logs.
+const CREDENTIALS_OR_ADDRESS: [&str; 14] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-auth-token",
+    "x-csrf-token",
+    "host",
+    "forwarded",
+    "x-forwarded-for",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+];
+
+/// Whether header `name` is one of [`CREDENTIALS_OR_ADDRESS`].
+pub(crate) fn carries_credentials_or_address(name: &str) -> bool {
+    CREDENTIALS_OR_ADDRESS
+        .iter()
+        .any(|known| known.eq_ignore_ascii_case(name))
+}
+
 fn take_len(rest: &mut &[u8]) -> Option<usize> {
     let (len, after) = rest.split_first_chunk::<4>()?;
     *rest = after;

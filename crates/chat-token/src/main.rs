@@ -8,13 +8,12 @@
 
 #![forbid(unsafe_code)]
 
-/// `println!` that does not panic when stdout is closed (`chat-token mint | head -c 10`):
-/// what the reader no longer takes is dropped, as with the other command-line tools.
+/// `println!` that returns its failure instead of panicking (see [`print_line`]); for
+/// functions that return `anyhow::Result`.
 macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::print_line(format_args!($($arg)*))?
+    };
 }
 
 mod inspect;
@@ -66,6 +65,16 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "chat-token: error: {}", message(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+/// Writes `line` and a line break to stdout. A reader that went away (a closed pipe:
+/// `chat-token mint | head -c 10`) is no error, as with the other command-line tools:
+/// what it no longer takes is dropped. Any other failure (a full disk) is.
+fn print_line(line: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    match writeln!(std::io::stdout(), "{line}") {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written.map_err(|err| anyhow::anyhow!("cannot write to stdout: {err}")),
     }
 }
 

@@ -467,3 +467,58 @@ fn a_tenant_kept_on_its_old_credentials_shows_in_the_reload_metrics() {
         "{out}"
     );
 }
+
+/// FINDING (medium, deployer): a tenant's secret with an Auth Token's shape was only
+/// warned about, and its users got tokens Twilio refuses (20107) while everything looked
+/// healthy, the failure `serve` already refuses for its own secret. Safe: such a tenant
+/// cannot be used (500 for its users, counted in `chat_token_tenants_unusable`), and a
+/// served tenant whose secret file changes to one keeps its current credentials.
+#[test]
+fn a_tenant_secret_shaped_like_an_auth_token_is_not_used() {
+    const AUTH_TOKEN_SHAPE: &str = "0123456789abcdef0123456789abcdef";
+    let dir = TempDir::new("a_tenant_secret_shaped_like_an_auth_token_is_not_used");
+    let acme_secret = ACME.write_secret(&dir, "acme-secret");
+    let globex_secret = dir.write_with_mode("globex-secret", AUTH_TOKEN_SHAPE, 0o600);
+    let users = dir.write_with_mode(
+        "users",
+        &format!("{}{BOB}=bob;tenant=globex\n", alice_of_acme()),
+        0o600,
+    );
+    let tenants = format!(
+        "{}{}",
+        acme_from_file(&acme_secret),
+        GLOBEX.table("globex", &secret_file(&globex_secret))
+    );
+    let tenants = dir.write_with_mode(TENANTS, &tenants, 0o600);
+    let mut serve = Process::serve(
+        &[
+            "--users-file",
+            &users,
+            "--tenants-file",
+            &tenants,
+            "--no-watch",
+            "--metrics",
+        ],
+        &tenant_env(),
+    );
+    let addr = serve.addr().expect("serve listens");
+    let gauge = |name: &str| -> Option<f64> {
+        let text = common::request(addr, "GET", "/metrics", &[]).body;
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    assert_eq!(token_of(addr, BOB).status, 500);
+    assert_eq!(gauge("chat_token_tenants_unusable"), Some(1.0));
+    assert!(ACME.issued(&token_of(addr, ALICE)));
+
+    // acme's secret file now holds an Auth Token: acme keeps its current credentials.
+    dir.write_with_mode("acme-secret", &format!("{AUTH_TOKEN_SHAPE}\n"), 0o600);
+    serve.hup();
+    serve.wait_for_log("tenants file reloaded in part", 1);
+    assert_eq!(gauge(r#"chat_token_reload_ok{file="tenants"}"#), Some(0.0));
+    assert!(ACME.issued(&token_of(addr, ALICE)));
+    let out = serve.stop();
+    assert!(out.contains("looks like an Auth Token"), "{out}");
+}

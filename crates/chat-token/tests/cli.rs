@@ -523,7 +523,18 @@ fn serve_errors_say_each_cause_once_and_name_the_flag_that_wins() {
     assert_exits_2(
         &env,
         &["serve", "--bind", "127.0.0.1:0", "--users-file", &users],
-        "CHAT_TOKEN_USERS is set but empty, and --users-file chooses the users: unset CHAT_TOKEN_USERS",
+        "CHAT_TOKEN_USERS is set but empty, and --users-file chooses the users, so its users would not be served: unset CHAT_TOKEN_USERS",
+    );
+    let env = [
+        SERVE_CREDS[0],
+        SERVE_CREDS[1],
+        SERVE_CREDS[2],
+        ("CHAT_TOKEN_USERS", "tok-bob-0123456789abc=bob"),
+    ];
+    assert_exits_2(
+        &env,
+        &["serve", "--bind", "127.0.0.1:0", "--users-file", &users],
+        "CHAT_TOKEN_USERS is set, and --users-file chooses the users, so its users would not be served",
     );
 }
 
@@ -542,4 +553,27 @@ fn a_closed_stdout_is_no_panic() {
         .expect("run chat-token");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+/// Any other failure to write the token (a full disk) is an error, not a silent success.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_stdout_is_an_error() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = common::command(&CREDS)
+        .args(reference_args())
+        .stdin(std::process::Stdio::null())
+        .stdout(full)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run chat-token");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot write to stdout"),
+        "{}",
+        stderr(&out)
+    );
 }

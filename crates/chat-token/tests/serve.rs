@@ -80,7 +80,7 @@ fn serve_with_an_unreachable_jwks_answers_503() {
     let server = serve(
         &[
             "--jwks-url",
-            "http://127.0.0.1:9/jwks.json?key=QuerySecret-never-logged",
+            "http://127.0.0.1:9/jwks.json;k=PathSecret-never-logged?key=QuerySecret-never-logged",
             "--jwt-issuer",
             IDP_ISSUER,
             "--jwt-audience",
@@ -104,6 +104,7 @@ fn serve_with_an_unreachable_jwks_answers_503() {
     assert!(said_why, "{log}");
     assert!(log.contains("http://127.0.0.1:9/jwks.json"), "{log}");
     assert!(!log.contains("QuerySecret"), "{log}");
+    assert!(!log.contains("PathSecret"), "{log}");
 }
 
 #[test]

@@ -77,12 +77,14 @@ impl HttpJwks {
                 "it holds credentials; a JWKS document is public and needs none",
             ));
         }
+        // Without the query, nor path parameters (`;key=...`): either may hold a secret.
+        let path = url.path().split(';').next().unwrap_or_default();
         let shown = format!(
             "{}://{}{}",
             url.scheme(),
             url.host_str().unwrap_or_default(),
             url.port().map(|p| format!(":{p}")).unwrap_or_default()
-        ) + url.path();
+        ) + path;
         let mut client = reqwest::Client::builder();
         if loopback {
             // Plain http to this machine: a proxy from the environment would carry the

@@ -78,6 +78,12 @@ pub enum UsersParseError {
     /// The list has no entry.
     #[error("the users list is empty; give at least one token=identity entry")]
     Empty,
+    /// An entry names its tenant twice.
+    #[error("users entry {entry} names its tenant twice; give one ;tenant=id")]
+    TenantTwice {
+        /// The entry's position, from 1.
+        entry: usize,
+    },
     /// An entry has an attribute other than `;tenant=` (`;Tenant=acme`, `;team=x`), which
     /// would otherwise be read as part of the identity.
     #[error(
@@ -89,16 +95,38 @@ pub enum UsersParseError {
     },
 }
 
-/// Whether `identity` holds `;name=`, an attribute written where only `;tenant=` is one.
-fn has_attribute(identity: &str) -> bool {
-    identity.split(';').skip(1).any(|after| {
-        after.split_once('=').is_some_and(|(name, _)| {
-            !name.is_empty()
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        })
-    })
+/// The name of the attribute `part` (what follows a `;`) writes, if it writes one:
+/// `name=value`, white space around the name allowed.
+fn attribute(part: &str) -> Option<&str> {
+    let (name, _) = part.split_once('=')?;
+    let name = name.trim();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    (!name.is_empty() && name.bytes().all(word)).then_some(name)
+}
+
+/// An entry's identity and tenant from what follows its `token=`: the identity, then
+/// attributes (`;tenant=id`, white space around each part allowed). Identities may hold
+/// `;` and `=`, but not `;name=`, which is read as an attribute.
+fn identity_and_tenant(rest: &str, entry: usize) -> Result<(&str, Option<&str>), UsersParseError> {
+    let mut parts = rest.split(';');
+    let mut identity_end = parts.next().map_or(0, str::len);
+    let mut tenant = None;
+    for part in parts {
+        match attribute(part) {
+            // Not an attribute: the identity goes on, unless an attribute came before.
+            None if tenant.is_none() => identity_end += 1 + part.len(),
+            Some("tenant") if tenant.is_none() => {
+                let (_, id) = part.split_once('=').unwrap_or_default();
+                if id.trim().is_empty() {
+                    return Err(UsersParseError::BadTenant { entry });
+                }
+                tenant = Some(id.trim());
+            }
+            Some("tenant") => return Err(UsersParseError::TenantTwice { entry }),
+            _ => return Err(UsersParseError::UnknownAttribute { entry }),
+        }
+    }
+    Ok((rest[..identity_end].trim(), tenant))
 }
 
 /// The fixed key of the token digests. Secrecy is not needed: the digest only has to
@@ -263,7 +291,8 @@ impl std::str::FromStr for StaticUsers {
 
     /// Parses `token=identity` entries separated by commas or new lines; blank entries
     /// and lines starting with `#` are skipped; white space around each part is trimmed.
-    /// An entry `token=identity;tenant=acme` names the user's tenant too.
+    /// An entry `token=identity;tenant=acme` names the user's tenant too (white space
+    /// around `;`, `tenant` and `=` allowed); another `;name=` in an entry is refused.
     fn from_str(s: &str) -> Result<Self, UsersParseError> {
         let mut pairs = Vec::new();
         let entries = s
@@ -274,17 +303,12 @@ impl std::str::FromStr for StaticUsers {
             let (token, identity) = entry
                 .split_once('=')
                 .ok_or(UsersParseError::MissingEquals { entry: n + 1 })?;
-            let (identity, tenant) = match identity.split_once(";tenant=") {
-                Some((_, tenant)) if tenant.contains(";tenant=") || tenant.trim().is_empty() => {
-                    return Err(UsersParseError::BadTenant { entry: n + 1 });
-                }
-                Some((identity, tenant)) => (identity, Some(tenant.trim().to_owned())),
-                None => (identity, None),
-            };
-            if has_attribute(identity) || tenant.as_deref().is_some_and(has_attribute) {
-                return Err(UsersParseError::UnknownAttribute { entry: n + 1 });
-            }
-            pairs.push((token.trim().to_owned(), identity.trim().to_owned(), tenant));
+            let (identity, tenant) = identity_and_tenant(identity, n + 1)?;
+            pairs.push((
+                token.trim().to_owned(),
+                identity.to_owned(),
+                tenant.map(str::to_owned),
+            ));
         }
         Self::try_with_tenants(pairs)
     }
@@ -337,10 +361,33 @@ mod tests {
                 Err(UsersParseError::BadTenant { entry: 1 })
             ));
         }
+        // White space around the parts is allowed, as around the token and identity.
+        for spaced in [
+            format!("{T1}=alice; tenant=acme"),
+            format!("{T1}=alice;tenant =acme"),
+            format!("{T1}= alice ; tenant = acme "),
+        ] {
+            let users: StaticUsers = spaced.parse().unwrap();
+            let alice = users.resolve(&ask(T1)).await.unwrap();
+            assert_eq!(
+                (alice.identity(), alice.tenant()),
+                ("alice", Some("acme")),
+                "{spaced}"
+            );
+        }
+        // Identities may hold `;` and `=`, but not `;name=`.
+        let users: StaticUsers = format!("{T1}=a;=b;c\n{T2}=x=y").parse().unwrap();
+        assert_eq!(users.lookup(T1), Some("a;=b;c"));
+        assert_eq!(users.lookup(T2), Some("x=y"));
+        assert!(matches!(
+            format!("{T1}=alice;tenant=acme; tenant=globex").parse::<StaticUsers>(),
+            Err(UsersParseError::TenantTwice { entry: 1 })
+        ));
         // A typo in an attribute is refused, not read as part of the identity.
         for bad in [
             format!("{T1}=alice;Tenant=acme"),
             format!("{T1}=alice;foo=bar"),
+            format!("{T1}=alice; foo =bar"),
             format!("{T1}=alice;team=x;tenant=acme"),
             format!("{T1}=alice;tenant=acme;team=x"),
         ] {

@@ -46,18 +46,6 @@ pub enum TrustedHeaderError {
     NotAnIdentityHeader(String),
 }
 
-/// Headers that are never a proxy's user header: a client's credentials, or the
-/// request's address.
-const NOT_IDENTITY_HEADERS: [&str; 7] = [
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-    "host",
-    "forwarded",
-    "x-forwarded-for",
-];
-
 /// Trusts an identity header set by an authenticating reverse proxy (oauth2-proxy style),
 /// but only on requests whose peer address is in one of the proxy networks.
 ///
@@ -175,11 +163,10 @@ fn header_name(header: String) -> Result<String, TrustedHeaderError> {
     if !crate::request::is_header_name(&header) {
         return Err(TrustedHeaderError::BadHeader(header));
     }
-    let lower = header.to_ascii_lowercase();
-    if NOT_IDENTITY_HEADERS.contains(&lower.as_str()) {
+    if crate::request::carries_credentials_or_address(&header) {
         return Err(TrustedHeaderError::NotAnIdentityHeader(header));
     }
-    Ok(lower)
+    Ok(header.to_ascii_lowercase())
 }
 
 /// The one value of header `name`: `Ok(None)` when absent, refused when repeated, empty
@@ -427,6 +414,8 @@ mod tests {
             "Proxy-Authorization",
             "host",
             "X-Forwarded-For",
+            "X-Real-IP",
+            "x-api-key",
         ] {
             assert!(
                 matches!(

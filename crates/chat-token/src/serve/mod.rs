@@ -188,7 +188,7 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     write_timeout: u64,
     /// Serve at most this many connections at once; more wait in the listen queue until
-    /// one closes (1..=1000000; the open-files limit must allow them).
+    /// one closes (1..=1000000; lowered, with a warning, to the open-files limit less 64).
     #[arg(long, default_value_t = 10_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_connections: u32,
@@ -352,9 +352,10 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<Chosen> {
         return Ok(Chosen::plain(Arc::new(trusted), description));
     }
     if args.jwks_url.is_some() || args.jwt_hs256_secret_file.is_some() {
-        // A JWKS URL's query may hold a secret (an access key): the log shows the rest.
+        // A JWKS URL's query or path parameters may hold a secret (an access key): the log
+        // shows the rest.
         let source = match args.jwks_url.as_deref() {
-            Some(url) => url.split(['?', '#']).next().unwrap_or_default(),
+            Some(url) => url.split(['?', '#', ';']).next().unwrap_or_default(),
             None => "HS256 shared secret",
         };
         let mut description = format!(
@@ -488,14 +489,15 @@ fn users_flag(args: &ServeArgs) -> Option<&'static str> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
-    let users_var = std::env::var_os(ENV_USERS);
-    if let (Some(flag), Some(users)) = (users_flag(&args), &users_var) {
-        // The variable would be read (and an empty one refused) for nothing.
-        if users.to_string_lossy().trim().is_empty() {
-            bail!("{ENV_USERS} is set but empty, and {flag} chooses the users: unset {ENV_USERS}");
-        }
-        tracing::warn!(
-            "{ENV_USERS} is set, but {flag} chooses the users: its users are not served; unset it"
+    // Its users would not be served: a deployer who set both would expect them to be.
+    if let (Some(flag), Some(users)) = (users_flag(&args), std::env::var_os(ENV_USERS)) {
+        let set = if users.to_string_lossy().trim().is_empty() {
+            "set but empty"
+        } else {
+            "set"
+        };
+        bail!(
+            "{ENV_USERS} is {set}, and {flag} chooses the users, so its users would not be served: unset {ENV_USERS}"
         );
     }
     let setup = EnvSetup::from_env()?;
@@ -503,7 +505,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // it would answer every request with a token Twilio refuses, and look healthy.
     if !setup.development && setup.issuer.credentials().secret_looks_like_auth_token() {
         bail!(
-            "{}; serve does not start with it, as Twilio would refuse every token it signed",
+            "{}; serve does not start with it",
             secrets::AUTH_TOKEN_WARNING
         );
     }

@@ -504,17 +504,10 @@ fn tenant_entry(
         .map(|tenant| (tenant, digest))
     });
     Ok(match ready {
-        Ok((tenant, digest)) => {
-            if tenant.issuer().credentials().secret_looks_like_auth_token() {
-                warnings.push(format!(
-                    "tenant {id}'s API key secret looks like an Auth Token; use an API key's secret (Twilio refuses every token signed with an Auth Token: error 20107)"
-                ));
-            }
-            Slot {
-                entry: Entry::Ready(tenant),
-                digest,
-            }
-        }
+        Ok((tenant, digest)) => Slot {
+            entry: Entry::Ready(tenant),
+            digest,
+        },
         Err(reason) => Slot {
             digest: secrets::digest(&[b"unusable", reason.as_bytes()]),
             entry: Entry::Unusable(reason),
@@ -538,6 +531,13 @@ fn credentials(
         .map_err(|e| e.to_string())?;
     let credentials = Credentials::try_new(account_sid, api_key_sid, secret.expose_secret())
         .map_err(|err| err.to_string())?;
+    // As for the service's own secret: every token signed with it would be refused.
+    if credentials.secret_looks_like_auth_token() {
+        return Err(
+            "its API key secret looks like an Auth Token (32 lower-case hex characters); use an API key's secret (Twilio refuses every token signed with an Auth Token: error 20107)"
+                .into(),
+        );
+    }
     let Some(sid) = chat_service_sid else {
         return Err(
             "no chat_service_sid: its tokens would have no grant (the service's own chat service belongs to another account)"
