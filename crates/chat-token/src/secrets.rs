@@ -92,12 +92,16 @@ pub fn read_text(path: &Path, max: u64) -> Result<(SecretString, std::fs::Metada
 
 /// A warning when `path` (the file named by `what`) can be read by users other than its
 /// owner (any group or other permission bit set). Unix only; `None` elsewhere, when the
-/// file cannot be examined (reading it will say why) or when it is private.
+/// file cannot be examined or is not a regular file (reading it will say why), or when
+/// it is private.
 pub fn readable_by_others(what: &str, path: &Path) -> Option<String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt as _;
-        let mode = std::fs::metadata(path).ok()?.mode();
+        // Only a regular file: anything else is refused when it is read, with its own
+        // message.
+        let metadata = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+        let mode = metadata.mode();
         (mode & 0o077 != 0).then(|| {
             format!(
                 "{what} {} can be read by other users (mode {:03o}); make it private to the owner, e.g. chmod 600",

@@ -213,12 +213,10 @@ impl JwtBearerResolver {
         if let Some(found) = cache.cached(kid) {
             return Ok(found);
         }
-        let unavailable = |reason: String| {
-            tracing::warn!(%reason, "cannot fetch the JWKS; answering 503");
-            ResolveError::Unavailable {
-                message: reason.into(),
-                retry_after: Some(Duration::from_secs(5)),
-            }
+        // Logged once, with this reason, where the service answers the 503.
+        let unavailable = |reason: String| ResolveError::Unavailable {
+            message: reason.into(),
+            retry_after: Some(Duration::from_secs(5)),
         };
         match cache.refresh(kid).await {
             Refresh::Failed(reason) => return Err(unavailable(reason)),
