@@ -243,7 +243,6 @@ impl IncomingRequest {
     }
 }
 
-/// Reads a length `push_header` wrote, from the front of `rest`.
 /// Whether `name` is a valid HTTP header name: one or more token characters (RFC 9110).
 pub(crate) fn is_header_name(name: &str) -> bool {
     let token_char = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
@@ -277,6 +276,7 @@ pub(crate) fn carries_credentials_or_address(name: &str) -> bool {
         .any(|known| known.eq_ignore_ascii_case(name))
 }
 
+/// Reads a length `push_header` wrote, from the front of `rest`.
 fn take_len(rest: &mut &[u8]) -> Option<usize> {
     let (len, after) = rest.split_first_chunk::<4>()?;
     *rest = after;

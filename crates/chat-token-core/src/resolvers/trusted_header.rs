@@ -37,9 +37,9 @@ pub enum TrustedHeaderError {
     /// The header name is empty or not a valid HTTP header name.
     #[error("{0:?} is not a valid header name")]
     BadHeader(String),
-    /// The header carries the client's credentials or the request's routing
-    /// (`Authorization`, `Cookie`, `Host`, ...), not a name the proxy sets: its value would
-    /// become the identity, and be shown in tokens and logs.
+    /// The header carries the client's credentials or the request's address
+    /// (`Authorization`, `Cookie`, `Host`, `X-Forwarded-For`, ...), not a name the proxy
+    /// sets: its value would become the identity, and be shown in tokens and logs.
     #[error(
         "{0:?} carries the client's credentials or the request's address, not a user the proxy names; use the header your proxy sets (X-Forwarded-User, say)"
     )]
@@ -158,7 +158,7 @@ impl TrustedHeader {
     }
 }
 
-/// A valid header name, lower-cased.
+/// A valid header name that carries no credentials or address, lower-cased.
 fn header_name(header: String) -> Result<String, TrustedHeaderError> {
     if !crate::request::is_header_name(&header) {
         return Err(TrustedHeaderError::BadHeader(header));
