@@ -445,8 +445,10 @@ fn a_tenant_kept_on_its_old_credentials_shows_in_the_reload_metrics() {
     let ok = r#"chat_token_reload_ok{file="tenants"}"#;
     let errors = r#"chat_token_reloads_total{file="tenants",result="error"}"#;
     let unusable = "chat_token_tenants_unusable";
+    let last = r#"chat_token_reload_last_success_timestamp_seconds{file="tenants"}"#;
     assert_eq!(gauge(ok), Some(1.0));
     assert_eq!(gauge(unusable), Some(0.0));
+    let loaded_at = gauge(last).expect("last load time");
 
     // The secret file disappears (a mount half updated, a deleted file).
     std::fs::remove_file(&secret).expect("remove the secret");
@@ -455,6 +457,8 @@ fn a_tenant_kept_on_its_old_credentials_shows_in_the_reload_metrics() {
     assert_eq!(gauge(ok), Some(0.0), "{}", serve.output());
     assert_eq!(gauge(errors), Some(1.0));
     assert_eq!(gauge(unusable), Some(0.0), "acme is still served");
+    // Not a reading that was found valid: the last success stays where it was.
+    assert_eq!(gauge(last), Some(loaded_at));
     assert!(ACME.issued(&token_of(addr, ALICE)));
 
     // The secret is back: the gauge is 1 again.

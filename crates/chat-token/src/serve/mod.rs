@@ -611,6 +611,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         %addr,
         resolver = %description,
         development = setup.development,
+        api_key = %reload::short_sid(setup.issuer.credentials().api_key_sid().as_str()),
         header_read_timeout_s = limits.header_read.as_secs(),
         request_timeout_s = limits.request.as_secs(),
         write_timeout_s = limits.write.as_secs(),

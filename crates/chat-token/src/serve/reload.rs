@@ -249,7 +249,7 @@ pub(super) fn load_users(
 }
 
 /// `SK…1234`: enough of a key SID to tell two apart in a log line.
-fn short_sid(sid: &str) -> String {
+pub(super) fn short_sid(sid: &str) -> String {
     let tail = sid.get(sid.len().saturating_sub(4)..).unwrap_or_default();
     format!("{}…{tail}", sid.get(..2).unwrap_or_default())
 }
@@ -335,36 +335,39 @@ impl Followed {
                 Kind::Policy => self.reload_policy(),
             };
             let took = started.elapsed();
+            // A version read and found valid: when, and that it is the one served.
+            let loaded = || {
+                metrics::gauge!(METRIC_LAST_LOAD, "file" => kind.label()).set(unix_now());
+                metrics::gauge!(METRIC_LOADED, "file" => kind.label()).set(1.0);
+            };
             match result {
-                Ok(outcome) => {
-                    metrics::gauge!(METRIC_LAST_LOAD, "file" => kind.label()).set(unix_now());
-                    metrics::gauge!(METRIC_LOADED, "file" => kind.label()).set(1.0);
-                    match outcome {
-                        Outcome::Reloaded(what) => {
-                            metrics::counter!(METRIC_RELOADS, "file" => kind.label(), "result" => "ok")
-                                .increment(1);
-                            tracing::info!(
-                                took = ?took,
-                                "{}: {name} reloaded: {what}",
-                                trigger.as_str()
-                            );
-                        }
-                        Outcome::Unchanged if trigger == Trigger::Signal => {
-                            tracing::info!("{}: {name} unchanged", trigger.as_str());
-                        }
-                        Outcome::Unchanged => {}
-                        Outcome::Partly(what, kept) => {
-                            metrics::counter!(METRIC_RELOADS, "file" => kind.label(), "result" => "error")
-                                .increment(1);
-                            metrics::gauge!(METRIC_LOADED, "file" => kind.label()).set(0.0);
-                            tracing::warn!(
-                                took = ?took,
-                                "{}: {name} reloaded in part: {what}; {kept}",
-                                trigger.as_str()
-                            );
-                        }
+                Ok(outcome) => match outcome {
+                    Outcome::Reloaded(what) => {
+                        loaded();
+                        metrics::counter!(METRIC_RELOADS, "file" => kind.label(), "result" => "ok")
+                            .increment(1);
+                        tracing::info!(
+                            took = ?took,
+                            "{}: {name} reloaded: {what}",
+                            trigger.as_str()
+                        );
                     }
-                }
+                    Outcome::Unchanged if trigger == Trigger::Signal => {
+                        loaded();
+                        tracing::info!("{}: {name} unchanged", trigger.as_str());
+                    }
+                    Outcome::Unchanged => loaded(),
+                    Outcome::Partly(what, kept) => {
+                        metrics::counter!(METRIC_RELOADS, "file" => kind.label(), "result" => "error")
+                                .increment(1);
+                        metrics::gauge!(METRIC_LOADED, "file" => kind.label()).set(0.0);
+                        tracing::warn!(
+                            took = ?took,
+                            "{}: {name} reloaded in part: {what}; {kept}",
+                            trigger.as_str()
+                        );
+                    }
+                },
                 Err(err) => {
                     metrics::counter!(METRIC_RELOADS, "file" => kind.label(), "result" => "error")
                         .increment(1);
