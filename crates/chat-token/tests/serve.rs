@@ -869,15 +869,17 @@ fn a_closed_stderr_stops_neither_reloads_nor_a_clean_exit() {
 
     let dir = TempDir::new("a_closed_stderr_stops_neither_reloads_nor_a_clean_exit");
     let users = dir.write_with_mode("users", "alice-token-0123456789=alice\n", 0o600);
-    let mut child = common::command(&[("RUST_LOG", "info")])
-        .envs(CREDS.iter().copied())
-        .args(["serve", "--bind", "127.0.0.1:0", "--users-file", &users])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start chat-token");
-    let mut log = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut child = common::Killed(
+        common::command(&[("RUST_LOG", "info")])
+            .envs(CREDS.iter().copied())
+            .args(["serve", "--bind", "127.0.0.1:0", "--users-file", &users])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start chat-token"),
+    );
+    let mut log = BufReader::new(child.0.stderr.take().expect("stderr"));
     let mut line = String::new();
     let addr: std::net::SocketAddr = loop {
         line.clear();
@@ -910,11 +912,11 @@ fn a_closed_stderr_stops_neither_reloads_nor_a_clean_exit() {
     }
 
     let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
-    let status = child.wait().expect("wait");
+    let status = child.0.wait().expect("wait");
     assert_eq!(
         status.code(),
         Some(0),
@@ -935,16 +937,18 @@ fn max_connections_is_held_within_the_open_files_limit() {
     let dir = TempDir::new("max_connections_is_held_within_the_open_files_limit");
     let log_path = dir.join("log");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let mut child = std::process::Command::new("sh")
-        .args(["-c", "ulimit -n 100 && exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_chat-token"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start chat-token");
+    let _server = common::Killed(
+        std::process::Command::new("sh")
+            .args(["-c", "ulimit -n 100 && exec \"$0\" \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_chat-token"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start chat-token"),
+    );
     let text = || std::fs::read_to_string(&log_path).unwrap_or_default();
     let mut addr = None;
     common::eventually(|| {
@@ -970,8 +974,6 @@ fn max_connections_is_held_within_the_open_files_limit() {
     let reply = get_token(addr, "Bearer demo-alice");
     assert_eq!(reply.status, 200, "{}", text());
     drop(idle);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Finding checked: `SIGHUP` with nothing to read again (the users and credentials in the

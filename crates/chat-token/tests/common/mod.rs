@@ -25,7 +25,7 @@ use chat_token_core::setup::ENV_USERS;
 #[allow(unused_imports, reason = "each test file uses a different part")]
 pub use idp::{IDP_AUDIENCE, IDP_ISSUER, IDP_SECRET, hs256, idp_claims, idp_flags, idp_jwt};
 #[allow(unused_imports, reason = "each test file uses a different part")]
-pub use process::{DEADLINE, Process, eventually};
+pub use process::{DEADLINE, Killed, Process, eventually};
 pub use temp::TempDir;
 
 /// The test Account SID.

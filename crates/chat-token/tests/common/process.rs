@@ -179,3 +179,14 @@ impl Drop for Process {
         let _ = self.child.wait();
     }
 }
+
+/// A child process started by hand (other streams or a shell around it than
+/// [`Process`] gives), killed on drop: a test that fails halfway leaves no server behind.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
