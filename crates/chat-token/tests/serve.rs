@@ -929,7 +929,7 @@ fn a_closed_stderr_stops_neither_reloads_nor_a_clean_exit() {
 /// files ran out while the slots were never all taken, so no idle connection gave its
 /// slot up and a real client waited for good. `serve` now lowers the bound to what the
 /// limit allows, says so, and idle connections give their slots up again.
-#[cfg(target_os = "linux")]
+#[cfg(unix)]
 #[test]
 fn max_connections_is_held_within_the_open_files_limit() {
     use std::process::Stdio;

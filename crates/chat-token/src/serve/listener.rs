@@ -67,15 +67,16 @@ impl Limits {
     }
 }
 
-/// The process's soft limit of open files, where the system says it (Linux's
-/// `/proc/self/limits`); `None` elsewhere, or when it is unlimited.
+/// The process's soft limit of open files; `None` when it is unlimited, or off Unix.
 fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    limits
-        .lines()
-        .find_map(|line| line.strip_prefix("Max open files"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|soft| soft.parse().ok())
+    #[cfg(unix)]
+    {
+        rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// How long a connection must have been idle (no request in flight, nothing being
