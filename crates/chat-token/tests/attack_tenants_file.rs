@@ -46,16 +46,24 @@ fn acme_from_file(path: &str) -> String {
 fn serve_with(dir: &TempDir, users: &str, tenants: &str) -> Process {
     let users = dir.write_with_mode("users", users, 0o600);
     let tenants = dir.write_with_mode(TENANTS, tenants, 0o600);
-    Process::serve(
+    serve_files(&users, &tenants, &[])
+}
+
+/// `serve` with the users file and tenants file at these paths, `--no-watch` (see
+/// [`serve_with`]) and `more` flags.
+fn serve_files(users: &str, tenants: &str, more: &[&str]) -> Process {
+    let args = [
         &[
             "--users-file",
-            &users,
+            users,
             "--tenants-file",
-            &tenants,
+            tenants,
             "--no-watch",
-        ],
-        &tenant_env(),
-    )
+        ][..],
+        more,
+    ]
+    .concat();
+    Process::serve(&args, &tenant_env())
 }
 
 /// A FIFO `name` in `dir` (only its owner may use it): its path.
@@ -423,25 +431,9 @@ fn a_tenant_kept_on_its_old_credentials_shows_in_the_reload_metrics() {
     let secret = ACME.write_secret(&dir, "acme-secret");
     let users = dir.write_with_mode("users", &alice_of_acme(), 0o600);
     let tenants = dir.write_with_mode(TENANTS, &acme_from_file(&secret), 0o600);
-    let mut serve = Process::serve(
-        &[
-            "--users-file",
-            &users,
-            "--tenants-file",
-            &tenants,
-            "--no-watch",
-            "--metrics",
-        ],
-        &tenant_env(),
-    );
+    let mut serve = serve_files(&users, &tenants, &["--metrics"]);
     let addr = serve.addr().expect("serve listens");
-    let gauge = |name: &str| -> Option<f64> {
-        let text = common::request(addr, "GET", "/metrics", &[]).body;
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    };
+    let gauge = |name: &str| common::metric(addr, name);
     let ok = r#"chat_token_reload_ok{file="tenants"}"#;
     let errors = r#"chat_token_reloads_total{file="tenants",result="error"}"#;
     let unusable = "chat_token_tenants_unusable";
@@ -494,25 +486,9 @@ fn a_tenant_secret_shaped_like_an_auth_token_is_not_used() {
         GLOBEX.table("globex", &secret_file(&globex_secret))
     );
     let tenants = dir.write_with_mode(TENANTS, &tenants, 0o600);
-    let mut serve = Process::serve(
-        &[
-            "--users-file",
-            &users,
-            "--tenants-file",
-            &tenants,
-            "--no-watch",
-            "--metrics",
-        ],
-        &tenant_env(),
-    );
+    let mut serve = serve_files(&users, &tenants, &["--metrics"]);
     let addr = serve.addr().expect("serve listens");
-    let gauge = |name: &str| -> Option<f64> {
-        let text = common::request(addr, "GET", "/metrics", &[]).body;
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    };
+    let gauge = |name: &str| common::metric(addr, name);
     assert_eq!(token_of(addr, BOB).status, 500);
     assert_eq!(gauge("chat_token_tenants_unusable"), Some(1.0));
     assert!(ACME.issued(&token_of(addr, ALICE)));

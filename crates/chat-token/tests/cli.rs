@@ -538,19 +538,24 @@ fn serve_errors_say_each_cause_once_and_name_the_flag_that_wins() {
     );
 }
 
+/// `chat-token mint` of the reference token, its stdout going to `stdout`.
+fn mint_the_reference_into(stdout: impl Into<std::process::Stdio>) -> Output {
+    common::command(&CREDS)
+        .args(reference_args())
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run chat-token")
+}
+
 /// Finding checked: with stdout closed (`chat-token mint | head -c 0`), `mint` panicked
 /// ("failed printing to stdout") and exited 101. What nobody reads is dropped now.
 #[test]
 fn a_closed_stdout_is_no_panic() {
     let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);
-    let out = common::command(&CREDS)
-        .args(reference_args())
-        .stdin(std::process::Stdio::null())
-        .stdout(writer)
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .expect("run chat-token");
+    let out = mint_the_reference_into(writer);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
@@ -563,13 +568,7 @@ fn a_full_stdout_is_an_error() {
         .write(true)
         .open("/dev/full")
         .expect("/dev/full");
-    let out = common::command(&CREDS)
-        .args(reference_args())
-        .stdin(std::process::Stdio::null())
-        .stdout(full)
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .expect("run chat-token");
+    let out = mint_the_reference_into(full);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("cannot write to stdout"),

@@ -659,12 +659,7 @@ fn reloads_are_counted_and_a_file_that_no_longer_loads_shows() {
     let mut files = Files::new(&root, "plain", false);
     let (server, addr, client) = start(kind, &root, &mut files, Change::RenameOver, &["--metrics"]);
     let metrics = || common::request(addr, "GET", "/metrics", &[]).body;
-    let line = |text: &str, name: &str| -> Option<f64> {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    };
+    let line = common::metric_in;
     let ok = r#"chat_token_reloads_total{file="users",result="ok"}"#;
     let error = r#"chat_token_reloads_total{file="users",result="error"}"#;
     let loaded = r#"chat_token_reload_ok{file="users"}"#;

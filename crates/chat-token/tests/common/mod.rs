@@ -220,6 +220,20 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &st
     exchange(addr, text.as_bytes(), Duration::from_secs(10))
 }
 
+/// The value of the series `name` (its name and labels, as written) in the Prometheus
+/// text `text`.
+pub fn metric_in(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The value of the series `name` at the server's `/metrics` now.
+pub fn metric(addr: SocketAddr, name: &str) -> Option<f64> {
+    metric_in(&request(addr, "GET", "/metrics", &[]).body, name)
+}
+
 /// `GET /token` with `authorization` as the `Authorization` header.
 pub fn get_token(addr: SocketAddr, authorization: &str) -> Reply {
     request(addr, "GET", "/token", &[("Authorization", authorization)])
