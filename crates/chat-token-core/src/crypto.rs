@@ -26,6 +26,22 @@ pub const BACKEND: &str = if cfg!(feature = "rust-crypto") {
     "aws-lc-rs"
 };
 
+/// The SHA-256 digest of `message`.
+pub(crate) fn sha256(message: &[u8]) -> [u8; 32] {
+    #[cfg(feature = "rust-crypto")]
+    {
+        use sha2::Digest;
+        sha2::Sha256::digest(message).into()
+    }
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "rust-crypto")))]
+    {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, message);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        out
+    }
+}
+
 /// An HMAC-SHA256 key whose inner and outer pads were computed once.
 #[derive(Clone)]
 pub(crate) struct HmacKey {

@@ -1,6 +1,6 @@
 //! [`StaticUsers`]: a fixed table of bearer tokens and the identities they stand for.
 //!
-//! The table keeps a keyed SHA-256 digest of each token, never the token itself, in a
+//! The table keeps the SHA-256 digest of each token, never the token itself, in a
 //! hash map. A lookup computes one digest of the presented token and one map probe, so
 //! its cost does not grow with the table, and its timing tells nothing about the other
 //! entries or about how long the valid tokens are.
@@ -10,7 +10,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::crypto::HmacKey;
+use crate::crypto::sha256;
 use crate::request::IncomingRequest;
 use crate::resolver::{IdentityResolver, ResolveError, Resolved};
 use crate::tenants::valid_tenant_id;
@@ -129,10 +129,6 @@ fn identity_and_tenant(rest: &str, entry: usize) -> Result<(&str, Option<&str>),
     Ok((rest[..identity_end].trim(), tenant))
 }
 
-/// The fixed key of the token digests. Secrecy is not needed: the digest only has to
-/// be one-way and fixed-size.
-const DIGEST_KEY: &[u8] = b"chat-token static users v1";
-
 type Digest = [u8; 32];
 
 struct Entry {
@@ -155,7 +151,6 @@ struct Entry {
 /// ```
 #[derive(Clone)]
 pub struct StaticUsers {
-    key: std::sync::Arc<HmacKey>,
     users: std::sync::Arc<HashMap<Digest, Entry>>,
 }
 
@@ -187,7 +182,6 @@ impl StaticUsers {
         T: Into<String>,
         I: Into<String>,
     {
-        let key = HmacKey::new(DIGEST_KEY);
         let mut users: HashMap<Digest, Entry> = HashMap::new();
         for (n, (token, identity, tenant)) in entries.into_iter().enumerate() {
             let entry = n + 1;
@@ -211,7 +205,7 @@ impl StaticUsers {
             {
                 return Err(UsersParseError::BadTenant { entry });
             }
-            let digest = key.sign(token.as_bytes());
+            let digest = sha256(token.as_bytes());
             if let Some(first) = users.get(&digest) {
                 return Err(UsersParseError::DuplicateToken {
                     first: first.position,
@@ -231,7 +225,6 @@ impl StaticUsers {
             return Err(UsersParseError::Empty);
         }
         Ok(Self {
-            key: std::sync::Arc::new(key),
             users: std::sync::Arc::new(users),
         })
     }
@@ -240,13 +233,12 @@ impl StaticUsers {
     /// [`EnvSetup`](crate::setup::EnvSetup) hands them out, and only in development mode.
     #[cfg(feature = "setup")]
     pub(crate) fn demo(pairs: &[(&str, &str)]) -> Self {
-        let key = HmacKey::new(DIGEST_KEY);
         let users = pairs
             .iter()
             .enumerate()
             .map(|(n, (token, identity))| {
                 (
-                    key.sign(token.as_bytes()),
+                    sha256(token.as_bytes()),
                     Entry {
                         identity: (*identity).to_owned(),
                         tenant: None,
@@ -256,7 +248,6 @@ impl StaticUsers {
             })
             .collect();
         Self {
-            key: std::sync::Arc::new(key),
             users: std::sync::Arc::new(users),
         }
     }
@@ -281,7 +272,7 @@ impl StaticUsers {
     /// The identity for `token`: one digest of `token`, one hash-map probe.
     pub fn lookup(&self, token: &str) -> Option<&str> {
         self.users
-            .get(&self.key.sign(token.as_bytes()))
+            .get(&sha256(token.as_bytes()))
             .map(|e| e.identity.as_str())
     }
 }
@@ -318,7 +309,7 @@ impl std::str::FromStr for StaticUsers {
 impl IdentityResolver for StaticUsers {
     async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
         let token = req.bearer_token()?;
-        match self.users.get(&self.key.sign(token.as_bytes())) {
+        match self.users.get(&sha256(token.as_bytes())) {
             Some(Entry {
                 identity,
                 tenant: Some(tenant),

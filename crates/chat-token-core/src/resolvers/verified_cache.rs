@@ -18,10 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{Map, Value};
 
 use super::jws::{VerifyingKey, Window};
-use crate::crypto::HmacKey;
-
-/// The digest key: the digest only has to be collision-resistant and fixed-size.
-const DIGEST_KEY: &[u8] = b"chat-token verified bearer tokens v1";
 
 /// What one cached verification holds.
 #[derive(Clone)]
@@ -104,7 +100,6 @@ type Table = quick_cache::sync::Cache<
 >;
 
 pub(crate) struct VerifiedCache {
-    digest: HmacKey,
     bounds: Bounds,
     /// `None` when either bound is zero (the cache is off).
     table: Option<Table>,
@@ -157,7 +152,6 @@ impl VerifiedCache {
             })
             .flatten();
         Self {
-            digest: HmacKey::new(DIGEST_KEY),
             bounds,
             table,
             hits: AtomicU64::new(0),
@@ -172,7 +166,7 @@ impl VerifiedCache {
 
     /// The digest a token is kept under.
     pub(crate) fn digest(&self, token: &str) -> [u8; 32] {
-        self.digest.sign(token.as_bytes())
+        crate::crypto::sha256(token.as_bytes())
     }
 
     /// The cached verification of the token with this digest, if it is still held at

@@ -210,7 +210,8 @@ impl TokenService {
         let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
         let outcome = match first {
             Poll::Ready(result) => Ok(result),
-            Poll::Pending => tokio::time::timeout(policy.resolve_timeout, call).await,
+            // Boxed: the timer is large, and most requests never reach this state.
+            Poll::Pending => Box::pin(tokio::time::timeout(policy.resolve_timeout, call)).await,
         };
         let resolved = match outcome {
             Err(_elapsed) => {
