@@ -238,13 +238,6 @@ pub fn measure(root: &Path, secs: u32, reps: usize) -> Result<Identity> {
     let one_token = scratch.join("static-token.txt");
     std::fs::write(&one_token, format!("{static_token}\n"))?;
     let users_arg = users.to_string_lossy().into_owned();
-    let (server, addr, _) = serve(root, &["--users-file", &users_arg])?;
-    let static_rps = median(
-        (0..reps)
-            .map(|_| wrk_tokens(addr, &one_token, secs, &scratch))
-            .collect::<Result<_>>()?,
-    );
-    drop(server);
 
     let (rsa_verify, ec_verify) = openssl_verify(secs.min(3))?;
     // In process, on one thread: the signature alone (jsonwebtoken's aws-lc-rs verifier,
@@ -265,9 +258,61 @@ pub fn measure(root: &Path, secs: u32, reps: usize) -> Result<Identity> {
         &secs.to_string(),
         "--noplot",
     ]))?;
+
+    // Over HTTP, the static-user server and the two JWT servers (the verified-token
+    // cache off and on; the JWKS holds both keys) run side by side (the idle ones cost
+    // nothing on core 0), and their runs alternate, so that a noisy spell of the machine
+    // touches each figure of a ratio alike.
+    let jwt_args = [
+        "--jwks-url",
+        &jwks_url,
+        "--jwt-issuer",
+        ISSUER,
+        "--jwt-audience",
+        AUDIENCE,
+    ];
+    let (static_server, static_addr, _) = serve(root, &["--users-file", &users_arg])?;
+    // wrk cycles through the 2,000 tokens many times a run, so with the cache on they
+    // are hits after the first round: the distinct-token figure is measured with the
+    // cache off (every request verified), and with it on beside.
+    let (uncached, uncached_addr, _) = serve(
+        root,
+        &[&jwt_args[..], &["--jwt-cache-entries", "0"]].concat(),
+    )?;
+    let (cached, cached_addr, _) = serve(root, &jwt_args)?;
+    const KEYS: [&str; 2] = ["rs256", "es256"];
+    let files = |name: &str| {
+        (
+            scratch.join(format!("{name}.txt")),
+            scratch.join(format!("{name}_one.txt")),
+        )
+    };
+    for name in KEYS {
+        let (_, one_file) = files(name);
+        // The first, untimed runs: they fetch the JWKS.
+        wrk_tokens(uncached_addr, &one_file, 1, &scratch)?;
+        wrk_tokens(cached_addr, &one_file, 1, &scratch)?;
+    }
+    // A first, untimed run on each server, so that none is measured cold.
+    wrk_tokens(static_addr, &one_token, 1, &scratch)?;
+    let mut static_runs = Vec::new();
+    // Per key: distinct tokens with the cache off, on, and one repeated token.
+    let mut runs: [[Vec<f64>; 3]; 2] = Default::default();
+    for _ in 0..reps {
+        static_runs.push(wrk_tokens(static_addr, &one_token, secs, &scratch)?);
+        for (name, runs) in KEYS.iter().zip(runs.iter_mut()) {
+            let (distinct_file, one_file) = files(name);
+            runs[0].push(wrk_tokens(uncached_addr, &distinct_file, secs, &scratch)?);
+            runs[1].push(wrk_tokens(cached_addr, &distinct_file, secs, &scratch)?);
+            runs[2].push(wrk_tokens(cached_addr, &one_file, secs, &scratch)?);
+        }
+    }
+    drop((static_server, uncached, cached));
+    let static_rps = median(static_runs);
+
     let mut rows = String::new();
     let mut verdicts = String::new();
-    for (name, alg, verify_rate, py_us, target) in [
+    for ((name, alg, verify_rate, py_us, target), [distinct, distinct_cached, repeated]) in [
         (
             "rs256",
             "RS256 (RSA-2048)",
@@ -282,41 +327,12 @@ pub fn measure(root: &Path, secs: u32, reps: usize) -> Result<Identity> {
             py("es256_us"),
             ES256_TARGET,
         ),
-    ] {
+    ]
+    .into_iter()
+    .zip(runs)
+    {
         let signature_ns = criterion_median(root, &format!("verify_{name}_aws_lc_rs"), "")?;
         let check_ns = criterion_median(root, &format!("resolve_{name}_distinct_tokens"), "")?;
-        let jwt_args = [
-            "--jwks-url",
-            &jwks_url,
-            "--jwt-issuer",
-            ISSUER,
-            "--jwt-audience",
-            AUDIENCE,
-        ];
-        let distinct_file = scratch.join(format!("{name}.txt"));
-        let one_file = scratch.join(format!("{name}_one.txt"));
-        // wrk cycles through the 2,000 tokens many times a run, so with the cache on they
-        // are hits after the first round: the distinct-token figure is measured with the
-        // cache off (every request verified), and with it on beside.
-        let mut distinct = Vec::new();
-        let mut distinct_cached = Vec::new();
-        let mut repeated = Vec::new();
-        let (server, addr, _) = serve(
-            root,
-            &[&jwt_args[..], &["--jwt-cache-entries", "0"]].concat(),
-        )?;
-        wrk_tokens(addr, &one_file, 1, &scratch)?; // fetches the JWKS
-        for _ in 0..reps {
-            distinct.push(wrk_tokens(addr, &distinct_file, secs, &scratch)?);
-        }
-        drop(server);
-        let (server, addr, _) = serve(root, &jwt_args)?;
-        wrk_tokens(addr, &one_file, 1, &scratch)?;
-        for _ in 0..reps {
-            distinct_cached.push(wrk_tokens(addr, &distinct_file, secs, &scratch)?);
-            repeated.push(wrk_tokens(addr, &one_file, secs, &scratch)?);
-        }
-        drop(server);
         let (distinct, distinct_cached, repeated) =
             (median(distinct), median(distinct_cached), median(repeated));
         let limit = 1.0 / (1.0 / static_rps + 1.0 / verify_rate);
@@ -339,10 +355,10 @@ pub fn measure(root: &Path, secs: u32, reps: usize) -> Result<Identity> {
         );
     }
 
-    // Static users tables.
-    let mut table_rows = String::new();
-    let mut one_user_rps = f64::NAN;
-    for count in [1usize, 1_000, 10_000, 50_000] {
+    // Static users tables: the four servers side by side, their runs alternating.
+    const COUNTS: [usize; 4] = [1, 1_000, 10_000, 50_000];
+    let mut tables = Vec::new();
+    for count in COUNTS {
         let file = scratch.join(format!("users-{count}.txt"));
         let mut text = String::with_capacity(count * 32);
         for n in 0..count {
@@ -353,12 +369,19 @@ pub fn measure(root: &Path, secs: u32, reps: usize) -> Result<Identity> {
         std::fs::write(&token_file, format!("tok-{:016}\n", count - 1))?;
         let arg = file.to_string_lossy().into_owned();
         let (server, addr, startup) = serve(root, &["--users-file", &arg])?;
-        let rps = median(
-            (0..reps)
-                .map(|_| wrk_tokens(addr, &token_file, secs, &scratch))
-                .collect::<Result<_>>()?,
-        );
+        wrk_tokens(addr, &token_file, 1, &scratch)?;
+        tables.push((server, addr, startup, token_file, Vec::new()));
+    }
+    for _ in 0..reps {
+        for (_, addr, _, token_file, runs) in &mut tables {
+            runs.push(wrk_tokens(*addr, token_file, secs, &scratch)?);
+        }
+    }
+    let mut table_rows = String::new();
+    let mut one_user_rps = f64::NAN;
+    for (count, (server, _, startup, _, runs)) in COUNTS.into_iter().zip(tables) {
         drop(server);
+        let rps = median(runs);
         if count == 1 {
             one_user_rps = rps;
         }
@@ -378,7 +401,8 @@ pub fn measure(root: &Path, secs: u32, reps: usize) -> Result<Identity> {
         "## Identification: identity-provider JWTs and static users\n\n\
          `chat-token serve` (release, JWT verification through aws-lc-rs) pinned to core 0,\n\
          wrk pinned to core 1 with 16 keep-alive connections, {secs} s per run, {reps} runs,\n\
-         medians. The JWKS (one RSA-2048 and one P-256 key) is served on loopback. \"Limit\" is\n\
+         medians; the servers compared in one table run side by side and their runs alternate.\n\
+         The JWKS (one RSA-2048 and one P-256 key) is served on loopback. \"Limit\" is\n\
          `1 / (1/static + 1/verify)`: the static-user `/token` rate with one `openssl speed`\n\
          verification added per request, both measured on core 0 in this run. The last three\n\
          columns are in process, on one thread (`cargo bench --bench verify`): the signature\n\
