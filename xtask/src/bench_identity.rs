@@ -239,7 +239,6 @@ pub fn measure(root: &Path, secs: u32, reps: usize) -> Result<Identity> {
     std::fs::write(&one_token, format!("{static_token}\n"))?;
     let users_arg = users.to_string_lossy().into_owned();
 
-    let (rsa_verify, ec_verify) = openssl_verify(secs.min(3))?;
     // In process, on one thread: the signature alone (jsonwebtoken's aws-lc-rs verifier,
     // the key prepared once) and the resolver's whole check of a distinct token.
     run_cmd(cargo().args([
@@ -287,19 +286,24 @@ pub fn measure(root: &Path, secs: u32, reps: usize) -> Result<Identity> {
             scratch.join(format!("{name}_one.txt")),
         )
     };
+    // A first, untimed run on each server, so that none is measured cold (the first
+    // fetches the JWKS).
     for name in KEYS {
-        let (_, one_file) = files(name);
-        // The first, untimed runs: they fetch the JWKS.
+        let (distinct_file, one_file) = files(name);
         wrk_tokens(uncached_addr, &one_file, 1, &scratch)?;
-        wrk_tokens(cached_addr, &one_file, 1, &scratch)?;
+        wrk_tokens(cached_addr, &distinct_file, 1, &scratch)?;
     }
-    // A first, untimed run on each server, so that none is measured cold.
     wrk_tokens(static_addr, &one_token, 1, &scratch)?;
-    let mut static_runs = Vec::new();
+    // `openssl speed` takes its turn among the runs too: the limit is made of figures
+    // taken together.
+    let (mut static_runs, mut rsa_runs, mut ec_runs) = (Vec::new(), Vec::new(), Vec::new());
     // Per key: distinct tokens with the cache off, on, and one repeated token.
     let mut runs: [[Vec<f64>; 3]; 2] = Default::default();
     for _ in 0..reps {
         static_runs.push(wrk_tokens(static_addr, &one_token, secs, &scratch)?);
+        let (rsa, ec) = openssl_verify(secs.min(3))?;
+        rsa_runs.push(rsa);
+        ec_runs.push(ec);
         for (name, runs) in KEYS.iter().zip(runs.iter_mut()) {
             let (distinct_file, one_file) = files(name);
             runs[0].push(wrk_tokens(uncached_addr, &distinct_file, secs, &scratch)?);
@@ -308,7 +312,8 @@ pub fn measure(root: &Path, secs: u32, reps: usize) -> Result<Identity> {
         }
     }
     drop((static_server, uncached, cached));
-    let static_rps = median(static_runs);
+    let (static_rps, rsa_verify, ec_verify) =
+        (median(static_runs), median(rsa_runs), median(ec_runs));
 
     let mut rows = String::new();
     let mut verdicts = String::new();
@@ -404,9 +409,9 @@ pub fn measure(root: &Path, secs: u32, reps: usize) -> Result<Identity> {
          medians; the servers compared in one table run side by side and their runs alternate.\n\
          The JWKS (one RSA-2048 and one P-256 key) is served on loopback. \"Limit\" is\n\
          `1 / (1/static + 1/verify)`: the static-user `/token` rate with one `openssl speed`\n\
-         verification added per request, both measured on core 0 in this run. The last three\n\
-         columns are in process, on one thread (`cargo bench --bench verify`): the signature\n\
-         alone (jsonwebtoken's aws-lc-rs verifier, the key prepared once) and the resolver's\n\
+         verification added per request, both measured on core 0 among the alternating runs.\n\
+         The last three columns are in process, on one thread (`cargo bench --bench verify`):\n\
+         the signature alone (jsonwebtoken's aws-lc-rs verifier, the key prepared once) and the resolver's\n\
          whole check of a distinct token (the header, the key, the signature, the claims).\n\
          Over HTTP a route slower than the static one leaves wrk waiting for its answers, and\n\
          waking it is the server's kernel work, which the limit (from the static route at its\n\

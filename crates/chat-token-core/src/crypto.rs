@@ -1,4 +1,5 @@
-//! HMAC-SHA256 with a key prepared once, from whichever crypto backend is enabled.
+//! HMAC-SHA256 with a key prepared once, and the SHA-256 digests of token tables, from
+//! whichever crypto backend is enabled.
 //!
 //! Two Cargo features choose the backend, and they mirror jsonwebtoken's:
 //! `rust-crypto` (the default: the RustCrypto `hmac` and `sha2` crates) and `aws-lc-rs`.
@@ -26,19 +27,52 @@ pub const BACKEND: &str = if cfg!(feature = "rust-crypto") {
     "aws-lc-rs"
 };
 
-/// The SHA-256 digest of `message`.
-pub(crate) fn sha256(message: &[u8]) -> [u8; 32] {
+/// SHA-256 of a fixed 64-byte label followed by each message: the digests a table of
+/// tokens is keyed by. The label fills exactly one block, absorbed once, so a message
+/// of up to 55 bytes costs one compression; it makes the table's digests its own, not
+/// the ones a generic SHA-256 lookup table holds.
+#[derive(Clone)]
+pub(crate) struct LabelledDigest {
     #[cfg(feature = "rust-crypto")]
-    {
-        use sha2::Digest;
-        sha2::Sha256::digest(message).into()
-    }
+    state: sha2::Sha256,
     #[cfg(all(feature = "aws-lc-rs", not(feature = "rust-crypto")))]
-    {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, message);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(digest.as_ref());
-        out
+    state: aws_lc_rs::digest::Context,
+}
+
+impl LabelledDigest {
+    /// The state after absorbing `label`.
+    pub(crate) fn new(label: &[u8; 64]) -> Self {
+        #[cfg(feature = "rust-crypto")]
+        {
+            use sha2::Digest;
+            Self {
+                state: sha2::Sha256::new_with_prefix(label),
+            }
+        }
+        #[cfg(all(feature = "aws-lc-rs", not(feature = "rust-crypto")))]
+        {
+            let mut state = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            state.update(label);
+            Self { state }
+        }
+    }
+
+    /// SHA-256 of the label followed by `message`.
+    pub(crate) fn digest(&self, message: &[u8]) -> [u8; 32] {
+        let mut state = self.state.clone();
+        #[cfg(feature = "rust-crypto")]
+        {
+            use sha2::Digest;
+            state.update(message);
+            state.finalize().into()
+        }
+        #[cfg(all(feature = "aws-lc-rs", not(feature = "rust-crypto")))]
+        {
+            state.update(message);
+            let mut out = [0u8; 32];
+            out.copy_from_slice(state.finish().as_ref());
+            out
+        }
     }
 }
 
@@ -365,6 +399,24 @@ mod tests {
             tag,
             "state reused"
         );
+    }
+
+    /// SHA-256 of the label and the message, checked against Python's
+    /// `hashlib.sha256(label + message)`, whichever backend computes it.
+    #[test]
+    fn labelled_digest_is_sha256_of_label_and_message() {
+        let label = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let digest = LabelledDigest::new(label);
+        let hex = |d: [u8; 32]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(
+            hex(digest.digest(b"abc")),
+            "91f66ca50e6cd4b33f217b02dbf63a6a96388940da39ca2d5fe76e1b18efe839"
+        );
+        assert_eq!(
+            hex(digest.digest(b"")),
+            "a8ae6e6ee929abea3afcfc5258c8ccd6f85273e0d4626d26c7279f3250f77c8e"
+        );
+        assert_eq!(digest.digest(b"abc"), digest.digest(b"abc"), "state reused");
     }
 
     /// The prepared key verifies, not the `DecodingKey` beside it: here they differ, so

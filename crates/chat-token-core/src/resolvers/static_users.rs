@@ -1,8 +1,8 @@
 //! [`StaticUsers`]: a fixed table of bearer tokens and the identities they stand for.
 //!
-//! The table keeps the SHA-256 digest of each token, never the token itself, in a
-//! hash map. A lookup computes one digest of the presented token and one map probe, so
-//! its cost does not grow with the table, and its timing tells nothing about the other
+//! The table keeps a SHA-256 digest of each token (after a label of its own), never the
+//! token itself, in a hash map. A lookup computes one digest of the presented token and
+//! one map probe, so its cost does not grow with the table, and its timing tells nothing about the other
 //! entries or about how long the valid tokens are.
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::crypto::sha256;
+use crate::crypto::LabelledDigest;
 use crate::request::IncomingRequest;
 use crate::resolver::{IdentityResolver, ResolveError, Resolved};
 use crate::tenants::valid_tenant_id;
@@ -129,6 +129,9 @@ fn identity_and_tenant(rest: &str, entry: usize) -> Result<(&str, Option<&str>),
     Ok((rest[..identity_end].trim(), tenant))
 }
 
+/// The label the token digests start with: one SHA-256 block.
+const DIGEST_LABEL: &[u8; 64] = b"chat-token static users, v2: SHA-256 of this block and the token";
+
 type Digest = [u8; 32];
 
 struct Entry {
@@ -151,6 +154,7 @@ struct Entry {
 /// ```
 #[derive(Clone)]
 pub struct StaticUsers {
+    digest: std::sync::Arc<LabelledDigest>,
     users: std::sync::Arc<HashMap<Digest, Entry>>,
 }
 
@@ -182,6 +186,7 @@ impl StaticUsers {
         T: Into<String>,
         I: Into<String>,
     {
+        let digest = LabelledDigest::new(DIGEST_LABEL);
         let mut users: HashMap<Digest, Entry> = HashMap::new();
         for (n, (token, identity, tenant)) in entries.into_iter().enumerate() {
             let entry = n + 1;
@@ -205,15 +210,15 @@ impl StaticUsers {
             {
                 return Err(UsersParseError::BadTenant { entry });
             }
-            let digest = sha256(token.as_bytes());
-            if let Some(first) = users.get(&digest) {
+            let key = digest.digest(token.as_bytes());
+            if let Some(first) = users.get(&key) {
                 return Err(UsersParseError::DuplicateToken {
                     first: first.position,
                     second: entry,
                 });
             }
             users.insert(
-                digest,
+                key,
                 Entry {
                     identity,
                     tenant: tenant.filter(|t| !t.is_empty()),
@@ -225,6 +230,7 @@ impl StaticUsers {
             return Err(UsersParseError::Empty);
         }
         Ok(Self {
+            digest: std::sync::Arc::new(digest),
             users: std::sync::Arc::new(users),
         })
     }
@@ -233,12 +239,13 @@ impl StaticUsers {
     /// [`EnvSetup`](crate::setup::EnvSetup) hands them out, and only in development mode.
     #[cfg(feature = "setup")]
     pub(crate) fn demo(pairs: &[(&str, &str)]) -> Self {
+        let digest = LabelledDigest::new(DIGEST_LABEL);
         let users = pairs
             .iter()
             .enumerate()
             .map(|(n, (token, identity))| {
                 (
-                    sha256(token.as_bytes()),
+                    digest.digest(token.as_bytes()),
                     Entry {
                         identity: (*identity).to_owned(),
                         tenant: None,
@@ -248,6 +255,7 @@ impl StaticUsers {
             })
             .collect();
         Self {
+            digest: std::sync::Arc::new(digest),
             users: std::sync::Arc::new(users),
         }
     }
@@ -272,7 +280,7 @@ impl StaticUsers {
     /// The identity for `token`: one digest of `token`, one hash-map probe.
     pub fn lookup(&self, token: &str) -> Option<&str> {
         self.users
-            .get(&sha256(token.as_bytes()))
+            .get(&self.digest.digest(token.as_bytes()))
             .map(|e| e.identity.as_str())
     }
 }
@@ -309,7 +317,7 @@ impl std::str::FromStr for StaticUsers {
 impl IdentityResolver for StaticUsers {
     async fn resolve(&self, req: &IncomingRequest) -> Result<Resolved, ResolveError> {
         let token = req.bearer_token()?;
-        match self.users.get(&sha256(token.as_bytes())) {
+        match self.users.get(&self.digest.digest(token.as_bytes())) {
             Some(Entry {
                 identity,
                 tenant: Some(tenant),

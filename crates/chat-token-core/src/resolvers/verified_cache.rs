@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{Map, Value};
 
 use super::jws::{VerifyingKey, Window};
+use crate::crypto::LabelledDigest;
 
 /// What one cached verification holds.
 #[derive(Clone)]
@@ -91,6 +92,9 @@ impl quick_cache::Lifecycle<[u8; 32], Entry> for CountEvictions {
     }
 }
 
+/// The label the token digests start with: one SHA-256 block.
+const DIGEST_LABEL: &[u8; 64] = b"chat-token verified bearer tokens v2: SHA-256 of this and a JWT.";
+
 type Table = quick_cache::sync::Cache<
     [u8; 32],
     Entry,
@@ -101,6 +105,7 @@ type Table = quick_cache::sync::Cache<
 
 pub(crate) struct VerifiedCache {
     bounds: Bounds,
+    digest: LabelledDigest,
     /// `None` when either bound is zero (the cache is off).
     table: Option<Table>,
     hits: AtomicU64,
@@ -153,6 +158,7 @@ impl VerifiedCache {
             .flatten();
         Self {
             bounds,
+            digest: LabelledDigest::new(DIGEST_LABEL),
             table,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -166,7 +172,7 @@ impl VerifiedCache {
 
     /// The digest a token is kept under.
     pub(crate) fn digest(&self, token: &str) -> [u8; 32] {
-        crate::crypto::sha256(token.as_bytes())
+        self.digest.digest(token.as_bytes())
     }
 
     /// The cached verification of the token with this digest, if it is still held at
