@@ -2,8 +2,8 @@
 //!
 //! The table keeps a SHA-256 digest of each token (after a label of its own), never the
 //! token itself, in a hash map. A lookup computes one digest of the presented token and
-//! one map probe, so its cost does not grow with the table, and its timing tells nothing about the other
-//! entries or about how long the valid tokens are.
+//! one map probe, so its cost does not grow with the table, and its timing tells nothing
+//! about the other entries or about how long the valid tokens are.
 
 use std::collections::HashMap;
 use std::fmt;
