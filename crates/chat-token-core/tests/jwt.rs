@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chat_token_core::{
     IdentityResolver, IncomingRequest, JwtBearerResolver, ResolveError, SecretString,
-    resolvers::{JwtBearerBuilder, JwtConfigError},
+    resolvers::{HttpJwks, JwtBearerBuilder, JwtConfigError},
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -826,6 +826,23 @@ fn jwks_urls_must_be_https_or_loopback() {
             "{bad}: {err}"
         );
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+}
+
+/// An `HttpJwks` printed in a log line, either way, shows no part of its URL that may
+/// hold an access key: not the query, path parameters or fragment.
+#[test]
+fn a_jwks_source_prints_no_query_path_parameter_or_fragment() {
+    let jwks = HttpJwks::new("https://idp.example:8443/k/jwks.json;a=PathKey?key=QueryKey#Frag")
+        .expect("a valid URL");
+    let (shown, debug) = (jwks.to_string(), format!("{jwks:?}"));
+    assert_eq!(shown, "https://idp.example:8443/k/jwks.json");
+    assert!(debug.contains(&shown), "{debug}");
+    for secret in ["PathKey", "QueryKey", "Frag"] {
+        assert!(
+            !debug.contains(secret) && !shown.contains(secret),
+            "{debug}"
+        );
     }
 }
 

@@ -26,8 +26,20 @@ pub trait JwksSource: Send + Sync + 'static {
 /// Only `https` URLs are accepted, and plain `http` to a loopback address (for tests
 /// and a local provider); redirects are not followed; the body is read in chunks and
 /// refused past [`HttpJwks::MAX_BYTES`]; each fetch times out after 5 s.
+///
+/// Its `Display` and `Debug` show the URL as it may be logged: scheme, host, port and
+/// path, without the query, path parameters (`;key=...`) or fragment, any of which may
+/// hold an access key.
+///
+/// ```
+/// use chat_token_core::resolvers::HttpJwks;
+///
+/// let jwks = HttpJwks::new("https://idp.example/keys;k=secret?key=secret")?;
+/// assert_eq!(jwks.to_string(), "https://idp.example/keys");
+/// # Ok::<(), chat_token_core::resolvers::JwksUrlError>(())
+/// ```
 #[cfg(feature = "jwks")]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpJwks {
     url: reqwest::Url,
     shown: String,
@@ -97,6 +109,23 @@ impl HttpJwks {
             .build()
             .map_err(|_| bad("the HTTP client could not be built"))?;
         Ok(Self { url, shown, client })
+    }
+}
+
+#[cfg(feature = "jwks")]
+impl std::fmt::Display for HttpJwks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+#[cfg(feature = "jwks")]
+impl std::fmt::Debug for HttpJwks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the parsed URL: its query may hold an access key.
+        f.debug_struct("HttpJwks")
+            .field("url", &self.shown)
+            .finish_non_exhaustive()
     }
 }
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use axum::middleware;
-use chat_token_core::resolvers::JwtBearerBuilder;
+use chat_token_core::resolvers::{HttpJwks, JwtBearerBuilder};
 use chat_token_core::setup::{DEMO_USERS, ENV_USERS, EnvSetup};
 use chat_token_core::{
     IdentityResolver, JwtBearerResolver, SecretString, TokenService, TrustedHeader,
@@ -352,12 +352,12 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<Chosen> {
         return Ok(Chosen::plain(Arc::new(trusted), description));
     }
     if args.jwks_url.is_some() || args.jwt_hs256_secret_file.is_some() {
-        // A JWKS URL's query or path parameters may hold a secret (an access key): the log
-        // shows the rest.
-        let source = match args.jwks_url.as_deref() {
-            Some(url) => url.split(['?', '#', ';']).next().unwrap_or_default(),
-            None => "HS256 shared secret",
-        };
+        // The JWKS as it may be logged: without the parts of its URL that may hold an
+        // access key.
+        let jwks = args.jwks_url.as_deref().map(HttpJwks::new).transpose()?;
+        let source = jwks
+            .as_ref()
+            .map_or_else(|| "HS256 shared secret".to_owned(), HttpJwks::to_string);
         let mut description = format!(
             "bearer JWT ({source}), identity from claim {}",
             args.identity_claim
@@ -365,11 +365,8 @@ fn resolver(args: &ServeArgs, setup: &EnvSetup) -> Result<Chosen> {
         if let Some(claim) = &args.tenant_claim {
             description.push_str(&format!(", tenant from claim {claim}"));
         }
-        let (resolver, jwt_secret) = match (&args.jwks_url, &args.jwt_hs256_secret_file) {
-            (Some(url), _) => (
-                jwt_resolver(args, JwtBearerResolver::jwks_url(url.clone()))?,
-                None,
-            ),
+        let (resolver, jwt_secret) = match (jwks, &args.jwt_hs256_secret_file) {
+            (Some(jwks), _) => (jwt_resolver(args, JwtBearerResolver::jwks(jwks))?, None),
             (None, Some(path)) => {
                 warn_if_readable_by_others("--jwt-hs256-secret-file", path);
                 let secret = read_jwt_secret(path)?;

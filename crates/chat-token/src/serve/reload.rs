@@ -359,7 +359,7 @@ impl Followed {
                     Outcome::Unchanged => loaded(),
                     Outcome::Partly(what, kept) => {
                         metrics::counter!(METRIC_RELOADS, "file" => kind.label(), "result" => "error")
-                                .increment(1);
+                            .increment(1);
                         metrics::gauge!(METRIC_LOADED, "file" => kind.label()).set(0.0);
                         tracing::warn!(
                             took = ?took,
