@@ -818,6 +818,7 @@ fn jwks_urls_must_be_https_or_loopback() {
         "ftp://login.example.test/jwks.json",
         "file:///etc/passwd",
         "https://user:hunter2@login.example.test/jwks.json",
+        "https://login.example.test:99999/jwks.json",
         "not a url",
     ] {
         let err = build(bad).unwrap_err();
@@ -827,6 +828,9 @@ fn jwks_urls_must_be_https_or_loopback() {
         );
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
+    // The parser's reason, not a vague "not a URL".
+    let port = build("https://login.example.test:99999/jwks.json").unwrap_err();
+    assert!(port.to_string().contains("invalid port number"), "{port}");
 }
 
 /// An `HttpJwks` printed in a log line, either way, shows no part of its URL that may
@@ -836,7 +840,7 @@ fn a_jwks_source_prints_no_query_path_parameter_or_fragment() {
     let jwks = HttpJwks::new("https://idp.example:8443/k/jwks.json;a=PathKey?key=QueryKey#Frag")
         .expect("a valid URL");
     let (shown, debug) = (jwks.to_string(), format!("{jwks:?}"));
-    assert_eq!(shown, "https://idp.example:8443/k/jwks.json");
+    assert_eq!(shown, "https://idp.example:8443/k/jwks.json;…?…");
     assert!(debug.contains(&shown), "{debug}");
     for secret in ["PathKey", "QueryKey", "Frag"] {
         assert!(
@@ -844,6 +848,12 @@ fn a_jwks_source_prints_no_query_path_parameter_or_fragment() {
             "{debug}"
         );
     }
+    let plain = HttpJwks::new("https://idp.example/jwks.json").expect("a valid URL");
+    assert_eq!(
+        plain.to_string(),
+        "https://idp.example/jwks.json",
+        "nothing to mark"
+    );
 }
 
 impl Jwks {

@@ -27,15 +27,18 @@ pub trait JwksSource: Send + Sync + 'static {
 /// and a local provider); redirects are not followed; the body is read in chunks and
 /// refused past [`HttpJwks::MAX_BYTES`]; each fetch times out after 5 s.
 ///
+/// A URL with a user name or password is refused: a JWKS document is public.
+///
 /// Its `Display` and `Debug` show the URL as it may be logged: scheme, host, port and
-/// path, without the query, path parameters (`;key=...`) or fragment, any of which may
-/// hold an access key.
+/// path, with `;…` and `?…` in place of path parameters (`;key=...`) and the query, and
+/// without the fragment, any of which may hold an access key. The fetch uses the whole
+/// URL.
 ///
 /// ```
 /// use chat_token_core::resolvers::HttpJwks;
 ///
 /// let jwks = HttpJwks::new("https://idp.example/keys;k=secret?key=secret")?;
-/// assert_eq!(jwks.to_string(), "https://idp.example/keys");
+/// assert_eq!(jwks.to_string(), "https://idp.example/keys;…?…");
 /// # Ok::<(), chat_token_core::resolvers::JwksUrlError>(())
 /// ```
 #[cfg(feature = "jwks")]
@@ -66,7 +69,9 @@ impl HttpJwks {
         let bad = |reason: &str| JwksUrlError {
             reason: reason.to_owned(),
         };
-        let url = reqwest::Url::parse(&text).map_err(|_| bad("it is not an absolute URL"))?;
+        // The parser's reason ("invalid port number", "empty host") never repeats the URL.
+        let url = reqwest::Url::parse(&text)
+            .map_err(|e| bad(&format!("it is not a valid absolute URL ({e})")))?;
         let host = url.host_str().unwrap_or_default();
         let loopback = host.eq_ignore_ascii_case("localhost")
             || host
@@ -90,13 +95,16 @@ impl HttpJwks {
             ));
         }
         // Without the query, nor path parameters (`;key=...`): either may hold a secret.
-        let path = url.path().split(';').next().unwrap_or_default();
+        // What is left out is marked, so that a reader of the log knows it was there.
+        let (path, parameters) = url.path().split_once(';').unwrap_or((url.path(), ""));
         let shown = format!(
-            "{}://{}{}",
+            "{}://{}{}{path}{}{}",
             url.scheme(),
             url.host_str().unwrap_or_default(),
-            url.port().map(|p| format!(":{p}")).unwrap_or_default()
-        ) + path;
+            url.port().map(|p| format!(":{p}")).unwrap_or_default(),
+            if parameters.is_empty() { "" } else { ";…" },
+            if url.query().is_some() { "?…" } else { "" },
+        );
         let mut client = reqwest::Client::builder();
         if loopback {
             // Plain http to this machine: a proxy from the environment would carry the
@@ -388,7 +396,7 @@ impl JwksCache {
                 }
                 if keys.is_empty() {
                     Err(format!(
-                        "the JWKS document has no usable signing key ({} keys listed); keeping the cached keys",
+                        "the JWKS document has no usable signing key ({} keys listed)",
                         set.keys.len()
                     ))
                 } else {

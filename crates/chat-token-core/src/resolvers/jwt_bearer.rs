@@ -111,6 +111,22 @@ enum Keys {
 
 /// Resolves the caller from `Authorization: Bearer <JWT>` issued by an identity provider.
 ///
+/// With the provider's published keys (feature `jwks`), fetched when first needed:
+///
+/// ```
+/// # #[cfg(feature = "jwks")] {
+/// use chat_token_core::JwtBearerResolver;
+///
+/// let resolver = JwtBearerResolver::jwks_url("https://login.example.com/.well-known/jwks.json")
+///     .issuer("https://login.example.com/")
+///     .audience("chat")
+///     .build()?;
+/// # }
+/// # Ok::<(), chat_token_core::resolvers::JwtConfigError>(())
+/// ```
+///
+/// With a secret shared with the app that signs the JWTs:
+///
 /// ```
 /// use chat_token_core::{JwtBearerResolver, SecretString};
 ///
