@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 
 use crate::bench_identity::TENANTS_TARGET;
-use crate::estimates::criterion_median;
+use crate::estimates::{criterion_median, median, middle_half};
 use crate::process::{cargo, ensure_wrk, group, run as run_cmd};
 use crate::python::venv;
 
@@ -895,23 +895,6 @@ fn shorten(symbol: &str) -> String {
 /// What `/token` may cost over `/control`, in server CPU µs per request.
 const CPU_TARGET_US: f64 = 1.0;
 
-/// The median of `v` (the upper one of an even count).
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// The lower and upper quartiles of `v` (nearest rank: with 9 values, the 3rd and the
-/// 7th smallest).
-fn middle_half(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(f64::total_cmp);
-    let last = v.len().saturating_sub(1);
-    match (v.get(last / 4), v.get(last * 3 / 4)) {
-        (Some(low), Some(high)) => (*low, *high),
-        _ => (f64::NAN, f64::NAN),
-    }
-}
-
 /// Clock ticks per second, the unit of `/proc/<pid>/stat`'s times.
 fn clock_ticks() -> Result<f64> {
     output(Command::new("getconf").arg("CLK_TCK"))?
@@ -963,16 +946,6 @@ fn rss_under_load(server: &Server, secs: u64) -> Result<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_middle_half_runs_from_the_lower_to_the_upper_quartile() {
-        let nine = vec![9.0, -1.0, 3.0, 0.5, 2.0, 7.0, 1.0, 4.0, 0.0];
-        // Sorted: -1, 0, 0.5, 1, 2, 3, 4, 7, 9.
-        assert_eq!(middle_half(nine), (0.5, 4.0));
-        assert_eq!(middle_half(vec![2.5]), (2.5, 2.5));
-        let (low, high) = middle_half(Vec::new());
-        assert!(low.is_nan() && high.is_nan());
-    }
 
     #[test]
     fn a_profile_splits_user_space_from_the_kernel_per_request() {

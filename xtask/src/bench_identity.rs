@@ -21,7 +21,7 @@ use chat_token_core::{
     env::ENV_CHAT_SERVICE_SID,
 };
 
-use crate::estimates::criterion_median;
+use crate::estimates::{criterion_median, median};
 use crate::process::{CHAT_TOKEN_VARS, cargo, ensure_wrk, group, rss_kib, run as run_cmd};
 use crate::python::venv_with;
 
@@ -138,11 +138,6 @@ fn wrk_tokens(addr: SocketAddr, tokens: &Path, secs: u32, scratch: &Path) -> Res
         .find_map(|l| l.strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
         .with_context(|| format!("no Requests/sec in wrk output:\n{text}"))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// `openssl speed` on core 0: verifications per second for RSA-2048 and P-256.
