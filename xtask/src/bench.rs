@@ -634,17 +634,21 @@ pub fn cpu_section(root: &Path, runs: usize, secs: u32) -> Result<String> {
          interleaved (the order alternating), medians. Time the server is not scheduled \
          does not count.\n\n\
          Two loads. Under the fixed one, each of 64 connections waits 1 ms between an \
-         answer and its next request (wrk's `delay()`), so both routes are asked the same \
-         rate and the server does the same work in the kernel for each; the difference is \
-         what the route itself costs, and the target applies to it. Under the saturating \
+         answer and its next request (wrk's `delay()`), so both routes are asked about the \
+         same rate (the wait, not the route, sets most of it; the table gives each \
+         route's own) and the server does about the same work in the kernel for each; the \
+         difference is what the route itself costs, and the target applies to it. Under the saturating \
          one (16 connections, no wait), the slower route also leaves wrk idle more often, \
          and each answer that wakes wrk costs the server a cross-core wake-up in the \
          kernel: the difference there includes that.\n\n\
-         The difference is the median of `/token` less the median of `/control`. Beside \
-         it, the spread of the runs: each pair of runs taken one after the other gives one \
-         difference, and the middle half of those {runs} differences is shown (from the \
-         lower to the upper quartile), so that a verdict can be read against how much one \
-         pair differs from the next on this machine.\n\n\
+         The difference, and the verdict, is the median of `/token` less the median of \
+         `/control`. Beside it, the spread of the runs: each pair (a `/token` run and the \
+         `/control` run next to it) gives one difference, and the middle half of those \
+         {runs} differences is shown, from the lower to the upper quartile (the \
+         interquartile range of the paired differences). A difference of medians need not \
+         lie inside that range. When the range lies on one side of the target, the verdict \
+         is not one noisy pair; when it straddles the target, the verdict could go either \
+         way from one run to the next.\n\n\
          | adapter | load | `/token` req/s | `/control` req/s | `/token` CPU per request | `/control` CPU per request | difference | pairs' middle half | target (fixed load) |\n\
          |---|---|---|---|---|---|---|---|---|\n"
     );

@@ -429,7 +429,13 @@ pub fn measure(root: &Path, secs: u32, reps: usize) -> Result<Identity> {
          whole check of a distinct token (the header, the key, the signature, the claims).\n\
          Over HTTP a route slower than the static one leaves wrk waiting for its answers, and\n\
          waking it is the server's kernel work, which the limit (from the static route at its\n\
-         full rate) does not include.\n\n\
+         full rate) does not include. \"Our time per verified request\" is one second over the\n\
+         distinct-token rate over HTTP; \"PyJWT `decode`\" is the median time of one PyJWT\n\
+         `jwt.decode` (signature and claims) in process, for scale: not a like-for-like\n\
+         comparison.\n\n\
+         Each ratio in the list below is the ratio of the medians; after it, in run order,\n\
+         each run's distinct-token rate over the limit of that run's own static-user and\n\
+         `openssl speed` figures.\n\n\
          Static-user `/token` (one user, the same token): {static_rps:.0} req/s.\n\n\
          | key | `/token` req/s, 2,000 distinct tokens, cache off | the same, cache on | `/token` req/s, one repeated token | `openssl speed` verify/s | limit | distinct (cache off) / limit | repeated / static | PyJWT `decode` | our time per verified request | in process: signature | in process: whole check | check / signature |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|\n{rows}\n{verdicts}\n\

@@ -854,6 +854,23 @@ fn a_jwks_source_prints_no_query_path_parameter_or_fragment() {
         "https://idp.example/jwks.json",
         "nothing to mark"
     );
+    // After a review: the first `;` cut the rest of the path away (the log did not name
+    // the document fetched), and an empty query or parameter list was marked as if
+    // something had been left out.
+    for (url, shown) in [
+        (
+            "https://idp.example/a;k=Secret/b;x=Other/jwks.json",
+            "https://idp.example/a;…/b;…/jwks.json",
+        ),
+        ("https://idp.example/keys;", "https://idp.example/keys;"),
+        ("https://idp.example/keys?", "https://idp.example/keys"),
+        ("https://idp.example/keys;?", "https://idp.example/keys;"),
+    ] {
+        let jwks = HttpJwks::new(url).expect("a valid URL");
+        assert_eq!(jwks.to_string(), shown, "{url}");
+        assert!(!format!("{jwks:?}").contains("Secret"), "{jwks:?}");
+        assert!(!format!("{jwks:?}").contains("Other"), "{jwks:?}");
+    }
 }
 
 impl Jwks {

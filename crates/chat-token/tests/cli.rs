@@ -538,6 +538,52 @@ fn serve_errors_say_each_cause_once_and_name_the_flag_that_wins() {
     );
 }
 
+/// After a new-user trial: `--jwks-url` without `--jwt-issuer` and `--jwt-audience`
+/// named only the audience, then, once it was given, the issuer: two failed starts for
+/// one omission. Both missing are said at once; one missing is still named alone.
+#[test]
+fn serve_names_every_missing_jwt_claim_flag_at_once() {
+    let jwks = [
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--jwks-url",
+        "http://127.0.0.1:9/jwks.json",
+    ];
+    let both = assert_exits_2(
+        &SERVE_CREDS,
+        &jwks,
+        "pass --jwt-issuer ISS and --jwt-audience AUD",
+    );
+    assert!(
+        stderr(&both).contains("--jwt-insecure-any-audience"),
+        "{}",
+        stderr(&both)
+    );
+    let issuer_only = [&jwks[..], &["--jwt-issuer", "https://idp.example/"]].concat();
+    let out = assert_exits_2(
+        &SERVE_CREDS,
+        &issuer_only,
+        "pass --jwt-audience AUD (or --jwt-insecure-any-audience)",
+    );
+    assert!(
+        !stderr(&out).contains("--jwt-issuer ISS"),
+        "{}",
+        stderr(&out)
+    );
+    let audience_only = [&jwks[..], &["--jwt-audience", "chat"]].concat();
+    let out = assert_exits_2(
+        &SERVE_CREDS,
+        &audience_only,
+        "pass --jwt-issuer ISS (or --jwt-insecure-any-issuer)",
+    );
+    assert!(
+        !stderr(&out).contains("--jwt-audience AUD"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// `chat-token mint` of the reference token, its stdout going to `stdout`.
 fn mint_the_reference_into(stdout: impl Into<std::process::Stdio>) -> Output {
     common::command(&CREDS)

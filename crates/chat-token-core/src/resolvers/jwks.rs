@@ -30,9 +30,11 @@ pub trait JwksSource: Send + Sync + 'static {
 /// A URL with a user name or password is refused: a JWKS document is public.
 ///
 /// Its `Display` and `Debug` show the URL as it may be logged: scheme, host, port and
-/// path, with `;…` and `?…` in place of path parameters (`;key=...`) and the query, and
-/// without the fragment, any of which may hold an access key. The fetch uses the whole
-/// URL.
+/// path, with `;…` and `?…` in place of each segment's parameters (`;key=...`) and the
+/// query, and without the fragment, any of which may hold an access key. Only a literal
+/// `;` or `?` starts what is left out: a percent-encoded one (`%3B`, `%3F`) is part of
+/// the path, and shown, as is a key written into the path itself. The fetch uses the
+/// whole URL.
 ///
 /// ```
 /// use chat_token_core::resolvers::HttpJwks;
@@ -94,16 +96,28 @@ impl HttpJwks {
                 "it holds credentials; a JWKS document is public and needs none",
             ));
         }
-        // Without the query, nor path parameters (`;key=...`): either may hold a secret.
-        // What is left out is marked, so that a reader of the log knows it was there.
-        let (path, parameters) = url.path().split_once(';').unwrap_or((url.path(), ""));
+        // Without the query, nor any segment's parameters (`;key=...`): either may hold
+        // a secret. What is left out is marked, so that a reader of the log knows it was
+        // there; the segments after a parameter stay, so the log names the document.
+        let path: Vec<String> = url
+            .path()
+            .split('/')
+            .map(|segment| match segment.split_once(';') {
+                Some((name, parameters)) if !parameters.is_empty() => format!("{name};…"),
+                _ => segment.to_owned(),
+            })
+            .collect();
         let shown = format!(
-            "{}://{}{}{path}{}{}",
+            "{}://{}{}{}{}",
             url.scheme(),
             url.host_str().unwrap_or_default(),
             url.port().map(|p| format!(":{p}")).unwrap_or_default(),
-            if parameters.is_empty() { "" } else { ";…" },
-            if url.query().is_some() { "?…" } else { "" },
+            path.join("/"),
+            if url.query().is_some_and(|q| !q.is_empty()) {
+                "?…"
+            } else {
+                ""
+            },
         );
         let mut client = reqwest::Client::builder();
         if loopback {

@@ -63,7 +63,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "IP[/PREFIX]", requires = "trusted_header", value_parser = parse_proxy_net)]
     trusted_proxy: Vec<IpNet>,
     /// Verify the caller's bearer JWT with the keys of this JWKS document (RS256/384/512,
-    /// PS256/384/512, ES256/384, EdDSA).
+    /// PS256/384/512, ES256/384, EdDSA): https, or plain http to a loopback address. Needs
+    /// --jwt-issuer and --jwt-audience (or their --jwt-insecure-any-* waivers).
     #[arg(long, value_name = "URL", conflicts_with_all = ["trusted_header", "users_file", "jwt_hs256_secret_file"])]
     jwks_url: Option<String>,
     /// Verify the caller's bearer JWT with HS256 and the secret in this file: its bytes as
@@ -307,6 +308,14 @@ fn jwt_resolver(args: &ServeArgs, builder: JwtBearerBuilder) -> Result<JwtBearer
     }
     if args.jwt_require_email_verified {
         builder = builder.require_email_verified();
+    }
+    // Both missing: say both at once, not one per failed start.
+    let no_issuer = args.jwt_issuer.is_none() && !args.jwt_insecure_any_issuer;
+    let no_audience = args.jwt_audience.is_none() && !args.jwt_insecure_any_audience;
+    if no_issuer && no_audience {
+        bail!(
+            "bearer JWTs need the issuer and the audience your provider writes into them (without them a token minted for any other app would pass): pass --jwt-issuer ISS and --jwt-audience AUD (or --jwt-insecure-any-issuer and --jwt-insecure-any-audience)"
+        );
     }
     builder
         .verified_cache(usize::try_from(args.jwt_cache_entries).unwrap_or(usize::MAX))
