@@ -759,6 +759,20 @@ fn audience_and_issuer_are_required_unless_waived() {
             .unwrap_err(),
         JwtConfigError::MissingIssuer
     );
+    // Both missing are named at once, not one per failed build.
+    let both = JwtBearerResolver::hs256(secret()).build().unwrap_err();
+    assert_eq!(both, JwtConfigError::MissingIssuerAndAudience);
+    assert!(
+        both.to_string().contains("(iss)") && both.to_string().contains("(aud)"),
+        "{both}"
+    );
+    assert_eq!(
+        JwtBearerResolver::hs256(secret())
+            .insecure_any_audience()
+            .build()
+            .unwrap_err(),
+        JwtConfigError::MissingIssuer
+    );
     assert!(
         JwtBearerResolver::hs256(secret())
             .insecure_any_audience()

@@ -560,28 +560,22 @@ fn serve_names_every_missing_jwt_claim_flag_at_once() {
         "{}",
         stderr(&both)
     );
-    let issuer_only = [&jwks[..], &["--jwt-issuer", "https://idp.example/"]].concat();
-    let out = assert_exits_2(
-        &SERVE_CREDS,
-        &issuer_only,
-        "pass --jwt-audience AUD (or --jwt-insecure-any-audience)",
-    );
-    assert!(
-        !stderr(&out).contains("--jwt-issuer ISS"),
-        "{}",
-        stderr(&out)
-    );
-    let audience_only = [&jwks[..], &["--jwt-audience", "chat"]].concat();
-    let out = assert_exits_2(
-        &SERVE_CREDS,
-        &audience_only,
-        "pass --jwt-issuer ISS (or --jwt-insecure-any-issuer)",
-    );
-    assert!(
-        !stderr(&out).contains("--jwt-audience AUD"),
-        "{}",
-        stderr(&out)
-    );
+    // One missing is named alone.
+    for (given, named, unnamed) in [
+        (
+            ["--jwt-issuer", "https://idp.example/"],
+            "pass --jwt-audience AUD (or --jwt-insecure-any-audience)",
+            "--jwt-issuer ISS",
+        ),
+        (
+            ["--jwt-audience", "chat"],
+            "pass --jwt-issuer ISS (or --jwt-insecure-any-issuer)",
+            "--jwt-audience AUD",
+        ),
+    ] {
+        let out = assert_exits_2(&SERVE_CREDS, &[&jwks[..], &given[..]].concat(), named);
+        assert!(!stderr(&out).contains(unnamed), "{}", stderr(&out));
+    }
 }
 
 /// `chat-token mint` of the reference token, its stdout going to `stdout`.

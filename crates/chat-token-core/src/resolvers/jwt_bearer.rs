@@ -77,6 +77,12 @@ pub enum JwtConfigError {
         "no issuer configured: set the issuer (iss) of your identity provider; without it, tokens from any issuer that shares the keys are accepted"
     )]
     MissingIssuer,
+    /// Neither an issuer nor an audience was configured, and neither was waived: both
+    /// are named at once, rather than one per failed build.
+    #[error(
+        "no issuer and no audience configured: set the issuer (iss) of your identity provider and the audience (aud) it puts in tokens for this app; without them, tokens minted for any other app, or by any issuer that shares the keys, are accepted"
+    )]
+    MissingIssuerAndAudience,
     /// The JWKS URL cannot be used.
     #[error("the JWKS URL cannot be used: {reason}")]
     JwksUrl {
@@ -408,24 +414,25 @@ impl JwtBearerBuilder {
             cache.budget = self.budget;
             cache.max_key_age = self.max_key_age;
         }
-        let audience = match (self.audience, self.any_audience) {
-            (Some(aud), _) => Some(aud),
-            (None, true) => {
-                tracing::warn!(
-                    "INSECURE: bearer JWTs are accepted whatever their audience; tokens your identity provider minted for any other application will get Twilio tokens"
-                );
-                None
-            }
-            (None, false) => return Err(JwtConfigError::MissingAudience),
-        };
-        let issuer = match (self.issuer, self.any_issuer) {
-            (Some(iss), _) => Some(iss),
-            (None, true) => {
-                tracing::warn!("INSECURE: bearer JWTs are accepted whatever their issuer");
-                None
-            }
-            (None, false) => return Err(JwtConfigError::MissingIssuer),
-        };
+        match (
+            self.issuer.is_none() && !self.any_issuer,
+            self.audience.is_none() && !self.any_audience,
+        ) {
+            (true, true) => return Err(JwtConfigError::MissingIssuerAndAudience),
+            (true, false) => return Err(JwtConfigError::MissingIssuer),
+            (false, true) => return Err(JwtConfigError::MissingAudience),
+            (false, false) => {}
+        }
+        // Past the check above, a missing claim was waived.
+        if self.audience.is_none() {
+            tracing::warn!(
+                "INSECURE: bearer JWTs are accepted whatever their audience; tokens your identity provider minted for any other application will get Twilio tokens"
+            );
+        }
+        if self.issuer.is_none() {
+            tracing::warn!("INSECURE: bearer JWTs are accepted whatever their issuer");
+        }
+        let (issuer, audience) = (self.issuer, self.audience);
         let rules = ClaimRules::new(self.leeway.as_secs(), issuer, audience);
         Ok(JwtBearerResolver {
             keys,

@@ -309,14 +309,6 @@ fn jwt_resolver(args: &ServeArgs, builder: JwtBearerBuilder) -> Result<JwtBearer
     if args.jwt_require_email_verified {
         builder = builder.require_email_verified();
     }
-    // Both missing: say both at once, not one per failed start.
-    let no_issuer = args.jwt_issuer.is_none() && !args.jwt_insecure_any_issuer;
-    let no_audience = args.jwt_audience.is_none() && !args.jwt_insecure_any_audience;
-    if no_issuer && no_audience {
-        bail!(
-            "bearer JWTs need the issuer and the audience your provider writes into them (without them a token minted for any other app would pass): pass --jwt-issuer ISS and --jwt-audience AUD (or --jwt-insecure-any-issuer and --jwt-insecure-any-audience)"
-        );
-    }
     builder
         .verified_cache(usize::try_from(args.jwt_cache_entries).unwrap_or(usize::MAX))
         .build()
@@ -324,6 +316,9 @@ fn jwt_resolver(args: &ServeArgs, builder: JwtBearerBuilder) -> Result<JwtBearer
             JwtConfigError::MissingIssuer => {
                 anyhow::anyhow!("{err}; pass --jwt-issuer ISS (or --jwt-insecure-any-issuer)")
             }
+            JwtConfigError::MissingIssuerAndAudience => anyhow::anyhow!(
+                "{err}; pass --jwt-issuer ISS and --jwt-audience AUD (or --jwt-insecure-any-issuer and --jwt-insecure-any-audience)"
+            ),
             JwtConfigError::MissingAudience => {
                 anyhow::anyhow!("{err}; pass --jwt-audience AUD (or --jwt-insecure-any-audience)")
             }
