@@ -578,6 +578,43 @@ fn serve_names_every_missing_jwt_claim_flag_at_once() {
     }
 }
 
+/// `serve` reads `--jwks-url` before it builds the resolver: a URL it cannot use stops
+/// the start with the reason, and never repeats the parts that may hold a key.
+#[test]
+fn serve_refuses_an_unusable_jwks_url_without_repeating_it() {
+    for (url, reason) in [
+        (
+            "ftp://idp.example.test/k?key=S3cret",
+            "the scheme must be https",
+        ),
+        ("http://idp.example.test/k;a=S3cret", "use https"),
+        (
+            "https://user:S3cret@idp.example.test/k",
+            "holds credentials",
+        ),
+        (
+            "https://idp.example.test:99999/k?key=S3cret",
+            "invalid port number",
+        ),
+    ] {
+        let args = [
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--jwks-url",
+            url,
+            "--jwt-issuer",
+            "https://idp.example.test/",
+            "--jwt-audience",
+            "chat",
+        ];
+        let out = assert_exits_2(&SERVE_CREDS, &args, reason);
+        let err = stderr(&out);
+        assert!(err.contains("the JWKS URL cannot be used"), "{url}: {err}");
+        assert!(!err.contains("S3cret"), "{url}: {err}");
+    }
+}
+
 /// `chat-token mint` of the reference token, its stdout going to `stdout`.
 fn mint_the_reference_into(stdout: impl Into<std::process::Stdio>) -> Output {
     common::command(&CREDS)
